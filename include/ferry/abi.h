@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * The ABI between ferry's BPF programs and the agent: map keys and values.
+ * This header is the only code compiled by both clang -target bpf and the
+ * C++ compiler. Rules: fixed-width types, every byte named (explicit pad
+ * fields), sizes and offsets asserted, addresses always 16 bytes so IPv6
+ * needs no new layout (IPv4 is stored IPv4-mapped, ::ffff:a.b.c.d).
+ * Addresses and ports are in network byte order; everything else is host
+ * order. Callers zero keys and values before filling them.
+ */
+#ifndef FERRY_ABI_H
+#define FERRY_ABI_H
+
+#include <linux/types.h>
+
+#ifdef __cplusplus
+#define FERRY_STATIC_ASSERT static_assert
+#else
+#define FERRY_STATIC_ASSERT _Static_assert
+#endif
+
+#define FERRY_OFFSETOF(t, f) __builtin_offsetof(t, f)
+
+union ferry_addr {
+	__u8 b[16];
+	__be32 w[4];
+};
+
+/* Scope of a service frontend: ClusterIPs are reachable only from inside
+ * the cluster; external frontends (NodePort, externalIPs, LoadBalancer)
+ * come with the NodePort work and use the same maps. */
+enum ferry_scope {
+	FERRY_SCOPE_CLUSTER = 0,
+	FERRY_SCOPE_EXTERNAL = 1,
+};
+
+/* Service map. One "master" entry (slot 0) per frontend carries the
+ * number of backend slots; slots 1..count map to backend ids. A new flow
+ * picks a slot; the selection step reads only the master and one slot, so
+ * another algorithm (Maglev table, affinity) plugs in without changing
+ * this layout. Shrinking writes the moved slot before lowering count, so a
+ * concurrent reader never sees a hole. */
+struct ferry_svc_key {
+	union ferry_addr addr;
+	__be16 port;
+	__u8 proto; /* IPPROTO_TCP, IPPROTO_UDP */
+	__u8 scope; /* enum ferry_scope */
+	__u16 slot; /* 0: master entry */
+	__u16 pad;
+};
+
+enum ferry_svc_flags {
+	FERRY_SVC_F_NONE = 0,
+};
+
+struct ferry_svc_value {
+	__u32 backend_id; /* slot > 0: the backend; master: 0 */
+	__u32 svc_id;     /* stable service id (stats, affinity, later) */
+	__u16 count;      /* master: number of backend slots; 0 rejects */
+	__u16 flags;      /* enum ferry_svc_flags */
+	__u32 reserved;   /* affinity timeout / selection table, later */
+};
+
+/* Backend map: id -> endpoint address. Ids are allocated by the agent and
+ * not reused while it runs, so a conntrack entry that names an id whose
+ * backend is gone is detected and the flow re-balanced. */
+enum ferry_backend_flags {
+	FERRY_BE_F_NONE = 0,
+	FERRY_BE_F_LOCAL = 1 << 0, /* endpoint on this node */
+};
+
+struct ferry_backend {
+	union ferry_addr addr;
+	__be16 port;
+	__u8 proto;
+	__u8 flags; /* enum ferry_backend_flags */
+	__u32 pad;
+};
+
+/* Connection tracking. A translated flow has two entries: FWD keyed by
+ * the client's original tuple (client -> frontend) and REV keyed by the
+ * backend's reply tuple (backend -> client, or -> the hairpin source). */
+enum ferry_ct_dir {
+	FERRY_CT_FWD = 0,
+	FERRY_CT_REV = 1,
+};
+
+struct ferry_ct_key {
+	union ferry_addr saddr;
+	union ferry_addr daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 dir; /* enum ferry_ct_dir */
+	__u16 pad;
+};
+
+enum ferry_ct_flags {
+	FERRY_CT_F_NONE = 0,
+	FERRY_CT_F_HAIRPIN = 1 << 0, /* client is its own backend: source NATed */
+	FERRY_CT_F_CLOSING = 1 << 1, /* FIN or RST seen: short timeout */
+};
+
+struct ferry_ct_value {
+	/* FWD: backend address. REV: frontend (service) address. */
+	union ferry_addr nat_addr;
+	/* FWD hairpin: source address used towards the backend.
+	 * REV hairpin: the client's address, restored as destination. */
+	union ferry_addr alt_addr;
+	__u64 expires_ns; /* bpf_ktime_get_ns() time */
+	__be16 nat_port;  /* FWD: backend port. REV: frontend port. */
+	__u16 flags;      /* enum ferry_ct_flags */
+	__u32 backend_id;
+	__u32 svc_id;
+	__u32 pad;
+};
+
+/* Socket-level load balancing (cgroup connect/sendmsg hooks) for
+ * processes of the node itself: remembers which frontend a socket's
+ * backend stands for, so getpeername() and recvmsg() show the frontend. */
+struct ferry_sock_key {
+	__u64 cookie;
+	union ferry_addr addr; /* backend */
+	__be16 port;           /* backend */
+	__u8 proto;
+	__u8 pad[5];
+};
+
+struct ferry_sock_value {
+	union ferry_addr addr; /* frontend */
+	__be16 port;           /* frontend */
+	__u16 pad;
+	__u32 pad2;
+};
+
+/* Runtime settings that the agent may change without reloading programs
+ * (array map, one entry). */
+struct ferry_config {
+	/* Source address for hairpin flows (a pod reaching itself through a
+	 * service): the node's address, as kube-proxy masquerades them. */
+	union ferry_addr hairpin_snat4;
+	union ferry_addr hairpin_snat6;
+	/* When non-zero, the programs use it as "now" (tests only). */
+	__u64 now_override_ns;
+	__u64 pad;
+};
+
+/* Per-CPU counters, indexed by reason. Every verdict the programs take is
+ * counted under exactly one of these. */
+enum ferry_stat {
+	FERRY_STAT_PASS = 0,          /* not for a service: untouched */
+	FERRY_STAT_MALFORMED,         /* truncated / bad header: untouched */
+	FERRY_STAT_FRAGMENT,          /* IP fragment: untouched */
+	FERRY_STAT_UNSUPPORTED,       /* e.g. IP options on a service flow */
+	FERRY_STAT_FWD_NEW,           /* new flow, backend chosen */
+	FERRY_STAT_FWD_ESTABLISHED,   /* translated using conntrack */
+	FERRY_STAT_FWD_RESELECT,      /* conntrack named a removed backend */
+	FERRY_STAT_REVNAT,            /* reply translated back */
+	FERRY_STAT_HAIRPIN,           /* pod reached itself */
+	FERRY_STAT_REJECT_NO_BACKEND, /* ICMP port unreachable sent */
+	FERRY_STAT_DROP_NO_BACKEND,   /* could not build the reject */
+	FERRY_STAT_DROP_CT_FULL,      /* conntrack insert failed */
+	FERRY_STAT_DROP_REWRITE,      /* a helper failed while rewriting */
+	FERRY_STAT_SOCK_LB,           /* node socket connect translated */
+	FERRY_STAT_SOCK_REJECT,       /* node socket refused: no backend */
+	FERRY_STAT_MAX,
+};
+
+#define FERRY_STAT_NAMES                                                       \
+	"pass", "malformed", "fragment", "unsupported", "fwd_new",             \
+	    "fwd_established", "fwd_reselect", "revnat", "hairpin",            \
+	    "reject_no_backend", "drop_no_backend", "drop_ct_full",            \
+	    "drop_rewrite", "sock_lb", "sock_reject"
+
+FERRY_STATIC_ASSERT(sizeof(union ferry_addr) == 16, "ferry_addr");
+FERRY_STATIC_ASSERT(sizeof(struct ferry_svc_key) == 24, "svc_key");
+FERRY_STATIC_ASSERT(FERRY_OFFSETOF(struct ferry_svc_key, slot) == 20, "svc_key.slot");
+FERRY_STATIC_ASSERT(sizeof(struct ferry_svc_value) == 16, "svc_value");
+FERRY_STATIC_ASSERT(sizeof(struct ferry_backend) == 24, "backend");
+FERRY_STATIC_ASSERT(sizeof(struct ferry_ct_key) == 40, "ct_key");
+FERRY_STATIC_ASSERT(FERRY_OFFSETOF(struct ferry_ct_key, proto) == 36, "ct_key.proto");
+FERRY_STATIC_ASSERT(sizeof(struct ferry_ct_value) == 56, "ct_value");
+FERRY_STATIC_ASSERT(FERRY_OFFSETOF(struct ferry_ct_value, expires_ns) == 32, "ct_value.expires");
+FERRY_STATIC_ASSERT(sizeof(struct ferry_sock_key) == 32, "sock_key");
+FERRY_STATIC_ASSERT(sizeof(struct ferry_sock_value) == 24, "sock_value");
+FERRY_STATIC_ASSERT(sizeof(struct ferry_config) == 48, "config");
+
+#endif /* FERRY_ABI_H */

@@ -1,0 +1,89 @@
+// The pure model: Kubernetes objects in, an immutable ClusterSnapshot out.
+// Nothing here touches the kernel; everything is unit-testable.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "model/ip.h"
+
+namespace ferry {
+
+enum class Protocol : uint8_t { TCP = 6, UDP = 17, SCTP = 132 };
+const char* protocolName(Protocol p);
+
+enum class ServiceType { ClusterIP, NodePort, LoadBalancer, ExternalName };
+const char* serviceTypeName(ServiceType t);
+
+// One problem with the input, always naming where it is.
+struct ManifestError {
+  std::string file;    // path of the manifest file
+  std::string object;  // "Service default/web" (or "document 3" if unnamed)
+  std::string field;   // "spec.ports[1].targetPort"
+  std::string message; // "named port \"http\" not found on pod default/web-1"
+  std::string str() const;  // "file: object: field: message"
+  bool operator==(const ManifestError&) const = default;
+};
+
+// A resolved endpoint for one service port.
+struct Endpoint {
+  IpAddr ip;
+  uint16_t port = 0;          // target port, resolved to a number
+  bool ready = true;
+  bool serving = true;
+  bool terminating = false;
+  std::string nodeName;       // "" if unknown
+  std::string targetRef;      // "Pod ns/name" or ""
+  std::string hostname;
+  bool operator==(const Endpoint&) const = default;
+  auto operator<=>(const Endpoint&) const = default;
+};
+
+struct ServicePort {
+  std::string name;
+  Protocol protocol = Protocol::TCP;
+  uint16_t port = 0;
+  uint16_t nodePort = 0;            // 0 = none (later issue)
+  // targetPort as written: a number, or a name resolved per endpoint.
+  uint16_t targetPortNumber = 0;
+  std::string targetPortName;
+  std::vector<Endpoint> endpoints;  // sorted, ready and not-ready both
+  bool operator==(const ServicePort&) const = default;
+};
+
+struct Service {
+  std::string ns, name;
+  ServiceType type = ServiceType::ClusterIP;
+  bool headless = false;                 // clusterIP: None
+  std::vector<IpAddr> clusterIPs;        // empty for headless / ExternalName
+  std::string externalName;
+  std::vector<ServicePort> ports;
+  std::map<std::string, std::string> selector;
+  std::string creationTimestamp;         // RFC 3339, from manifest or allocation record
+  std::string file;                      // where it was defined
+  nlohmann::json object;                 // the manifest as read (for -o json)
+  bool operator==(const Service& o) const;  // compares everything but `object`
+  std::string key() const { return ns + "/" + name; }
+};
+
+struct Node {
+  std::string name;
+  std::vector<IpAddr> addresses;  // InternalIP / ExternalIP
+  bool ready = true;
+  bool operator==(const Node&) const = default;
+};
+
+// What the agent programs. Immutable once built.
+struct ClusterSnapshot {
+  std::map<std::string, Service> services;  // key: ns/name
+  std::map<std::string, Node> nodes;
+  std::vector<ManifestError> errors;
+};
+
+}  // namespace ferry
