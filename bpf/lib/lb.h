@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Service lookup and backend selection. Selection reads the master entry
+ * and one slot, so another algorithm (Maglev, affinity) replaces
+ * lb_select() alone. */
+#ifndef FERRY_BPF_LB_H
+#define FERRY_BPF_LB_H
+
+#include "lib/common.h"
+#include "lib/maps.h"
+
+static __always_inline const struct ferry_svc_value *
+svc4_lookup(__be32 addr, __be16 port, __u8 proto, __u8 scope)
+{
+	struct ferry_svc_key key;
+
+	__builtin_memset(&key, 0, sizeof(key));
+	addr_set_v4(&key.addr, addr);
+	key.port = port;
+	key.proto = proto;
+	key.scope = scope;
+	return bpf_map_lookup_elem(&ferry_svc, &key);
+}
+
+/* Picks a backend uniformly among the master's slots. Returns NULL when
+ * the slot or backend vanished under us (agent mid-update). */
+static __always_inline const struct ferry_backend *
+lb_select(const union ferry_addr *addr, __be16 port, __u8 proto, __u8 scope,
+	  const struct ferry_svc_value *svc, __u32 *backend_id)
+{
+	const struct ferry_svc_value *slot;
+	const struct ferry_backend *be;
+	struct ferry_svc_key key;
+
+	if (!svc->count)
+		return NULL;
+	__builtin_memset(&key, 0, sizeof(key));
+	key.addr = *addr;
+	key.port = port;
+	key.proto = proto;
+	key.scope = scope;
+	key.slot = (bpf_get_prandom_u32() % svc->count) + 1;
+	slot = bpf_map_lookup_elem(&ferry_svc, &key);
+	if (!slot)
+		return NULL;
+	be = bpf_map_lookup_elem(&ferry_backends, &slot->backend_id);
+	if (!be)
+		return NULL;
+	*backend_id = slot->backend_id;
+	return be;
+}
+
+#endif

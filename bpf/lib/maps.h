@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Every map of ferry's dataplane. The agent pins them under --bpffs and
+ * sizes them before load; tests load them unpinned. */
+#ifndef FERRY_BPF_MAPS_H
+#define FERRY_BPF_MAPS_H
+
+#include "lib/common.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 262144);
+	__type(key, struct ferry_svc_key);
+	__type(value, struct ferry_svc_value);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} ferry_svc SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 262144);
+	__type(key, __u32);
+	__type(value, struct ferry_backend);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} ferry_backends SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 262144);
+	__type(key, struct ferry_ct_key);
+	__type(value, struct ferry_ct_value);
+} ferry_ct SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ferry_sock_key);
+	__type(value, struct ferry_sock_value);
+} ferry_sock_revnat SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ferry_config);
+} ferry_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FERRY_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} ferry_stats SEC(".maps");
+
+static __always_inline const struct ferry_config *config_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&ferry_config, &zero);
+}
+
+static __always_inline __u64 ferry_now(const struct ferry_config *cfg)
+{
+	if (cfg && cfg->now_override_ns)
+		return cfg->now_override_ns;
+	return bpf_ktime_get_ns();
+}
+
+static __always_inline void stat_inc(__u32 reason)
+{
+	__u64 *v = bpf_map_lookup_elem(&ferry_stats, &reason);
+
+	if (v)
+		*v += 1;
+}
+
+#endif

@@ -1,0 +1,110 @@
+#include "packet.h"
+
+#include <array>
+#include <cstdio>
+#include <cstring>
+
+namespace ferry::test {
+
+namespace {
+void put16(std::vector<uint8_t>& b, size_t off, uint16_t v) {
+  b[off] = v >> 8;
+  b[off + 1] = v & 0xff;
+}
+void put32(std::vector<uint8_t>& b, size_t off, uint32_t v) {
+  put16(b, off, v >> 16);
+  put16(b, off + 2, v & 0xffff);
+}
+uint32_t addr(const std::string& s) {
+  in_addr a{};
+  inet_pton(AF_INET, s.c_str(), &a);
+  return ntohl(a.s_addr);
+}
+uint32_t sumBytes(const uint8_t* d, size_t len, uint32_t sum) {
+  for (size_t i = 0; i + 1 < len; i += 2) sum += (d[i] << 8) | d[i + 1];
+  if (len & 1) sum += d[len - 1] << 8;
+  return sum;
+}
+uint32_t pseudoSum(const uint8_t* ip, uint8_t proto, size_t l4len) {
+  uint32_t sum = sumBytes(ip + 12, 8, 0);
+  return sum + proto + l4len;
+}
+}  // namespace
+
+uint16_t inetChecksum(const uint8_t* data, size_t len, uint32_t seed) {
+  uint32_t sum = sumBytes(data, len, seed);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
+std::vector<uint8_t> build(const Pkt& p) {
+  size_t ihl = 20 + p.ipOptions.size();
+  size_t l4hdr = p.proto == 6 ? 20 : 8;
+  size_t l4len = l4hdr + p.payload.size();
+  std::vector<uint8_t> b(14 + ihl + l4len, 0);
+  std::memcpy(&b[0], p.dstMac.data(), 6);
+  std::memcpy(&b[6], p.srcMac.data(), 6);
+  put16(b, 12, 0x0800);
+  size_t ip = 14;
+  b[ip] = 0x40 | (ihl / 4);
+  put16(b, ip + 2, ihl + l4len);
+  put16(b, ip + 4, p.ipId);
+  put16(b, ip + 6, p.fragOff);
+  b[ip + 8] = p.ttl;
+  b[ip + 9] = p.proto;
+  put32(b, ip + 12, addr(p.saddr));
+  put32(b, ip + 16, addr(p.daddr));
+  std::memcpy(&b[ip + 20], p.ipOptions.data(), p.ipOptions.size());
+  put16(b, ip + 10, inetChecksum(&b[ip], ihl));
+  size_t l4 = ip + ihl;
+  put16(b, l4, p.sport);
+  put16(b, l4 + 2, p.dport);
+  if (p.proto == 6) {
+    put32(b, l4 + 4, p.seq);
+    put32(b, l4 + 8, p.ack);
+    b[l4 + 12] = 5 << 4;
+    b[l4 + 13] = p.tcpFlags;
+    put16(b, l4 + 14, 65535);
+  } else {
+    put16(b, l4 + 4, l4len);
+  }
+  std::memcpy(&b[l4 + l4hdr], p.payload.data(), p.payload.size());
+  size_t csumOff = l4 + (p.proto == 6 ? 16 : 6);
+  if (!(p.proto == 17 && p.udpNoChecksum)) {
+    uint16_t c = inetChecksum(&b[l4], l4len, pseudoSum(&b[ip], p.proto, l4len));
+    if (p.proto == 17 && c == 0) c = 0xffff;
+    put16(b, csumOff, c);
+  }
+  return b;
+}
+
+std::string checkChecksums(const std::vector<uint8_t>& f) {
+  if (f.size() < 34) return "frame too short";
+  const uint8_t* ip = &f[14];
+  size_t ihl = (ip[0] & 0xf) * 4;
+  if (inetChecksum(ip, ihl) != 0) return "bad IPv4 header checksum";
+  size_t total = (ip[2] << 8) | ip[3];
+  if (14 + total > f.size()) return "IPv4 total length beyond frame";
+  size_t l4len = total - ihl;
+  const uint8_t* l4 = ip + ihl;
+  uint8_t proto = ip[9];
+  if (proto == 1) return inetChecksum(l4, l4len) == 0 ? "" : "bad ICMP checksum";
+  if (proto == 17 && l4[6] == 0 && l4[7] == 0) return "";  // no UDP checksum
+  if (proto == 6 || proto == 17)
+    return inetChecksum(l4, l4len, pseudoSum(ip, proto, l4len)) == 0 ? "" : "bad L4 checksum";
+  return "";
+}
+
+std::string hex(const std::vector<uint8_t>& bytes) {
+  std::string s;
+  char buf[4];
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    std::snprintf(buf, sizeof buf, "%02x", bytes[i]);
+    s += buf;
+    if (i % 16 == 15) s += '\n';
+    else if (i % 2 == 1) s += ' ';
+  }
+  return s;
+}
+
+}  // namespace ferry::test

@@ -1,0 +1,258 @@
+#include "dataplane/bpf.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <net/if.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+
+#include "ferry.skel.h"
+
+namespace ferry {
+
+namespace {
+
+constexpr uint32_t kTcHandle = 0xfe;  // our filter's handle and priority
+constexpr uint32_t kTcPriority = 0xfe;
+
+struct CgroupHook {
+  const char* name;  // pin name of the link
+  bpf_program* (*prog)(::ferry_bpf*);
+};
+
+const CgroupHook kCgroupHooks[] = {
+    {"link_sock4_connect", [](::ferry_bpf* s) { return s->progs.ferry_sock4_connect; }},
+    {"link_sock4_sendmsg", [](::ferry_bpf* s) { return s->progs.ferry_sock4_sendmsg; }},
+    {"link_sock4_recvmsg", [](::ferry_bpf* s) { return s->progs.ferry_sock4_recvmsg; }},
+    {"link_sock4_getpeername", [](::ferry_bpf* s) { return s->progs.ferry_sock4_getpeername; }},
+};
+
+// Maps pinned by name under the pin dir.
+std::vector<bpf_map*> pinnedMaps(::ferry_bpf* s) {
+  return {s->maps.ferry_svc,         s->maps.ferry_backends, s->maps.ferry_ct,
+          s->maps.ferry_sock_revnat, s->maps.ferry_config,   s->maps.ferry_stats};
+}
+
+bpf_tc_hook tcHook(int ifindex, TcDirection dir) {
+  bpf_tc_hook h{};
+  h.sz = sizeof(h);
+  h.ifindex = ifindex;
+  h.attach_point = dir == TcDirection::Ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS;
+  return h;
+}
+
+}  // namespace
+
+template <typename K, typename V>
+Status Map<K, V>::update(const K& k, const V& v) const {
+  if (bpf_map_update_elem(fd_, &k, &v, BPF_ANY)) return Status::sys("map update", errno);
+  return Status::ok();
+}
+
+template <typename K, typename V>
+Status Map<K, V>::erase(const K& k) const {
+  if (bpf_map_delete_elem(fd_, &k) && errno != ENOENT) return Status::sys("map delete", errno);
+  return Status::ok();
+}
+
+template <typename K, typename V>
+bool Map<K, V>::lookup(const K& k, V* v) const {
+  return bpf_map_lookup_elem(fd_, &k, v) == 0;
+}
+
+template <typename K, typename V>
+void Map<K, V>::forEach(const std::function<void(const K&, const V&)>& fn) const {
+  K key{}, next{};
+  V value{};
+  K* prev = nullptr;
+  while (bpf_map_get_next_key(fd_, prev, &next) == 0) {
+    if (bpf_map_lookup_elem(fd_, &next, &value) == 0) fn(next, value);
+    key = next;
+    prev = &key;
+  }
+}
+
+template class Map<ferry_svc_key, ferry_svc_value>;
+template class Map<uint32_t, ferry_backend>;
+template class Map<ferry_ct_key, ferry_ct_value>;
+template class Map<uint32_t, ferry_config>;
+
+bool isBpffs(const std::string& path) {
+  struct statfs st {};
+  return statfs(path.c_str(), &st) == 0 && st.f_type == BPF_FS_MAGIC;
+}
+
+Expected<std::unique_ptr<Datapath>> Datapath::load(const DatapathOptions& opts) {
+  libbpf_set_strict_mode(LIBBPF_STRICT_ALL);
+  ::ferry_bpf* skel = ferry_bpf__open();
+  if (!skel) return Status::sys("open BPF skeleton", errno);
+  std::unique_ptr<::ferry_bpf, void (*)(::ferry_bpf*)> guard(skel, ferry_bpf__destroy);
+
+  bpf_map__set_max_entries(skel->maps.ferry_svc, opts.svcMapSize);
+  bpf_map__set_max_entries(skel->maps.ferry_backends, opts.backendMapSize);
+  bpf_map__set_max_entries(skel->maps.ferry_ct, opts.ctMapSize);
+  if (opts.ctTimeoutTcpNs) skel->rodata->ct_timeout_tcp_ns = opts.ctTimeoutTcpNs;
+  if (opts.ctTimeoutOtherNs) skel->rodata->ct_timeout_other_ns = opts.ctTimeoutOtherNs;
+
+  if (!opts.pinDir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(opts.pinDir, ec);
+    if (ec) return Status::error("create pin dir " + opts.pinDir + ": " + ec.message());
+    if (!isBpffs(opts.pinDir))
+      return Status::error("--bpffs " + opts.pinDir +
+                           " is not on a bpf filesystem; mount one with: mount -t bpf bpf " +
+                           opts.pinDir);
+    for (bpf_map* m : pinnedMaps(skel)) {
+      std::string path = opts.pinDir + "/" + bpf_map__name(m);
+      if (int err = bpf_map__set_pin_path(m, path.c_str()))
+        return Status::sys("pin path " + path, err);
+    }
+  }
+  if (int err = ferry_bpf__load(skel))
+    return Status::sys("load BPF programs (a pinned map with another size or layout? "
+                       "run ferryd --cleanup)",
+                       err);
+  guard.release();
+  return std::unique_ptr<Datapath>(new Datapath(skel, opts.pinDir));
+}
+
+Datapath::~Datapath() { ferry_bpf__destroy(skel_); }
+
+Map<ferry_svc_key, ferry_svc_value> Datapath::services() const {
+  return Map<ferry_svc_key, ferry_svc_value>(bpf_map__fd(skel_->maps.ferry_svc));
+}
+Map<uint32_t, ferry_backend> Datapath::backends() const {
+  return Map<uint32_t, ferry_backend>(bpf_map__fd(skel_->maps.ferry_backends));
+}
+Map<ferry_ct_key, ferry_ct_value> Datapath::conntrack() const {
+  return Map<ferry_ct_key, ferry_ct_value>(bpf_map__fd(skel_->maps.ferry_ct));
+}
+Map<uint32_t, ferry_config> Datapath::config() const {
+  return Map<uint32_t, ferry_config>(bpf_map__fd(skel_->maps.ferry_config));
+}
+
+std::vector<uint64_t> Datapath::stats() const {
+  int ncpu = libbpf_num_possible_cpus();
+  std::vector<uint64_t> out(FERRY_STAT_MAX, 0);
+  if (ncpu <= 0) return out;
+  std::vector<uint64_t> percpu(ncpu);
+  int fd = bpf_map__fd(skel_->maps.ferry_stats);
+  for (uint32_t i = 0; i < FERRY_STAT_MAX; ++i) {
+    if (bpf_map_lookup_elem(fd, &i, percpu.data())) continue;
+    for (uint64_t v : percpu) out[i] += v;
+  }
+  return out;
+}
+
+int Datapath::progFd(Program p) const {
+  switch (p) {
+    case Program::FromPod:
+      return bpf_program__fd(skel_->progs.ferry_from_pod);
+    case Program::ToPod:
+      return bpf_program__fd(skel_->progs.ferry_to_pod);
+  }
+  return -1;
+}
+
+Status Datapath::attachTc(int ifindex, TcDirection dir, Program prog, bool* createdQdisc) {
+  bpf_tc_hook hook = tcHook(ifindex, dir);
+  int err = bpf_tc_hook_create(&hook);
+  if (err && err != -EEXIST) return Status::sys("create clsact", err);
+  if (createdQdisc) *createdQdisc = (err == 0);
+  bpf_tc_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.handle = kTcHandle;
+  opts.priority = kTcPriority;
+  opts.prog_fd = progFd(prog);
+  opts.flags = BPF_TC_F_REPLACE;
+  if ((err = bpf_tc_attach(&hook, &opts))) return Status::sys("attach tc program", err);
+  return Status::ok();
+}
+
+Status Datapath::detachTc(int ifindex, TcDirection dir) {
+  bpf_tc_hook hook = tcHook(ifindex, dir);
+  bpf_tc_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.handle = kTcHandle;
+  opts.priority = kTcPriority;
+  int err = bpf_tc_detach(&hook, &opts);
+  if (err && err != -ENOENT && err != -EINVAL) return Status::sys("detach tc program", err);
+  return Status::ok();
+}
+
+Status Datapath::destroyClsact(int ifindex) {
+  bpf_tc_hook hook = tcHook(ifindex, TcDirection::Ingress);
+  hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
+  int err = bpf_tc_hook_destroy(&hook);
+  if (err && err != -ENOENT && err != -EINVAL) return Status::sys("destroy clsact", err);
+  return Status::ok();
+}
+
+Status Datapath::attachCgroup(const std::string& cgroupPath) {
+  if (pinDir_.empty()) return Status::error("cgroup hooks need a pin dir");
+  int cg = open(cgroupPath.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (cg < 0) return Status::sys("open cgroup " + cgroupPath, errno);
+  Status result;
+  for (const CgroupHook& h : kCgroupHooks) {
+    std::string path = pinDir_ + "/" + h.name;
+    bpf_program* prog = h.prog(skel_);
+    if (bpf_link* link = bpf_link__open(path.c_str())) {
+      // Already attached by an earlier run: swap in this run's program.
+      int err = bpf_link__update_program(link, prog);
+      bpf_link__disconnect(link);
+      bpf_link__destroy(link);
+      if (err) {
+        result = Status::sys(std::string("update ") + h.name, err);
+        break;
+      }
+      continue;
+    }
+    bpf_link* link = bpf_program__attach_cgroup(prog, cg);
+    if (!link) {
+      result = Status::sys(std::string("attach ") + h.name + " to " + cgroupPath, errno);
+      break;
+    }
+    int err = bpf_link__pin(link, path.c_str());
+    bpf_link__disconnect(link);  // the pin keeps it attached after we exit
+    bpf_link__destroy(link);
+    if (err) {
+      result = Status::sys("pin " + path, err);
+      break;
+    }
+  }
+  close(cg);
+  return result;
+}
+
+Status Datapath::unpinAll(const std::string& pinDir) {
+  std::error_code ec;
+  if (!std::filesystem::exists(pinDir, ec)) return Status::ok();
+  for (const auto& entry : std::filesystem::directory_iterator(pinDir, ec)) {
+    if (unlink(entry.path().c_str()) && errno != ENOENT)
+      return Status::sys("unpin " + entry.path().string(), errno);
+  }
+  rmdir(pinDir.c_str());
+  return Status::ok();
+}
+
+Status Datapath::testRun(Program prog, const std::vector<uint8_t>& in, std::vector<uint8_t>* out,
+                         uint32_t* retval, uint32_t repeat, uint32_t* durationNs) const {
+  out->assign(in.size() + 512, 0);
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in.data(), .data_out = out->data(),
+              .data_size_in = static_cast<uint32_t>(in.size()),
+              .data_size_out = static_cast<uint32_t>(out->size()), .repeat = static_cast<int>(repeat));
+  int err = bpf_prog_test_run_opts(progFd(prog), &opts);
+  if (err) return Status::sys("BPF_PROG_TEST_RUN", errno);
+  out->resize(opts.data_size_out);
+  *retval = opts.retval;
+  if (durationNs) *durationNs = opts.duration;
+  return Status::ok();
+}
+
+}  // namespace ferry

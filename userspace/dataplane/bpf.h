@@ -1,0 +1,91 @@
+// The only part of ferry that talks to libbpf: the loaded dataplane
+// (skeleton, pinned maps), typed map handles, tc and cgroup attachment,
+// and BPF_PROG_TEST_RUN for tests. Nothing else sees fds or void*.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ferry/abi.h>
+
+#include "common/status.h"
+
+struct ferry_bpf;  // generated skeleton
+
+namespace ferry {
+
+// A typed view of one map (the Datapath owns the fd).
+template <typename K, typename V>
+class Map {
+ public:
+  explicit Map(int fd = -1) : fd_(fd) {}
+  Status update(const K& k, const V& v) const;
+  Status erase(const K& k) const;  // missing key is not an error
+  bool lookup(const K& k, V* v) const;
+  // Visits every entry (snapshot semantics of bpf_map_get_next_key).
+  void forEach(const std::function<void(const K&, const V&)>& fn) const;
+  int fd() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+struct DatapathOptions {
+  std::string pinDir;  // empty: maps are not pinned (tests)
+  uint32_t svcMapSize = 262144;
+  uint32_t backendMapSize = 262144;
+  uint32_t ctMapSize = 262144;
+  uint64_t ctTimeoutTcpNs = 0;    // 0: program default
+  uint64_t ctTimeoutOtherNs = 0;  // 0: program default
+};
+
+enum class TcDirection { Ingress, Egress };
+enum class Program { FromPod, ToPod };
+
+class Datapath {
+ public:
+  // Opens and loads the programs; with a pinDir, reuses the maps pinned
+  // there (so conntrack and services survive agent restarts) or pins new
+  // ones.
+  static Expected<std::unique_ptr<Datapath>> load(const DatapathOptions& opts);
+  ~Datapath();
+  Datapath(const Datapath&) = delete;
+  Datapath& operator=(const Datapath&) = delete;
+
+  Map<ferry_svc_key, ferry_svc_value> services() const;
+  Map<uint32_t, ferry_backend> backends() const;
+  Map<ferry_ct_key, ferry_ct_value> conntrack() const;
+  Map<uint32_t, ferry_config> config() const;
+  // Counters summed over CPUs, indexed by enum ferry_stat.
+  std::vector<uint64_t> stats() const;
+
+  // tc: attaches (or atomically replaces) ferry's filter on the device.
+  // The clsact qdisc is created when missing; `createdQdisc` says so.
+  Status attachTc(int ifindex, TcDirection dir, Program prog, bool* createdQdisc = nullptr);
+  static Status detachTc(int ifindex, TcDirection dir);
+  static Status destroyClsact(int ifindex);
+
+  // cgroup socket hooks, as links pinned in pinDir: they stay attached
+  // when the agent exits, and a restarted agent swaps in its programs.
+  Status attachCgroup(const std::string& cgroupPath);
+  // Unpins the links (detaching the hooks) and the maps of a pin dir.
+  static Status unpinAll(const std::string& pinDir);
+
+  // BPF_PROG_TEST_RUN on a tc program. `out` is resized to the output.
+  Status testRun(Program prog, const std::vector<uint8_t>& in, std::vector<uint8_t>* out,
+                 uint32_t* retval, uint32_t repeat = 1, uint32_t* durationNs = nullptr) const;
+
+ private:
+  explicit Datapath(::ferry_bpf* skel, std::string pinDir) : skel_(skel), pinDir_(std::move(pinDir)) {}
+  int progFd(Program p) const;
+  ::ferry_bpf* skel_;
+  std::string pinDir_;
+};
+
+// Is `path` on a bpf filesystem? (statfs magic)
+bool isBpffs(const std::string& path);
+
+}  // namespace ferry
