@@ -1,1 +1,130 @@
-int main() { return 0; }
+// ferryd: flags -> AgentConfig -> Agent. Nothing else lives here.
+#include <boost/program_options.hpp>
+
+#include <iostream>
+
+#include "agent/agent.h"
+#include "agent/log.h"
+
+namespace po = boost::program_options;
+using namespace ferry;
+
+namespace {
+
+struct Flags {
+  AgentConfig cfg;
+  bool cleanup = false;
+};
+
+// Returns 0 to go on, else the exit code.
+int parseFlags(int argc, char** argv, Flags* f) {
+  std::string cidrs, nodeIp, externalDevices;
+  po::options_description desc(
+      "ferryd: Kubernetes Service dataplane agent (eBPF kube-proxy replacement)\n\n"
+      "Usage: ferryd --manifests DIR --node-name NAME --bpffs DIR --socket PATH --state-dir DIR "
+      "[options]\n       ferryd --cleanup --bpffs DIR [--state-dir DIR]\n\nOptions");
+  desc.add_options()
+      ("help,h", "print this help")
+      ("manifests", po::value(&f->cfg.manifestsDir),
+       "directory of Kubernetes manifests (*.yaml, *.yml, *.json; watched with inotify)")
+      ("node-name", po::value(&f->cfg.nodeName), "this node's name (as in Node / nodeName)")
+      ("service-cidr", po::value(&cidrs)->default_value("10.96.0.0/12"),
+       "ClusterIP range (comma-separated CIDRs, IPv4 first)")
+      ("bpffs", po::value(&f->cfg.bpffs),
+       "pin directory on a bpf filesystem; maps and hooks pinned here survive agent restarts")
+      ("socket", po::value(&f->cfg.socketPath)->default_value("/run/ferry/ferryd.sock"),
+       "control socket for ferryctl (mode 0600)")
+      ("state-dir", po::value(&f->cfg.stateDir), "directory for the agent's own state")
+      ("allocations", po::value(&f->cfg.allocationFile),
+       "shared ClusterIP allocation record (default: <manifests>/.ferry/allocations.json)")
+      ("cgroup", po::value(&f->cfg.cgroupPath),
+       "cgroup v2 directory whose processes (the node's own) reach ClusterIPs via socket hooks")
+      ("external-device", po::value(&externalDevices),
+       "the node's external device(s), comma-separated; never treated as pod devices")
+      ("node-ip", po::value(&nodeIp),
+       "node address used as source of hairpin flows (default: first global IPv4 address)")
+      ("ct-size", po::value(&f->cfg.datapath.ctMapSize)->default_value(262144),
+       "connection tracking entries (two per flow)")
+      ("svc-map-size", po::value(&f->cfg.datapath.svcMapSize)->default_value(262144),
+       "service map entries (one per frontend plus one per backend slot)")
+      ("backend-map-size", po::value(&f->cfg.datapath.backendMapSize)->default_value(262144),
+       "backend map entries")
+      ("cleanup", po::bool_switch(&f->cleanup),
+       "detach and unpin everything an agent with this --bpffs created, then exit");
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, desc), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "ferryd: " << e.what() << "\n";
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << desc << "\n";
+    return 1;
+  }
+  auto need = [&](const char* flag, const std::string& v) {
+    if (!v.empty()) return true;
+    std::cerr << "ferryd: --" << flag << " is required (see --help)\n";
+    return false;
+  };
+  if (f->cleanup) return need("bpffs", f->cfg.bpffs) ? 0 : 2;
+  if (!need("manifests", f->cfg.manifestsDir) || !need("node-name", f->cfg.nodeName) ||
+      !need("bpffs", f->cfg.bpffs) || !need("state-dir", f->cfg.stateDir))
+    return 2;
+  for (size_t pos = 0; pos <= cidrs.size();) {
+    size_t end = cidrs.find(',', pos);
+    std::string one = cidrs.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+    auto p = IpPrefix::parse(one);
+    if (!p) {
+      std::cerr << "ferryd: --service-cidr: \"" << one << "\" is not a CIDR like 10.96.0.0/12\n";
+      return 2;
+    }
+    f->cfg.serviceCidrs.push_back(*p);
+    if (end == std::string::npos) break;
+    pos = end + 1;
+  }
+  for (size_t pos = 0; !externalDevices.empty() && pos <= externalDevices.size();) {
+    size_t end = externalDevices.find(',', pos);
+    f->cfg.externalDevices.push_back(externalDevices.substr(pos, end == std::string::npos ? end : end - pos));
+    if (end == std::string::npos) break;
+    pos = end + 1;
+  }
+  if (!nodeIp.empty()) {
+    f->cfg.nodeIp = IpAddr::parse(nodeIp);
+    if (!f->cfg.nodeIp) {
+      std::cerr << "ferryd: --node-ip: \"" << nodeIp << "\" is not an IP address\n";
+      return 2;
+    }
+  }
+  if (f->cfg.allocationFile.empty())
+    f->cfg.allocationFile = f->cfg.manifestsDir + "/.ferry/allocations.json";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags f;
+  if (int rc = parseFlags(argc, argv, &f)) return rc == 1 ? 0 : rc;
+  if (f.cleanup) {
+    Status s = Agent::cleanup(f.cfg.bpffs, f.cfg.stateDir);
+    if (!s) {
+      logError("cleanup: " + s.message());
+      return 1;
+    }
+    logInfo("cleanup done: tc programs detached, " + f.cfg.bpffs + " unpinned");
+    return 0;
+  }
+  auto agent = Agent::create(f.cfg);
+  if (!agent) {
+    logError(agent.status().message());
+    return 1;
+  }
+  Status s = (*agent)->run();
+  if (!s) {
+    logError(s.message());
+    return 1;
+  }
+  return 0;
+}

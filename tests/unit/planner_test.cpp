@@ -1,0 +1,155 @@
+// The map planner: desired entries from a snapshot and minimal, ordered
+// deltas between programmed and desired state.
+#include <gtest/gtest.h>
+
+#include "dataplane/planner.h"
+
+namespace ferry {
+namespace {
+
+IpAddr ip(const char* s) { return *IpAddr::parse(s); }
+
+Desired oneService(std::vector<const char*> backends, const char* vip = "198.19.0.10") {
+  Desired d;
+  FrontendKey fk{ip(vip), 80, 6, FERRY_SCOPE_CLUSTER};
+  auto& fe = d.frontends[fk];
+  fe.owner = "Service default/web port (80/TCP)";
+  for (const char* b : backends) {
+    BackendKey bk{ip(b), 8080, 6};
+    fe.backends.push_back(bk);
+    d.backendFlags[bk] = 0;
+  }
+  std::sort(fe.backends.begin(), fe.backends.end());
+  return d;
+}
+
+TEST(RelayoutSlots, KeepsSurvivorsInPlace) {
+  struct Case {
+    std::vector<uint32_t> old, wanted, expect;
+  } cases[] = {
+      {{}, {1, 2, 3}, {1, 2, 3}},
+      {{1, 2, 3}, {1, 2, 3}, {1, 2, 3}},
+      {{1, 2, 3}, {1, 3}, {1, 3}},        // tail moves into the hole
+      {{1, 2, 3, 4}, {2, 3, 4}, {4, 2, 3}},
+      {{1, 2, 3}, {1, 3, 9}, {1, 9, 3}},  // new one fills the hole
+      {{1, 2, 3}, {1, 2, 3, 9}, {1, 2, 3, 9}},
+      {{1, 2, 3}, {}, {}},
+      {{1, 0, 3}, {1, 3}, {1, 3}},        // hole left by a crash
+      {{1, 3, 3}, {1, 3}, {1, 3}},        // duplicate left by a crash
+  };
+  for (const auto& c : cases) EXPECT_EQ(relayoutSlots(c.old, c.wanted), c.expect);
+}
+
+TEST(PlanDelta, NewServiceWritesBackendsSlotsThenMaster) {
+  ProgrammedState cur, next;
+  MapDelta d = planDelta(cur, oneService({"198.18.129.2", "198.18.129.3"}), &next);
+  EXPECT_EQ(d.backendUpserts.size(), 2u);
+  ASSERT_EQ(d.slotUpserts.size(), 2u);
+  EXPECT_EQ(d.slotUpserts[0].key.slot, 1);
+  EXPECT_EQ(d.slotUpserts[1].key.slot, 2);
+  ASSERT_EQ(d.masterUpserts.size(), 1u);
+  EXPECT_EQ(d.masterUpserts[0].value.count, 2);
+  EXPECT_EQ(d.masterUpserts[0].key.slot, 0);
+  EXPECT_EQ(d.masterUpserts[0].owner, "Service default/web port (80/TCP)");
+  EXPECT_TRUE(d.masterDeletes.empty() && d.slotDeletes.empty() && d.backendDeletes.empty());
+  EXPECT_EQ(next.backends.size(), 2u);
+  EXPECT_EQ(next.nextBackendId, 3u);
+}
+
+TEST(PlanDelta, SameInputGivesEmptyDelta) {
+  ProgrammedState s0, s1, s2;
+  Desired want = oneService({"198.18.129.2", "198.18.129.3"});
+  planDelta(s0, want, &s1);
+  MapDelta d = planDelta(s1, want, &s2);
+  EXPECT_EQ(d.size(), 0u);
+  EXPECT_EQ(s1, s2);
+}
+
+TEST(PlanDelta, RemovingOneEndpointTouchesOnlyWhatDiffers) {
+  ProgrammedState s0, s1, s2;
+  planDelta(s0, oneService({"198.18.129.2", "198.18.129.3", "198.18.129.4"}), &s1);
+  MapDelta d = planDelta(s1, oneService({"198.18.129.2", "198.18.129.4"}), &s2);
+  // slot 2 (.3) gets .4 from slot 3; count 3 -> 2; slot 3 and backend .3 go.
+  ASSERT_EQ(d.slotUpserts.size(), 1u);
+  EXPECT_EQ(d.slotUpserts[0].key.slot, 2);
+  EXPECT_EQ(d.slotUpserts[0].value.backend_id, s1.backends.at({ip("198.18.129.4"), 8080, 6}).id);
+  ASSERT_EQ(d.masterUpserts.size(), 1u);
+  EXPECT_EQ(d.masterUpserts[0].value.count, 2);
+  ASSERT_EQ(d.slotDeletes.size(), 1u);
+  EXPECT_EQ(d.slotDeletes[0].slot, 3);
+  ASSERT_EQ(d.backendDeletes.size(), 1u);
+  EXPECT_EQ(d.backendDeletes[0], s1.backends.at({ip("198.18.129.3"), 8080, 6}).id);
+  EXPECT_TRUE(d.backendUpserts.empty());
+}
+
+TEST(PlanDelta, AddingAnEndpointKeepsIdsAndSlots) {
+  ProgrammedState s0, s1, s2;
+  planDelta(s0, oneService({"198.18.129.2"}), &s1);
+  MapDelta d = planDelta(s1, oneService({"198.18.129.2", "198.18.129.9"}), &s2);
+  EXPECT_EQ(d.backendUpserts.size(), 1u);
+  ASSERT_EQ(d.slotUpserts.size(), 1u);
+  EXPECT_EQ(d.slotUpserts[0].key.slot, 2);
+  EXPECT_EQ(s2.backends.at({ip("198.18.129.2"), 8080, 6}).id,
+            s1.backends.at({ip("198.18.129.2"), 8080, 6}).id);
+}
+
+TEST(PlanDelta, RemovedServiceDeletesMasterBeforeSlots) {
+  ProgrammedState s0, s1, s2;
+  planDelta(s0, oneService({"198.18.129.2"}), &s1);
+  MapDelta d = planDelta(s1, Desired{}, &s2);
+  ASSERT_EQ(d.masterDeletes.size(), 1u);
+  ASSERT_EQ(d.slotDeletes.size(), 1u);
+  EXPECT_EQ(d.backendDeletes.size(), 1u);
+  EXPECT_TRUE(s2.frontends.empty() && s2.backends.empty());
+}
+
+TEST(PlanDelta, NoEndpointsStillProgramsAMasterWithCountZero) {
+  ProgrammedState s0, s1;
+  MapDelta d = planDelta(s0, oneService({}), &s1);
+  ASSERT_EQ(d.masterUpserts.size(), 1u);
+  EXPECT_EQ(d.masterUpserts[0].value.count, 0);
+}
+
+TEST(PlanDelta, RepairsMasterCountLeftBehindByACrash) {
+  ProgrammedState s0, s1, s2;
+  Desired want = oneService({"198.18.129.2", "198.18.129.3"});
+  planDelta(s0, want, &s1);
+  s1.frontends.begin()->second.count = 1;  // slots written, master not
+  MapDelta d = planDelta(s1, want, &s2);
+  ASSERT_EQ(d.masterUpserts.size(), 1u);
+  EXPECT_EQ(d.masterUpserts[0].value.count, 2);
+}
+
+TEST(DesiredFromSnapshot, UsesReadyEndpointsOfTheFamilyAndMarksLocalOnes) {
+  ClusterSnapshot snap;
+  Service svc;
+  svc.ns = "default";
+  svc.name = "web";
+  svc.clusterIPs = {ip("198.19.0.10")};
+  ServicePort sp;
+  sp.name = "http";
+  sp.port = 80;
+  sp.endpoints = {
+      {ip("198.18.129.2"), 8080, true, true, false, "node1", "", ""},
+      {ip("198.18.130.2"), 8080, true, true, false, "node2", "", ""},
+      {ip("198.18.129.3"), 8080, false, false, false, "node1", "", ""},  // not ready
+      {ip("2001:db8:1:1::2"), 8080, true, true, false, "node1", "", ""},  // other family
+  };
+  svc.ports = {sp};
+  snap.services["default/web"] = svc;
+  Service headless = svc;
+  headless.name = "db";
+  headless.headless = true;
+  snap.services["default/db"] = headless;
+
+  Desired d = desiredFromSnapshot(snap, "node1");
+  ASSERT_EQ(d.frontends.size(), 1u);
+  const auto& fe = d.frontends.begin()->second;
+  ASSERT_EQ(fe.backends.size(), 2u);
+  EXPECT_EQ(fe.owner, "Service default/web port http (80/TCP)");
+  EXPECT_EQ(d.backendFlags.at({ip("198.18.129.2"), 8080, 6}), FERRY_BE_F_LOCAL);
+  EXPECT_EQ(d.backendFlags.at({ip("198.18.130.2"), 8080, 6}), 0);
+}
+
+}  // namespace
+}  // namespace ferry

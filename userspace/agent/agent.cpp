@@ -1,0 +1,236 @@
+#include "agent/agent.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "agent/log.h"
+#include "model/builder.h"
+#include "model/service_json.h"
+
+namespace ferry {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+// Edits arrive as bursts of inotify events; one sync per burst.
+constexpr auto kDebounce = std::chrono::milliseconds(100);
+const char* const kStatNames[] = {FERRY_STAT_NAMES};
+
+std::string qdiscRecord(const std::string& stateDir) { return stateDir + "/created-qdiscs"; }
+
+}  // namespace
+
+Expected<std::unique_ptr<Agent>> Agent::create(const AgentConfig& cfg) {
+  std::unique_ptr<Agent> a(new Agent(cfg));
+  std::error_code ec;
+  std::filesystem::create_directories(cfg.stateDir, ec);
+  if (ec) return Status::error("--state-dir " + cfg.stateDir + ": " + ec.message());
+
+  DatapathOptions dpo = cfg.datapath;
+  dpo.pinDir = cfg.bpffs;
+  auto dp = Datapath::load(dpo);
+  if (!dp) return dp.status();
+  a->dp_ = std::move(*dp);
+  a->writer_ = std::make_unique<MapWriter>(*a->dp_);
+  // Reuse what a previous run programmed: the next sync applies only the
+  // difference, so established flows never see a gap.
+  a->programmed_ = a->writer_->readBack();
+  logInfo("dataplane loaded; pinned state has " + std::to_string(a->programmed_.frontends.size()) +
+          " frontends, " + std::to_string(a->programmed_.backends.size()) + " backends");
+
+  if (!cfg.cgroupPath.empty()) {
+    Status s = a->dp_->attachCgroup(cfg.cgroupPath);
+    if (!s) return s.context("socket hooks for the node's processes");
+  }
+
+  auto src = DirectorySource::open(cfg.manifestsDir);
+  if (!src) return src.status();
+  a->source_ = std::move(*src);
+  a->store_ = std::make_unique<FileAllocationStore>(cfg.allocationFile);
+
+  auto links = LinkWatcher::open();
+  if (!links) return links.status();
+  a->links_ = std::move(*links);
+
+  Agent* self = a.get();
+  auto ctl = ControlServer::listen(cfg.socketPath,
+                                   [self](const nlohmann::json& r) { return self->handle(r); });
+  if (!ctl) return ctl.status();
+  a->control_ = std::move(*ctl);
+  return a;
+}
+
+void Agent::sync() {
+  auto t0 = Clock::now();
+  BuildOptions opts;
+  opts.serviceCidrs = cfg_.serviceCidrs;
+  ClusterSnapshot next = buildSnapshot(source_->readAll(), opts, *store_, &snapshot_);
+
+  for (const ManifestError& e : next.errors) {
+    bool known = std::find(snapshot_.errors.begin(), snapshot_.errors.end(), e) !=
+                 snapshot_.errors.end();
+    if (!known) logError(e.str());
+  }
+  snapshot_ = std::move(next);
+
+  Desired want = desiredFromSnapshot(snapshot_, cfg_.nodeName);
+  ProgrammedState after;
+  MapDelta delta = planDelta(programmed_, want, &after);
+  if (delta.size() == 0) return;
+  std::vector<std::string> failures = writer_->apply(delta);
+  for (const auto& f : failures) logError(f);
+  programmed_ = failures.empty() ? std::move(after) : writer_->readBack();
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
+  logInfo("synced " + std::to_string(snapshot_.services.size()) + " services: " +
+          std::to_string(delta.size()) + " map changes in " + std::to_string(us) + " us");
+}
+
+void Agent::recordQdisc(const std::string& ifname) {
+  std::ofstream(qdiscRecord(cfg_.stateDir), std::ios::app) << ifname << "\n";
+}
+
+void Agent::syncDevices() {
+  std::set<int> present;
+  for (const auto& [ifindex, link] : links_->links()) {
+    if (!isPodDevice(link, cfg_.externalDevices)) continue;
+    present.insert(ifindex);
+    if (attached_.count(ifindex)) continue;
+    bool created = false;
+    Status s = dp_->attachTc(ifindex, TcDirection::Ingress, Program::FromPod, &created);
+    if (s) s = dp_->attachTc(ifindex, TcDirection::Egress, Program::ToPod);
+    if (!s) {
+      // The device may be gone already (pod deleted): the next event
+      // tells; nothing to undo.
+      logWarn("attach " + link.name + ": " + s.message());
+      continue;
+    }
+    if (created) recordQdisc(link.name);
+    attached_.insert(ifindex);
+    logInfo("attached to pod device " + link.name);
+  }
+  for (auto it = attached_.begin(); it != attached_.end();) {
+    if (present.count(*it)) {
+      ++it;
+    } else {
+      it = attached_.erase(it);
+    }
+  }
+  updateNodeIp();
+}
+
+void Agent::updateNodeIp() {
+  std::optional<IpAddr> ip = cfg_.nodeIp;
+  if (!ip) {
+    for (const auto& [ifindex, link] : links_->links()) {
+      if (link.loopback || isPodDevice(link, cfg_.externalDevices)) continue;
+      bool preferred = cfg_.externalDevices.empty() ||
+                       std::find(cfg_.externalDevices.begin(), cfg_.externalDevices.end(),
+                                 link.name) != cfg_.externalDevices.end();
+      if (!preferred) continue;
+      for (const IpAddr& a : link.addrs)
+        if (a.isV4() && !ip) ip = a;
+    }
+  }
+  if (ip == hairpinIp_) return;
+  ferry_config c{};
+  dp_->config().lookup(0, &c);
+  c.hairpin_snat4 = ip ? toAbiAddr(*ip) : ferry_addr{};
+  Status s = dp_->config().update(0, c);
+  if (!s) {
+    logError("node address for hairpin flows: " + s.message());
+    return;
+  }
+  hairpinIp_ = ip;
+  logInfo("node address for hairpin flows: " + (ip ? ip->str() : std::string("none")));
+}
+
+nlohmann::json Agent::handle(const nlohmann::json& req) const {
+  std::string cmd = req.value("cmd", "");
+  if (cmd != "snapshot") return {{"error", "unknown command \"" + cmd + "\""}};
+  nlohmann::json out;
+  out["node"] = cfg_.nodeName;
+  out["services"] = nlohmann::json::array();
+  out["endpoints"] = nlohmann::json::array();
+  for (const auto& [key, svc] : snapshot_.services) {
+    out["services"].push_back(serviceToJson(svc));
+    if (svc.type != ServiceType::ExternalName) out["endpoints"].push_back(endpointsToJson(svc));
+  }
+  out["errors"] = nlohmann::json::array();
+  for (const ManifestError& e : snapshot_.errors)
+    out["errors"].push_back(
+        {{"file", e.file}, {"object", e.object}, {"field", e.field}, {"message", e.message}});
+  std::vector<uint64_t> stats = dp_->stats();
+  for (size_t i = 0; i < stats.size(); ++i) out["stats"][kStatNames[i]] = stats[i];
+  out["programmed"] = {{"frontends", programmed_.frontends.size()},
+                       {"backends", programmed_.backends.size()},
+                       {"devices", attached_.size()}};
+  return out;
+}
+
+Status Agent::run() {
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
+  int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+  if (sfd < 0) return Status::sys("signalfd", errno);
+
+  syncDevices();
+  sync();
+  logInfo("ferryd ready on node " + cfg_.nodeName + ", watching " + source_->describe());
+
+  std::optional<Clock::time_point> pending;
+  for (;;) {
+    pollfd fds[4] = {{sfd, POLLIN, 0},
+                     {source_->pollFd(), POLLIN, 0},
+                     {links_->pollFd(), POLLIN, 0},
+                     {control_->pollFd(), POLLIN, 0}};
+    int timeout = -1;
+    if (pending) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*pending - Clock::now());
+      timeout = std::max<int>(0, static_cast<int>(left.count()));
+    }
+    int n = poll(fds, 4, timeout);
+    if (n < 0 && errno != EINTR) return Status::sys("poll", errno);
+    if (fds[0].revents) break;
+    if (fds[1].revents && source_->drain() && !pending) pending = Clock::now() + kDebounce;
+    if (fds[2].revents && links_->drain()) syncDevices();
+    if (fds[3].revents) control_->serve();
+    if (pending && Clock::now() >= *pending) {
+      pending.reset();
+      sync();
+    }
+  }
+  close(sfd);
+  logInfo("ferryd stopping; the dataplane stays in place");
+  return Status::ok();
+}
+
+Status Agent::cleanup(const std::string& bpffs, const std::string& stateDir) {
+  auto links = LinkWatcher::list();
+  if (!links) return links.status();
+  std::set<std::string> created;
+  if (!stateDir.empty()) {
+    std::ifstream in(qdiscRecord(stateDir));
+    for (std::string name; std::getline(in, name);) created.insert(name);
+  }
+  for (const auto& [ifindex, link] : *links) {
+    Datapath::detachTc(ifindex, TcDirection::Ingress);
+    Datapath::detachTc(ifindex, TcDirection::Egress);
+    if (created.count(link.name)) Datapath::destroyClsact(ifindex);
+  }
+  Status s = Datapath::unpinAll(bpffs);
+  if (!s) return s;
+  if (!stateDir.empty()) std::filesystem::remove(qdiscRecord(stateDir));
+  return Status::ok();
+}
+
+}  // namespace ferry

@@ -1,0 +1,74 @@
+// ferryd's core: owns the definition source, the snapshot, the dataplane
+// and the device watcher, and runs the event loop.
+//
+//   source -> buildSnapshot -> desiredFromSnapshot -> planDelta -> MapWriter
+//
+// One owner per piece of state: the snapshot and error list (here), the
+// programmed map state (here, mirrored from the maps), device attachment
+// (here, from the LinkWatcher's view).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "agent/control.h"
+#include "agent/links.h"
+#include "agent/source.h"
+#include "common/status.h"
+#include "dataplane/bpf.h"
+#include "dataplane/planner.h"
+#include "dataplane/writer.h"
+#include "model/allocation.h"
+#include "model/snapshot.h"
+
+namespace ferry {
+
+struct AgentConfig {
+  std::string manifestsDir;
+  std::string nodeName;
+  std::vector<IpPrefix> serviceCidrs;
+  std::string bpffs;
+  std::string socketPath;
+  std::string stateDir;
+  std::string allocationFile;  // default: <manifests>/.ferry/allocations.json
+  std::string cgroupPath;      // "" = no socket-level hooks for the node
+  std::vector<std::string> externalDevices;
+  std::optional<IpAddr> nodeIp;  // "" = first global IPv4 of the node
+  DatapathOptions datapath;
+};
+
+class Agent {
+ public:
+  static Expected<std::unique_ptr<Agent>> create(const AgentConfig& cfg);
+  // Runs until SIGTERM/SIGINT. The dataplane stays in place on exit.
+  Status run();
+
+  // Removes everything an agent with these settings created.
+  static Status cleanup(const std::string& bpffs, const std::string& stateDir);
+
+ private:
+  explicit Agent(AgentConfig cfg) : cfg_(std::move(cfg)) {}
+  void sync();
+  void syncDevices();
+  void updateNodeIp();
+  nlohmann::json handle(const nlohmann::json& req) const;
+  void recordQdisc(const std::string& ifname);
+
+  AgentConfig cfg_;
+  std::unique_ptr<Datapath> dp_;
+  std::unique_ptr<MapWriter> writer_;
+  std::unique_ptr<DefinitionSource> source_;
+  std::unique_ptr<LinkWatcher> links_;
+  std::unique_ptr<ControlServer> control_;
+  std::unique_ptr<AllocationStore> store_;
+  ClusterSnapshot snapshot_;
+  ProgrammedState programmed_;
+  std::set<int> attached_;  // ifindexes carrying our tc programs
+  std::optional<IpAddr> hairpinIp_;
+};
+
+}  // namespace ferry

@@ -1,0 +1,185 @@
+#include "dataplane/planner.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cstring>
+#include <optional>
+#include <set>
+
+namespace ferry {
+
+std::string FrontendKey::str() const {
+  return addr.str() + ":" + std::to_string(port) + "/" + (proto == 6 ? "TCP" : "UDP");
+}
+
+ferry_addr toAbiAddr(const IpAddr& a) {
+  ferry_addr out{};
+  std::memcpy(out.b, a.bytes.data(), 16);
+  return out;
+}
+
+static IpAddr fromAbiAddr(const ferry_addr& a) {
+  IpAddr out;
+  std::memcpy(out.bytes.data(), a.b, 16);
+  return out;
+}
+
+ferry_svc_key toSvcKey(const FrontendKey& f, uint16_t slot) {
+  ferry_svc_key k{};
+  k.addr = toAbiAddr(f.addr);
+  k.port = htons(f.port);
+  k.proto = f.proto;
+  k.scope = f.scope;
+  k.slot = slot;
+  return k;
+}
+
+FrontendKey fromSvcKey(const ferry_svc_key& k) {
+  return FrontendKey{fromAbiAddr(k.addr), ntohs(k.port), k.proto, k.scope};
+}
+
+ferry_backend toBackend(const BackendKey& b, uint8_t flags) {
+  ferry_backend v{};
+  v.addr = toAbiAddr(b.addr);
+  v.port = htons(b.port);
+  v.proto = b.proto;
+  v.flags = flags;
+  return v;
+}
+
+BackendKey fromBackend(const ferry_backend& b) {
+  return BackendKey{fromAbiAddr(b.addr), ntohs(b.port), b.proto};
+}
+
+Desired desiredFromSnapshot(const ClusterSnapshot& snap, const std::string& nodeName) {
+  Desired d;
+  for (const auto& [key, svc] : snap.services) {
+    if (svc.headless || svc.type == ServiceType::ExternalName) continue;
+    for (const ServicePort& sp : svc.ports) {
+      if (sp.protocol != Protocol::TCP && sp.protocol != Protocol::UDP) continue;
+      uint8_t proto = static_cast<uint8_t>(sp.protocol);
+      for (const IpAddr& vip : svc.clusterIPs) {
+        FrontendKey fk{vip, sp.port, proto, FERRY_SCOPE_CLUSTER};
+        DesiredFrontend& fe = d.frontends[fk];
+        fe.owner = "Service " + key + " port " + (sp.name.empty() ? "" : sp.name + " ") + "(" +
+                   std::to_string(sp.port) + "/" + protocolName(sp.protocol) + ")";
+        std::set<BackendKey> uniq;
+        for (const Endpoint& ep : sp.endpoints) {
+          if (!ep.ready || ep.ip.isV4() != vip.isV4() || ep.port == 0) continue;
+          BackendKey bk{ep.ip, ep.port, proto};
+          uniq.insert(bk);
+          uint8_t flags = (!nodeName.empty() && ep.nodeName == nodeName) ? FERRY_BE_F_LOCAL : 0;
+          d.backendFlags[bk] |= flags;
+        }
+        fe.backends.assign(uniq.begin(), uniq.end());
+      }
+    }
+  }
+  return d;
+}
+
+std::vector<uint32_t> relayoutSlots(const std::vector<uint32_t>& old,
+                                    const std::vector<uint32_t>& wanted) {
+  std::set<uint32_t> want(wanted.begin(), wanted.end());
+  std::vector<std::optional<uint32_t>> slots;
+  std::set<uint32_t> placed;
+  for (uint32_t id : old) {
+    if (want.count(id) && !placed.count(id)) {
+      slots.emplace_back(id);
+      placed.insert(id);
+    } else {
+      slots.emplace_back(std::nullopt);
+    }
+  }
+  std::vector<uint32_t> toAdd;
+  for (uint32_t id : wanted)
+    if (!placed.count(id)) toAdd.push_back(id);
+  size_t next = 0;
+  for (auto& s : slots)
+    if (!s && next < toAdd.size()) s = toAdd[next++];
+  while (next < toAdd.size()) slots.emplace_back(toAdd[next++]);
+  // Fill remaining holes with the tail, then cut the tail off.
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (slots[i]) continue;
+    while (!slots.empty() && !slots.back()) slots.pop_back();
+    if (i >= slots.size()) break;
+    slots[i] = slots.back();
+    slots.pop_back();
+  }
+  while (!slots.empty() && !slots.back()) slots.pop_back();
+  std::vector<uint32_t> out;
+  for (auto& s : slots) out.push_back(*s);
+  return out;
+}
+
+MapDelta planDelta(const ProgrammedState& cur, const Desired& want, ProgrammedState* next) {
+  MapDelta delta;
+  ProgrammedState st = cur;
+
+  // Backends: keep ids of those that stay; new ones get fresh ids.
+  std::map<BackendKey, ProgrammedBackend> backends;
+  for (const auto& [bk, flags] : want.backendFlags) {
+    auto it = st.backends.find(bk);
+    ProgrammedBackend pb;
+    if (it != st.backends.end()) {
+      pb = it->second;
+    } else {
+      pb.id = st.nextBackendId++;
+    }
+    bool changed = it == st.backends.end() || pb.flags != flags;
+    pb.flags = flags;
+    if (changed) delta.backendUpserts.emplace_back(pb.id, toBackend(bk, flags));
+    backends[bk] = pb;
+  }
+  for (const auto& [bk, pb] : st.backends)
+    if (!backends.count(bk)) delta.backendDeletes.push_back(pb.id);
+
+  std::map<FrontendKey, ProgrammedFrontend> frontends;
+  for (const auto& [fk, fe] : want.frontends) {
+    std::vector<uint32_t> ids;
+    for (const BackendKey& bk : fe.backends) ids.push_back(backends.at(bk).id);
+    auto it = st.frontends.find(fk);
+    ProgrammedFrontend pf;
+    std::vector<uint32_t> oldSlots;
+    bool existed = it != st.frontends.end();
+    uint16_t oldCount = 0;
+    if (existed) {
+      pf.svcId = it->second.svcId;
+      oldSlots = it->second.slots;
+      oldCount = it->second.count;
+    } else {
+      pf.svcId = st.nextSvcId++;
+    }
+    pf.slots = relayoutSlots(oldSlots, ids);
+    for (size_t i = 0; i < pf.slots.size(); ++i) {
+      if (i < oldSlots.size() && oldSlots[i] == pf.slots[i]) continue;
+      ferry_svc_value v{};
+      v.backend_id = pf.slots[i];
+      v.svc_id = pf.svcId;
+      delta.slotUpserts.push_back({toSvcKey(fk, i + 1), v, fe.owner});
+    }
+    pf.count = static_cast<uint16_t>(pf.slots.size());
+    if (!existed || oldCount != pf.count) {
+      ferry_svc_value master{};
+      master.svc_id = pf.svcId;
+      master.count = pf.count;
+      delta.masterUpserts.push_back({toSvcKey(fk, 0), master, fe.owner});
+    }
+    for (size_t i = pf.slots.size(); i < oldSlots.size(); ++i)
+      delta.slotDeletes.push_back(toSvcKey(fk, i + 1));
+    frontends[fk] = pf;
+  }
+  for (const auto& [fk, pf] : st.frontends) {
+    if (frontends.count(fk)) continue;
+    delta.masterDeletes.push_back(toSvcKey(fk, 0));
+    for (size_t i = 0; i < pf.slots.size(); ++i) delta.slotDeletes.push_back(toSvcKey(fk, i + 1));
+  }
+
+  st.backends = std::move(backends);
+  st.frontends = std::move(frontends);
+  *next = std::move(st);
+  return delta;
+}
+
+}  // namespace ferry

@@ -1,0 +1,110 @@
+// From a ClusterSnapshot to BPF map entries, as a pure computation:
+// what the maps should hold (desired), what they hold (ProgrammedState,
+// read back from pinned maps at start), and the ordered delta between the
+// two. Only the MapWriter applies deltas; nothing here touches the kernel.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <ferry/abi.h>
+
+#include "model/ip.h"
+#include "model/snapshot.h"
+
+namespace ferry {
+
+struct FrontendKey {
+  IpAddr addr;
+  uint16_t port = 0;  // host order
+  uint8_t proto = 0;
+  uint8_t scope = FERRY_SCOPE_CLUSTER;
+  auto operator<=>(const FrontendKey&) const = default;
+  bool operator==(const FrontendKey&) const = default;
+  std::string str() const;
+};
+
+struct BackendKey {
+  IpAddr addr;
+  uint16_t port = 0;  // host order
+  uint8_t proto = 0;
+  auto operator<=>(const BackendKey&) const = default;
+  bool operator==(const BackendKey&) const = default;
+};
+
+struct DesiredFrontend {
+  std::string owner;                  // "Service default/web port http (80/TCP)"
+  std::vector<BackendKey> backends;   // ready endpoints, sorted
+};
+
+struct Desired {
+  std::map<FrontendKey, DesiredFrontend> frontends;
+  std::map<BackendKey, uint8_t> backendFlags;  // FERRY_BE_F_*
+};
+
+// The dataplane's view of the cluster for this node.
+Desired desiredFromSnapshot(const ClusterSnapshot& snap, const std::string& nodeName);
+
+struct ProgrammedFrontend {
+  uint32_t svcId = 0;
+  uint16_t count = 0;           // the master entry's count
+  std::vector<uint32_t> slots;  // slot i+1 -> backend id
+  bool operator==(const ProgrammedFrontend&) const = default;
+};
+
+struct ProgrammedBackend {
+  uint32_t id = 0;
+  uint8_t flags = 0;
+  bool operator==(const ProgrammedBackend&) const = default;
+};
+
+// What the maps hold. Rebuilt from the maps on start, so ids survive
+// restarts and nothing is flushed.
+struct ProgrammedState {
+  std::map<FrontendKey, ProgrammedFrontend> frontends;
+  std::map<BackendKey, ProgrammedBackend> backends;
+  uint32_t nextBackendId = 1;
+  uint32_t nextSvcId = 1;
+  bool operator==(const ProgrammedState&) const = default;
+};
+
+// Ordered so that a reader never sees a dangling reference: backends,
+// then slots, then masters are written; then removed masters, stale
+// slots and unused backends are deleted.
+struct MapDelta {
+  struct Upsert {
+    ferry_svc_key key;
+    ferry_svc_value value;
+    std::string owner;
+  };
+  std::vector<std::pair<uint32_t, ferry_backend>> backendUpserts;
+  std::vector<Upsert> slotUpserts;
+  std::vector<Upsert> masterUpserts;
+  std::vector<ferry_svc_key> masterDeletes;
+  std::vector<ferry_svc_key> slotDeletes;
+  std::vector<uint32_t> backendDeletes;
+  size_t size() const {
+    return backendUpserts.size() + slotUpserts.size() + masterUpserts.size() +
+           masterDeletes.size() + slotDeletes.size() + backendDeletes.size();
+  }
+};
+
+// Computes the delta from `cur` to `want`; `next` receives the state the
+// maps hold once the delta is applied.
+MapDelta planDelta(const ProgrammedState& cur, const Desired& want, ProgrammedState* next);
+
+// Slot layout that keeps surviving backends where they are: removed ones
+// leave holes filled by new ones first, then by the tail.
+std::vector<uint32_t> relayoutSlots(const std::vector<uint32_t>& old,
+                                    const std::vector<uint32_t>& wanted);
+
+// ABI conversions (the one place for byte order).
+ferry_svc_key toSvcKey(const FrontendKey& f, uint16_t slot);
+FrontendKey fromSvcKey(const ferry_svc_key& k);
+ferry_backend toBackend(const BackendKey& b, uint8_t flags);
+BackendKey fromBackend(const ferry_backend& b);
+ferry_addr toAbiAddr(const IpAddr& a);
+
+}  // namespace ferry

@@ -1,0 +1,52 @@
+#include "dataplane/writer.h"
+
+#include <algorithm>
+
+namespace ferry {
+
+std::vector<std::string> MapWriter::apply(const MapDelta& d) {
+  std::vector<std::string> errors;
+  auto note = [&](const Status& s, const std::string& what) {
+    if (!s) errors.push_back(what + ": " + s.message());
+  };
+  auto svc = dp_.services();
+  auto be = dp_.backends();
+  for (const auto& [id, b] : d.backendUpserts) note(be.update(id, b), "backend " + std::to_string(id));
+  for (const auto& u : d.slotUpserts) note(svc.update(u.key, u.value), u.owner);
+  for (const auto& u : d.masterUpserts) note(svc.update(u.key, u.value), u.owner);
+  for (const auto& k : d.masterDeletes) note(svc.erase(k), "frontend " + fromSvcKey(k).str());
+  for (const auto& k : d.slotDeletes) note(svc.erase(k), "frontend " + fromSvcKey(k).str());
+  for (uint32_t id : d.backendDeletes) note(be.erase(id), "backend " + std::to_string(id));
+  return errors;
+}
+
+ProgrammedState MapWriter::readBack() const {
+  ProgrammedState st;
+  std::map<FrontendKey, std::map<uint16_t, uint32_t>> slots;
+  dp_.services().forEach([&](const ferry_svc_key& k, const ferry_svc_value& v) {
+    FrontendKey fk = fromSvcKey(k);
+    if (k.slot == 0) {
+      st.frontends[fk].svcId = v.svc_id;
+      st.frontends[fk].count = v.count;
+      st.nextSvcId = std::max(st.nextSvcId, v.svc_id + 1);
+    } else {
+      slots[fk][k.slot] = v.backend_id;
+      st.frontends[fk];  // a slot without master is still ours to delete
+    }
+  });
+  for (auto& [fk, pf] : st.frontends) {
+    // Slots as found, holes included as id 0 (no backend has id 0), so
+    // the next delta rewrites or deletes every stray entry left by a
+    // crash in the middle of an update.
+    auto& s = slots[fk];
+    uint16_t last = s.empty() ? 0 : s.rbegin()->first;
+    for (uint16_t i = 1; i <= last; ++i) pf.slots.push_back(s.count(i) ? s[i] : 0);
+  }
+  dp_.backends().forEach([&](const uint32_t& id, const ferry_backend& b) {
+    st.backends[fromBackend(b)] = ProgrammedBackend{id, b.flags};
+    st.nextBackendId = std::max(st.nextBackendId, id + 1);
+  });
+  return st;
+}
+
+}  // namespace ferry

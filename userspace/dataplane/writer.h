@@ -1,0 +1,27 @@
+// Applies MapDeltas to the loaded dataplane and reads the programmed
+// state back from the (pinned) maps.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "dataplane/bpf.h"
+#include "dataplane/planner.h"
+
+namespace ferry {
+
+class MapWriter {
+ public:
+  explicit MapWriter(Datapath& dp) : dp_(dp) {}
+  // Applies in the delta's order. Returns one message per failed entry
+  // ("Service default/web port (80/TCP): map update: No space left").
+  std::vector<std::string> apply(const MapDelta& delta);
+  // The state held by the maps (used at start and after a failure).
+  ProgrammedState readBack() const;
+
+ private:
+  Datapath& dp_;
+};
+
+}  // namespace ferry
