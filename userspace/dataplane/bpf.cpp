@@ -10,6 +10,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include "ferry.skel.h"
@@ -45,6 +48,16 @@ bpf_tc_hook tcHook(int ifindex, TcDirection dir) {
   h.ifindex = ifindex;
   h.attach_point = dir == TcDirection::Ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS;
   return h;
+}
+
+// libbpf reports expected conditions as warnings (an existing clsact
+// qdisc); keep its real warnings, drop the noise and debug chatter.
+int libbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char buf[1024];
+  vsnprintf(buf, sizeof buf, fmt, args);
+  if (std::strstr(buf, "Exclusivity flag on")) return 0;
+  return std::fprintf(stderr, "libbpf: %s", buf);
 }
 
 }  // namespace
@@ -90,6 +103,7 @@ bool isBpffs(const std::string& path) {
 
 Expected<std::unique_ptr<Datapath>> Datapath::load(const DatapathOptions& opts) {
   libbpf_set_strict_mode(LIBBPF_STRICT_ALL);
+  libbpf_set_print(libbpfPrint);
   ::ferry_bpf* skel = ferry_bpf__open();
   if (!skel) return Status::sys("open BPF skeleton", errno);
   std::unique_ptr<::ferry_bpf, void (*)(::ferry_bpf*)> guard(skel, ferry_bpf__destroy);
@@ -202,7 +216,8 @@ Status Datapath::attachCgroup(const std::string& cgroupPath) {
   for (const CgroupHook& h : kCgroupHooks) {
     std::string path = pinDir_ + "/" + h.name;
     bpf_program* prog = h.prog(skel_);
-    if (bpf_link* link = bpf_link__open(path.c_str())) {
+    bpf_link* existing = access(path.c_str(), F_OK) == 0 ? bpf_link__open(path.c_str()) : nullptr;
+    if (bpf_link* link = existing) {
       // Already attached by an earlier run: swap in this run's program.
       int err = bpf_link__update_program(link, prog);
       bpf_link__disconnect(link);

@@ -1,0 +1,175 @@
+#include "ctl/commands.h"
+
+#include "ctl/format.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace ferry::ctl {
+
+namespace {
+
+const json& field(const json& j, const char* key) {
+  static const json empty = json::object();
+  if (j.is_object() && j.contains(key) && j[key].is_object()) return j[key];
+  return empty;
+}
+
+std::string ns_of(const json& obj) { return str_or(field(obj, "metadata"), "namespace", "default"); }
+std::string name_of(const json& obj) { return str_or(field(obj, "metadata"), "name"); }
+
+struct Kind {
+  const char* key;       // snapshot key
+  const char* kind;      // object kind
+  const char* singular;  // for -o name
+};
+
+Kind kind_of(const std::string& resource) {
+  if (resource == "services") return {"services", "Service", "service"};
+  return {"endpoints", "Endpoints", "endpoints"};
+}
+
+std::vector<json> select(const json& snapshot, const Kind& k, const GetOptions& o) {
+  std::vector<json> out;
+  if (snapshot.is_object() && snapshot.contains(k.key) && snapshot[k.key].is_array())
+    for (const auto& obj : snapshot[k.key]) {
+      if (!o.all_namespaces && ns_of(obj) != o.ns) continue;
+      if (!o.name.empty() && name_of(obj) != o.name) continue;
+      json item = obj;
+      if (item.is_object()) {
+        if (!item.contains("apiVersion")) item["apiVersion"] = "v1";
+        if (!item.contains("kind")) item["kind"] = k.kind;
+      }
+      out.push_back(std::move(item));
+    }
+  std::stable_sort(out.begin(), out.end(), [](const json& a, const json& b) {
+    return std::pair(ns_of(a), name_of(a)) < std::pair(ns_of(b), name_of(b));
+  });
+  return out;
+}
+
+std::string no_resources(const GetOptions& o) {
+  if (o.all_namespaces) return "No resources found\n";
+  return "No resources found in " + o.ns + " namespace.\n";
+}
+
+Result get_errors(const json& snapshot, const GetOptions& o) {
+  Result r;
+  json errs = snapshot.is_object() && snapshot.contains("errors") && snapshot["errors"].is_array() ? snapshot["errors"]
+                                                                                                   : json::array();
+  if (o.output == "json") {
+    r.out = errs.dump(4) + "\n";
+    return r;
+  }
+  if (errs.empty()) {
+    r.out = "No errors.\n";
+    return r;
+  }
+  Table t({"FILE", "OBJECT", "FIELD", "MESSAGE"});
+  for (const auto& e : errs)
+    t.add({str_or(e, "file", "<none>"), str_or(e, "object", "<none>"), str_or(e, "field", "<none>"),
+           str_or(e, "message")});
+  r.out = t.render(!o.no_headers);
+  return r;
+}
+
+}  // namespace
+
+std::string canonical_resource(const std::string& r) {
+  if (r == "services" || r == "service" || r == "svc") return "services";
+  if (r == "endpoints" || r == "endpoint" || r == "ep") return "endpoints";
+  if (r == "errors" || r == "error") return "errors";
+  return "";
+}
+
+Result cmd_get(const json& snapshot, const GetOptions& o) {
+  Result r;
+  if (o.resource == "errors") return get_errors(snapshot, o);
+  if (o.output != "" && o.output != "wide" && o.output != "json" && o.output != "name") {
+    r.err = "error: unable to match a printer suitable for the output format \"" + o.output +
+            "\", allowed formats are: json,name,wide\n";
+    r.rc = 1;
+    return r;
+  }
+  if (o.all_namespaces && !o.name.empty()) {
+    r.err = "error: a resource cannot be retrieved by name across all namespaces\n";
+    r.rc = 1;
+    return r;
+  }
+  const Kind k = kind_of(o.resource);
+  auto items = select(snapshot, k, o);
+
+  if (!o.name.empty() && items.empty()) {
+    r.err = "Error from server (NotFound): " + std::string(k.key) + " \"" + o.name + "\" not found\n";
+    r.rc = 1;
+    return r;
+  }
+  if (o.output == "json") {
+    if (!o.name.empty()) {
+      r.out = items.front().dump(4) + "\n";
+    } else {
+      json list = {{"apiVersion", "v1"}, {"kind", "List"}, {"items", json::array()},
+                   {"metadata", {{"resourceVersion", ""}}}};
+      for (auto& i : items) list["items"].push_back(i);
+      r.out = list.dump(4) + "\n";
+    }
+    return r;
+  }
+  if (items.empty()) {
+    r.err = no_resources(o);
+    return r;
+  }
+  if (o.output == "name") {
+    for (const auto& i : items) r.out += std::string(k.singular) + "/" + name_of(i) + "\n";
+    return r;
+  }
+
+  const bool wide = o.output == "wide";
+  std::vector<std::string> header;
+  if (o.all_namespaces) header.push_back("NAMESPACE");
+  if (o.resource == "services") {
+    for (const char* h : {"NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"}) header.push_back(h);
+    if (wide) header.push_back("SELECTOR");
+  } else {
+    for (const char* h : {"NAME", "ENDPOINTS", "AGE"}) header.push_back(h);
+  }
+  Table t(header);
+  for (const auto& i : items) {
+    std::vector<std::string> row;
+    if (o.all_namespaces) row.push_back(ns_of(i));
+    row.push_back(name_of(i));
+    const json& meta = field(i, "metadata");
+    if (o.resource == "services") {
+      const json& spec = field(i, "spec");
+      row.push_back(str_or(spec, "type", "ClusterIP"));
+      row.push_back(service_cluster_ip(spec));
+      row.push_back(service_external_ip(i, wide));
+      row.push_back(service_ports(spec));
+      row.push_back(age(meta, o.now));
+      if (wide) row.push_back(format_selector(spec));
+    } else {
+      row.push_back(format_endpoints(i));
+      row.push_back(age(meta, o.now));
+    }
+    t.add(std::move(row));
+  }
+  r.out = t.render(!o.no_headers);
+  return r;
+}
+
+Result cmd_stats(const json& snapshot, const std::string& output, bool no_headers) {
+  Result r;
+  json stats = snapshot.is_object() && snapshot.contains("stats") && snapshot["stats"].is_object() ? snapshot["stats"]
+                                                                                                   : json::object();
+  if (output == "json") {
+    r.out = stats.dump(4) + "\n";
+    return r;
+  }
+  Table t({"NAME", "VALUE"});
+  for (auto it = stats.begin(); it != stats.end(); ++it)  // nlohmann::json objects iterate sorted by key
+    t.add({it.key(), it.value().is_string() ? it.value().get<std::string>() : it.value().dump()});
+  r.out = t.render(!no_headers);
+  return r;
+}
+
+}  // namespace ferry::ctl

@@ -1,0 +1,33 @@
+// ferryctl commands: pure functions from an agent snapshot to output text.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+
+namespace ferry::ctl {
+
+struct GetOptions {
+  std::string resource;           // services | endpoints | errors (aliases resolved by canonical_resource)
+  std::string name;               // optional object name
+  std::string ns = "default";     // -n
+  bool all_namespaces = false;    // -A
+  std::string output;             // "" | wide | json | name
+  bool no_headers = false;
+  int64_t now = 0;                // Unix seconds, for AGE
+};
+
+struct Result {
+  std::string out;  // stdout
+  std::string err;  // stderr
+  int rc = 0;
+};
+
+// "svc" -> "services", "ep" -> "endpoints", ...; "" when unknown.
+std::string canonical_resource(const std::string& r);
+
+Result cmd_get(const nlohmann::json& snapshot, const GetOptions& o);
+Result cmd_stats(const nlohmann::json& snapshot, const std::string& output, bool no_headers);
+
+}  // namespace ferry::ctl
