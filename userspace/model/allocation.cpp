@@ -1,0 +1,79 @@
+// JSON form of the allocation record:
+//   {"services": {"default/web": {"clusterIPs": ["198.19.0.10"],
+//                                 "created": "2024-05-01T12:00:00Z"}}}
+#include "model/allocation.h"
+
+#include <ctime>
+
+namespace ferry {
+
+using nlohmann::json;
+
+namespace {
+
+json allocationToJson(const ServiceAllocation& a) {
+  json j = a.extra.is_object() ? a.extra : json::object();
+  json ips = json::array();
+  for (const auto& ip : a.clusterIPs) ips.push_back(ip.str());
+  j["clusterIPs"] = ips;
+  j["created"] = a.created;
+  return j;
+}
+
+bool allocationFromJson(const std::string& key, const json& j, ServiceAllocation* out,
+                        std::string* error) {
+  std::string at = "services[\"" + key + "\"]";
+  if (!j.is_object()) return *error = at + " must be an object", false;
+  for (const auto& [member, v] : j.items()) {
+    if (member == "clusterIPs") {
+      if (!v.is_array()) return *error = at + ".clusterIPs must be a list", false;
+      for (const auto& s : v) {
+        auto ip = s.is_string() ? IpAddr::parse(s.get<std::string>()) : std::nullopt;
+        if (!ip) return *error = at + ".clusterIPs: not an IP address: " + s.dump(), false;
+        out->clusterIPs.push_back(*ip);
+      }
+    } else if (member == "created") {
+      if (!v.is_string()) return *error = at + ".created must be a string", false;
+      out->created = v.get<std::string>();
+    } else {
+      out->extra[member] = v;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+json AllocationRecord::toJson() const {
+  json j = extra.is_object() ? extra : json::object();
+  json svcs = json::object();
+  for (const auto& [key, a] : services) svcs[key] = allocationToJson(a);
+  j["services"] = svcs;
+  return j;
+}
+
+bool AllocationRecord::fromJson(const json& j, AllocationRecord* out, std::string* error) {
+  *out = AllocationRecord{};
+  if (!j.is_object()) return *error = "the record must be a JSON object", false;
+  for (const auto& [member, v] : j.items()) {
+    if (member != "services") {
+      out->extra[member] = v;
+      continue;
+    }
+    if (!v.is_object()) return *error = "services must be an object", false;
+    for (const auto& [key, a] : v.items())
+      if (!allocationFromJson(key, a, &out->services[key], error)) return false;
+  }
+  return true;
+}
+
+std::string rfc3339Now() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace ferry

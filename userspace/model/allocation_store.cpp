@@ -1,0 +1,120 @@
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "model/allocation.h"
+
+namespace ferry {
+
+using nlohmann::json;
+
+namespace {
+
+// Runs fn, turning anything it throws into an error: the store is a
+// public boundary and must not let exceptions through.
+bool runGuarded(const std::function<void(AllocationRecord&)>& fn, AllocationRecord& rec,
+                std::string* error) {
+  try {
+    fn(rec);
+    return true;
+  } catch (const std::exception& e) {
+    *error = std::string("allocation failed: ") + e.what();
+  } catch (...) {
+    *error = "allocation failed";
+  }
+  return false;
+}
+
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) close(fd);  // also drops the flock
+  }
+};
+
+std::string sysError(const std::string& what, const std::string& path) {
+  return what + " " + path + ": " + std::strerror(errno);
+}
+
+bool lockFile(const std::string& path, Fd& lock, std::string* error) {
+  lock.fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock.fd < 0) return *error = sysError("cannot open lock file", path), false;
+  while (flock(lock.fd, LOCK_EX) != 0)
+    if (errno != EINTR) return *error = sysError("cannot lock", path), false;
+  return true;
+}
+
+// A missing or empty file is an empty record; anything unparsable is an
+// error for an operator to look at.
+bool readRecord(const std::string& path, AllocationRecord* rec, std::string* error) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec) && !ec) return true;
+  std::ifstream in(path);
+  if (!in) return *error = sysError("cannot read", path), false;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos) return true;
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  std::string why = j.is_discarded() ? "not valid JSON" : "";
+  if (why.empty() && AllocationRecord::fromJson(j, rec, &why)) return true;
+  *error = path + ": corrupt allocation record: " + why;
+  return false;
+}
+
+bool writeAll(int fd, const std::string& data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += size_t(n);
+  }
+  return true;
+}
+
+bool writeRecord(const std::string& path, const AllocationRecord& rec, std::string* error) {
+  std::string tmp = path + ".tmp." + std::to_string(getpid());
+  Fd out;
+  out.fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (out.fd < 0) return *error = sysError("cannot create", tmp), false;
+  bool ok = writeAll(out.fd, rec.toJson().dump(2) + "\n") && fsync(out.fd) == 0;
+  if (ok && std::rename(tmp.c_str(), path.c_str()) == 0) return true;
+  *error = sysError("cannot write", path);
+  unlink(tmp.c_str());
+  return false;
+}
+
+}  // namespace
+
+bool MemoryAllocationStore::transact(const std::function<void(AllocationRecord&)>& fn,
+                                     std::string* error) {
+  AllocationRecord copy = record;  // all or nothing, like the file store
+  if (!runGuarded(fn, copy, error)) return false;
+  record = std::move(copy);
+  return true;
+}
+
+bool FileAllocationStore::transact(const std::function<void(AllocationRecord&)>& fn,
+                                   std::string* error) {
+  std::error_code ec;
+  auto parent = std::filesystem::path(path_).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  if (ec) return *error = "cannot create " + parent.string() + ": " + ec.message(), false;
+  Fd lock;
+  if (!lockFile(path_ + ".lock", lock, error)) return false;
+  AllocationRecord rec;
+  if (!readRecord(path_, &rec, error)) return false;
+  AllocationRecord before = rec;
+  if (!runGuarded(fn, rec, error)) return false;
+  if (rec == before) return true;
+  return writeRecord(path_, rec, error);
+}
+
+}  // namespace ferry

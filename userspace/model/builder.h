@@ -1,0 +1,33 @@
+// Manifest files -> ClusterSnapshot: parse, allocate ClusterIPs, resolve
+// endpoints. The only entry point the agent needs besides the JSON views.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "model/allocation.h"
+#include "model/manifest.h"
+#include "model/service_json.h"
+#include "model/snapshot.h"
+
+namespace ferry {
+
+struct BuildOptions {
+  std::vector<IpPrefix> serviceCidrs;  // first = primary family; IPv4 only for now
+  std::function<std::string()> now;    // RFC 3339 UTC; empty = system clock
+};
+
+// Never throws; every problem ends up in snapshot.errors.
+//  * A Service that is invalid (parse or allocation error) keeps its last
+//    good version from `previous` (its endpoints re-resolved from the
+//    current objects); without one it is left out. Its ClusterIP stays
+//    reserved either way.
+//  * Services from a file with an unidentifiable document (YAML syntax
+//    error, missing kind/name) are kept from `previous` when they vanished
+//    from the manifests: the file is probably mid-edit.
+//  * A service whose object was deleted disappears and releases its IP.
+ClusterSnapshot buildSnapshot(const std::vector<SourceFile>& files, const BuildOptions& opts,
+                              AllocationStore& store, const ClusterSnapshot* previous);
+
+}  // namespace ferry

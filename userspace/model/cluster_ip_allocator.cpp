@@ -1,0 +1,185 @@
+// The allocation policy documented in allocation.h.
+#include <algorithm>
+
+#include "model/allocation.h"
+
+namespace ferry {
+
+namespace {
+
+uint64_t fnv1a64(const std::string& s) {
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+std::string clusterIPField(size_t i) {
+  return i == 0 ? "spec.clusterIP" : "spec.clusterIPs[" + std::to_string(i) + "]";
+}
+
+class Allocator {
+ public:
+  Allocator(AllocationRecord& rec, const std::vector<IpPrefix>& cidrs, const std::string& now)
+      : rec_(rec), cidrs_(cidrs), now_(now) {}
+
+  void release(const std::set<std::string>& live);
+  void claimRecorded();
+  AllocationResult requested(const AllocationRequest& req);
+  AllocationResult dynamic(const AllocationRequest& req);
+  AllocationResult noAddress(const AllocationRequest& req);
+
+ private:
+  const IpPrefix* cidrFor(const IpAddr& ip) const;
+  std::string cidrList() const;
+  std::optional<IpAddr> probe(const IpPrefix& cidr, uint64_t first, uint64_t count,
+                              uint64_t hash) const;
+  std::optional<IpAddr> pick(const IpPrefix& cidr, const std::string& key) const;
+  ServiceAllocation& entry(const std::string& key);
+  void assign(const std::string& key, const std::vector<IpAddr>& ips);
+  AllocationResult result(const std::string& key);
+
+  AllocationRecord& rec_;
+  const std::vector<IpPrefix>& cidrs_;
+  const std::string& now_;
+  std::map<IpAddr, std::string> owner_;
+};
+
+void Allocator::release(const std::set<std::string>& live) {
+  std::erase_if(rec_.services, [&](const auto& kv) { return !live.count(kv.first); });
+}
+
+// Recorded addresses are claimed in key order; ones that are out of range
+// or already claimed are dropped so that they get re-allocated.
+void Allocator::claimRecorded() {
+  for (auto& [key, alloc] : rec_.services) {
+    std::erase_if(alloc.clusterIPs, [&, k = key](const IpAddr& ip) {
+      return !cidrFor(ip) || !owner_.emplace(ip, k).second;
+    });
+  }
+}
+
+const IpPrefix* Allocator::cidrFor(const IpAddr& ip) const {
+  for (const auto& c : cidrs_)
+    if (c.contains(ip)) return &c;
+  return nullptr;
+}
+
+std::string Allocator::cidrList() const {
+  std::string out;
+  for (const auto& c : cidrs_) out += (out.empty() ? "" : " or ") + c.str();
+  return out;
+}
+
+ServiceAllocation& Allocator::entry(const std::string& key) {
+  ServiceAllocation& a = rec_.services[key];
+  if (a.created.empty()) a.created = now_;
+  return a;
+}
+
+void Allocator::assign(const std::string& key, const std::vector<IpAddr>& ips) {
+  ServiceAllocation& a = entry(key);
+  for (const auto& old : a.clusterIPs) owner_.erase(old);
+  a.clusterIPs = ips;
+  for (const auto& ip : ips) owner_[ip] = key;
+}
+
+AllocationResult Allocator::result(const std::string& key) {
+  const ServiceAllocation& a = entry(key);
+  return {a.clusterIPs, a.created, "", ""};
+}
+
+AllocationResult Allocator::requested(const AllocationRequest& req) {
+  for (size_t i = 0; i < req.requested.size(); ++i) {
+    const IpAddr& ip = req.requested[i];
+    AllocationResult bad;
+    bad.field = clusterIPField(i);
+    if (cidrs_.empty()) {
+      bad.error = "no service CIDR is configured";
+      return bad;
+    }
+    if (!cidrFor(ip)) {
+      bad.error = ip.str() + " is not in the service CIDR " + cidrList();
+      return bad;
+    }
+    auto it = owner_.find(ip);
+    if (it != owner_.end() && it->second != req.key) {
+      bad.error = ip.str() + " is already allocated to " + it->second;
+      return bad;
+    }
+  }
+  assign(req.key, req.requested);
+  return result(req.key);
+}
+
+// Linear probe over [first, first+count) starting at hash % count.
+std::optional<IpAddr> Allocator::probe(const IpPrefix& cidr, uint64_t first, uint64_t count,
+                                       uint64_t hash) const {
+  if (count == 0) return std::nullopt;
+  uint64_t start = hash % count;
+  for (uint64_t i = 0; i < count; ++i) {
+    IpAddr ip = cidr.nth(first + (start + i) % count);
+    if (!owner_.count(ip)) return ip;
+  }
+  return std::nullopt;
+}
+
+std::optional<IpAddr> Allocator::pick(const IpPrefix& cidr, const std::string& key) const {
+  uint64_t size = cidr.size();
+  uint64_t reserved = cidr.addr.isV4() ? 2 : 1;  // network (+ IPv4 broadcast) address
+  if (size <= reserved) return std::nullopt;
+  uint64_t first = 1;
+  uint64_t last = size - reserved;
+  uint64_t usable = last - first + 1;
+  uint64_t band = std::min<uint64_t>(std::max<uint64_t>(16, size / 16), 256);
+  band = std::min(band, usable);
+  uint64_t hash = fnv1a64(key);
+  if (auto ip = probe(cidr, first + band, usable - band, hash)) return ip;
+  return probe(cidr, first, band, hash);
+}
+
+AllocationResult Allocator::dynamic(const AllocationRequest& req) {
+  auto it = rec_.services.find(req.key);
+  if (it != rec_.services.end() && !it->second.clusterIPs.empty()) return result(req.key);
+  AllocationResult bad;
+  bad.field = "spec.clusterIP";
+  if (cidrs_.empty()) {
+    bad.error = "no service CIDR is configured";
+    return bad;
+  }
+  auto ip = pick(cidrs_.front(), req.key);
+  if (!ip) {
+    bad.error = "no free address left in the service CIDR " + cidrs_.front().str();
+    return bad;
+  }
+  assign(req.key, {*ip});
+  return result(req.key);
+}
+
+AllocationResult Allocator::noAddress(const AllocationRequest& req) {
+  assign(req.key, {});
+  return result(req.key);
+}
+
+}  // namespace
+
+std::map<std::string, AllocationResult> allocateClusterIPs(
+    AllocationRecord& record, const std::vector<AllocationRequest>& requests,
+    const std::set<std::string>& live, const std::vector<IpPrefix>& cidrs,
+    const std::string& now) {
+  Allocator a(record, cidrs, now);
+  a.release(live);
+  a.claimRecorded();
+  std::map<std::string, AllocationResult> out;
+  for (const auto& r : requests)
+    if (r.needsIP && !r.requested.empty()) out[r.key] = a.requested(r);
+  for (const auto& r : requests)
+    if (!r.needsIP) out[r.key] = a.noAddress(r);
+  for (const auto& r : requests)
+    if (r.needsIP && r.requested.empty()) out[r.key] = a.dynamic(r);
+  return out;
+}
+
+}  // namespace ferry

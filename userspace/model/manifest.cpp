@@ -1,0 +1,193 @@
+// Document dispatch: identify each object (kind, apiVersion, metadata),
+// reject duplicates, and hand it to its kind's parser.
+#include "model/manifest.h"
+
+#include <algorithm>
+
+#include "model/names.h"
+#include "model/object_parsers.h"
+#include "model/yaml_json.h"
+
+namespace ferry {
+
+using nlohmann::json;
+
+namespace {
+
+struct KindInfo {
+  const char* kind;
+  const char* apiVersion;
+  bool namespaced;
+};
+
+constexpr KindInfo kKinds[] = {
+    {"Service", "v1", true},
+    {"Endpoints", "v1", true},
+    {"Pod", "v1", true},
+    {"Node", "v1", false},
+    {"EndpointSlice", "discovery.k8s.io/v1", true},
+};
+
+const KindInfo* findKind(const std::string& kind) {
+  for (const auto& k : kKinds)
+    if (kind == k.kind) return &k;
+  return nullptr;
+}
+
+class ManifestParser {
+ public:
+  explicit ManifestParser(Manifests& out) : out_(out) {}
+  void parseFile(const SourceFile& f);
+
+ private:
+  void parseObject(const json& o, const std::string& file, const std::string& doc,
+                   const std::string& prefix);
+  void parseList(const json& o, const std::string& file, const std::string& doc,
+                 const std::string& prefix);
+  bool checkIdentity(ObjectContext& c, const KindInfo& k, const std::string& apiVersion,
+                     const ObjectMeta& m);
+  bool claim(ObjectContext& c, const std::string& label, const std::string& file);
+  void dispatch(ObjectContext& c, const json& o, const ObjectMeta& m);
+  void broken(const std::string& file, const std::string& doc, const std::string& field,
+              const std::string& message);
+
+  Manifests& out_;
+  std::map<std::string, std::string> seen_;  // "Service default/web" -> file
+};
+
+void ManifestParser::broken(const std::string& file, const std::string& doc,
+                            const std::string& field, const std::string& message) {
+  out_.errors.push_back({file, doc, field, message});
+  out_.brokenFiles.insert(file);
+}
+
+void ManifestParser::parseFile(const SourceFile& f) {
+  for (const YamlDocument& d : parseYamlDocuments(f.content)) {
+    std::string doc = "document " + std::to_string(d.index);
+    if (!d.error.empty())
+      broken(f.path, doc, "", d.error);
+    else
+      parseObject(d.value, f.path, doc, "");
+  }
+}
+
+void ManifestParser::parseList(const json& o, const std::string& file, const std::string& doc,
+                               const std::string& prefix) {
+  ObjectContext c(file, doc, &out_.errors);
+  const json* items = optArray(c, o, "items", fieldPath(prefix, "items"));
+  if (c.failed()) out_.brokenFiles.insert(file);
+  if (!items) return;
+  for (size_t i = 0; i < items->size(); ++i)
+    parseObject((*items)[i], file, doc, indexPath(fieldPath(prefix, "items"), i));
+}
+
+void ManifestParser::parseObject(const json& o, const std::string& file, const std::string& doc,
+                                 const std::string& prefix) {
+  if (!o.is_object())
+    return broken(file, doc, prefix, "must be a Kubernetes object (a mapping), got " + o.dump());
+  ObjectContext idc(file, doc, &out_.errors);
+  auto kind = optString(idc, o, "kind", fieldPath(prefix, "kind"));
+  auto apiVersion = optString(idc, o, "apiVersion", fieldPath(prefix, "apiVersion"));
+  if (kind == "List") return parseList(o, file, doc, prefix);
+  const json* meta = optObject(idc, o, "metadata", fieldPath(prefix, "metadata"));
+  auto name = meta ? optString(idc, *meta, "name", fieldPath(prefix, "metadata.name"))
+                   : std::nullopt;
+  if (!kind) idc.error(fieldPath(prefix, "kind"), "is required");
+  if (!apiVersion) idc.error(fieldPath(prefix, "apiVersion"), "is required");
+  if (!name) idc.error(fieldPath(prefix, "metadata.name"), "is required");
+  if (idc.failed()) {
+    out_.brokenFiles.insert(file);
+    return;
+  }
+  const KindInfo* k = findKind(*kind);
+  if (!k) return;  // kinds ferry does not use yet
+
+  ObjectMeta m;
+  m.kind = *kind;
+  m.apiVersion = *apiVersion;
+  m.name = *name;
+  m.file = file;
+  std::string label = m.kind + " " + m.name;
+  ObjectContext c(file, label, &out_.errors);
+  if (k->namespaced) {
+    m.ns = optString(c, *meta, "namespace", "metadata.namespace").value_or("");
+    if (m.ns.empty()) m.ns = "default";
+    label = m.kind + " " + m.ns + "/" + m.name;
+    c = ObjectContext(file, label, &out_.errors);
+  }
+  m.labels = optStringMap(c, *meta, "labels", "metadata.labels");
+  m.creationTimestamp =
+      optString(c, *meta, "creationTimestamp", "metadata.creationTimestamp").value_or("");
+  m.deleting = optField(*meta, "deletionTimestamp") != nullptr;
+  if (!claim(c, label, file)) return;
+  bool identityOk = checkIdentity(c, *k, *apiVersion, m);
+  if (m.kind == "Service" && (!identityOk || c.failed())) {
+    out_.invalidServices.insert(m.ns + "/" + m.name);
+    return;
+  }
+  if (identityOk) dispatch(c, o, m);
+}
+
+// The first definition wins; files are visited in path order.
+bool ManifestParser::claim(ObjectContext& c, const std::string& label, const std::string& file) {
+  auto [it, fresh] = seen_.emplace(label, file);
+  if (fresh) return true;
+  c.error("metadata.name", "duplicate " + label + ", already defined in " + it->second +
+                               " (that definition is used)");
+  return false;
+}
+
+bool ManifestParser::checkIdentity(ObjectContext& c, const KindInfo& k,
+                                   const std::string& apiVersion, const ObjectMeta& m) {
+  bool ok = true;
+  if (apiVersion != k.apiVersion) {
+    c.error("apiVersion", "unsupported apiVersion \"" + apiVersion + "\" for kind " + k.kind +
+                              ": must be " + k.apiVersion);
+    ok = false;
+  }
+  std::string why = m.kind == "Service" ? checkDns1035Label(m.name) : checkDns1123Subdomain(m.name);
+  if (!why.empty()) {
+    c.error("metadata.name", why);
+    ok = false;
+  }
+  if (k.namespaced) {
+    if (auto nsWhy = checkDns1123Label(m.ns); !nsWhy.empty()) {
+      c.error("metadata.namespace", nsWhy);
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+void ManifestParser::dispatch(ObjectContext& c, const json& o, const ObjectMeta& m) {
+  if (m.kind == "Service") {
+    Service s = parseService(c, o, m);
+    if (c.failed())
+      out_.invalidServices.insert(s.key());
+    else
+      out_.services.push_back(std::move(s));
+  } else if (m.kind == "Pod") {
+    out_.pods.push_back(parsePod(c, o, m));
+  } else if (m.kind == "Endpoints") {
+    out_.endpoints.push_back(parseEndpoints(c, o, m));
+  } else if (m.kind == "EndpointSlice") {
+    out_.slices.push_back(parseEndpointSlice(c, o, m));
+  } else if (m.kind == "Node") {
+    out_.nodes.push_back({parseNode(c, o, m), m.file});
+  }
+}
+
+}  // namespace
+
+Manifests parseManifests(const std::vector<SourceFile>& files) {
+  std::vector<const SourceFile*> sorted;
+  for (const auto& f : files) sorted.push_back(&f);
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const SourceFile* a, const SourceFile* b) { return a->path < b->path; });
+  Manifests out;
+  ManifestParser parser(out);
+  for (const SourceFile* f : sorted) parser.parseFile(*f);
+  return out;
+}
+
+}  // namespace ferry

@@ -1,0 +1,108 @@
+// Manifest files in, typed Kubernetes objects out. Pure parsing and
+// validation: no allocation, no endpoint resolution (see builder.h).
+//
+// Each file may hold several YAML documents (`---`), JSON, and `kind: List`.
+// Recognised kinds: Service, Endpoints, Pod, Node (v1) and EndpointSlice
+// (discovery.k8s.io/v1); other kinds are skipped silently. Every problem is
+// a ManifestError naming file, object and field; one bad document never
+// hides the others.
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "model/snapshot.h"
+
+namespace ferry {
+
+struct SourceFile {
+  std::string path;
+  std::string content;
+};
+
+struct PodPort {
+  std::string name;
+  uint16_t containerPort = 0;
+  Protocol protocol = Protocol::TCP;
+};
+
+struct Pod {
+  std::string ns, name, file;
+  std::map<std::string, std::string> labels;
+  std::string nodeName;
+  bool hostNetwork = false;
+  std::vector<PodPort> ports;      // of all spec.containers
+  std::vector<IpAddr> podIPs;      // status.podIPs, else status.podIP
+  std::string phase;               // status.phase ("" when unknown)
+  bool ready = false;              // condition Ready is "True"
+  bool deleting = false;           // metadata.deletionTimestamp is set
+  std::string hostname, subdomain;
+  std::string key() const { return ns + "/" + name; }
+};
+
+struct EndpointPort {
+  std::string name;
+  uint16_t port = 0;
+  Protocol protocol = Protocol::TCP;
+};
+
+struct EndpointAddress {
+  IpAddr ip;
+  std::string nodeName, hostname;
+  std::string targetRef;  // "Pod ns/name" or ""
+};
+
+struct EndpointSubset {
+  std::vector<EndpointAddress> addresses, notReadyAddresses;
+  std::vector<EndpointPort> ports;
+};
+
+// A v1 Endpoints object.
+struct EndpointsObject {
+  std::string ns, name, file;
+  std::vector<EndpointSubset> subsets;
+};
+
+struct SliceEndpoint {
+  std::vector<IpAddr> addresses;
+  bool ready = true, serving = true, terminating = false;  // nil = true/true/false
+  std::string nodeName, hostname, targetRef;
+};
+
+struct EndpointSlice {
+  std::string ns, name, file;
+  std::string serviceName;  // label kubernetes.io/service-name ("" = not attached)
+  std::string addressType;  // IPv4 / IPv6 / FQDN (FQDN endpoints are not used)
+  std::vector<SliceEndpoint> endpoints;
+  std::vector<EndpointPort> ports;
+};
+
+struct NodeObject {
+  Node node;
+  std::string file;
+};
+
+struct Manifests {
+  // Valid Services; clusterIPs holds the *requested* addresses (if any).
+  std::vector<Service> services;
+  // Keys (ns/name) of Services present but invalid: they still hold their
+  // ClusterIP and their last good version stays programmed.
+  std::set<std::string> invalidServices;
+  std::vector<Pod> pods;
+  std::vector<EndpointsObject> endpoints;
+  std::vector<EndpointSlice> slices;
+  std::vector<NodeObject> nodes;
+  // Files holding a document that could not be identified (syntax error,
+  // no kind or name): objects that vanished from them may just be
+  // mid-edit, so the builder keeps their last good Services.
+  std::set<std::string> brokenFiles;
+  std::vector<ManifestError> errors;
+};
+
+// Files are processed in path order; for an object defined twice (same
+// kind and ns/name), the first wins and the second is reported.
+Manifests parseManifests(const std::vector<SourceFile>& files);
+
+}  // namespace ferry

@@ -1,0 +1,20 @@
+// Services as the Kubernetes API would return them, for
+// `ferryctl get services -o json` and `ferryctl get endpoints`.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "model/snapshot.h"
+
+namespace ferry {
+
+// The manifest object with what the apiserver would fill in: namespace,
+// creationTimestamp, allocated clusterIP/clusterIPs ("None" when
+// headless), defaulted ports and type, and `status: {loadBalancer: {}}`.
+nlohmann::json serviceToJson(const Service& s);
+
+// A v1 Endpoints object for the service: subsets of addresses /
+// notReadyAddresses sharing the same ports.
+nlohmann::json endpointsToJson(const Service& s);
+
+}  // namespace ferry

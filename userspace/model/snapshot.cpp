@@ -1,0 +1,46 @@
+#include "model/snapshot.h"
+
+#include <tuple>
+
+namespace ferry {
+
+const char* protocolName(Protocol p) {
+  switch (p) {
+    case Protocol::TCP: return "TCP";
+    case Protocol::UDP: return "UDP";
+    case Protocol::SCTP: return "SCTP";
+  }
+  return "?";
+}
+
+const char* serviceTypeName(ServiceType t) {
+  switch (t) {
+    case ServiceType::ClusterIP: return "ClusterIP";
+    case ServiceType::NodePort: return "NodePort";
+    case ServiceType::LoadBalancer: return "LoadBalancer";
+    case ServiceType::ExternalName: return "ExternalName";
+  }
+  return "?";
+}
+
+std::string ManifestError::str() const {
+  // Empty parts are skipped so file-level errors read naturally.
+  std::string out;
+  for (const std::string* part : {&file, &object, &field}) {
+    if (part->empty()) continue;
+    out += *part;
+    out += ": ";
+  }
+  return out + message;
+}
+
+bool Service::operator==(const Service& o) const {
+  // `object` is deliberately left out: it is presentation only, and json
+  // comparison would make formatting-only edits look like changes.
+  return std::tie(ns, name, type, headless, clusterIPs, externalName, ports, selector,
+                  creationTimestamp, file) ==
+         std::tie(o.ns, o.name, o.type, o.headless, o.clusterIPs, o.externalName, o.ports,
+                  o.selector, o.creationTimestamp, o.file);
+}
+
+}  // namespace ferry
