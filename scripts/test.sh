@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# ferry's test command: install dependencies if missing, build, run every
+# test (unit, BPF golden packets, netns end-to-end). Needs root (BPF,
+# network namespaces). Exits non-zero when any test fails.
+#   scripts/test.sh [ctest args, e.g. -R bpf]
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [[ $(id -u) -ne 0 ]]; then
+  echo "test.sh: run as root (BPF programs and network namespaces)" >&2
+  exit 1
+fi
+"$ROOT/scripts/build.sh"
+# The e2e suite brings its cluster up under this prefix (cluster.sh reads
+# FERRY_PREFIX) and removes it itself; the trap catches what a crash left,
+# without touching other runs.
+export FERRY_PREFIX=${FERRY_PREFIX:-$("$ROOT/scripts/cluster.sh" new-prefix)}
+trap '"$ROOT/scripts/cluster.sh" down "$FERRY_PREFIX" >/dev/null 2>&1 || true' EXIT
+cd "$ROOT/build"
+ctest --output-on-failure --timeout 900 "$@"
