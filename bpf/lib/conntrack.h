@@ -54,4 +54,160 @@ static __always_inline void ct_refresh(struct ferry_ct_value *v, __u8 proto, __u
 		v->expires_ns = now + timeout;
 }
 
+/* Is this conntrack entry's backend still the one the agent programmed
+ * under that id? */
+static __always_inline int ct_backend_valid(const struct ferry_ct_value *v)
+{
+	const struct ferry_backend *be = bpf_map_lookup_elem(&ferry_backends, &v->backend_id);
+
+	if (!be)
+		return 0;
+	return be->port == v->nat_port && be->addr.w[3] == v->nat_addr.w[3] &&
+	       be->addr.w[2] == v->nat_addr.w[2] && be->addr.w[1] == v->nat_addr.w[1] &&
+	       be->addr.w[0] == v->nat_addr.w[0];
+}
+
+/* A new flow: the backend, and the source it is sent from (the client's
+ * own, or the node's under SNAT). */
+struct flow4 {
+	__be32 baddr;
+	__be16 bport;
+	__be16 sport; /* source port towards the backend */
+	__be32 saddr; /* source address towards the backend */
+	__u32 backend_id;
+	__u32 svc_id;
+	__u16 flags; /* enum ferry_ct_flags */
+};
+
+static __always_inline void ct4_rev_key(struct ferry_ct_key *k, const struct pkt4 *p,
+					const struct flow4 *f)
+{
+	ct4_key(k, f->baddr, f->saddr, f->bport, f->sport, p->proto, FERRY_CT_REV);
+}
+
+/* Records both directions of a new flow. The reverse entry goes first:
+ * a reply must never beat its translation. */
+static __always_inline int ct4_create(const struct pkt4 *p, const struct flow4 *f, __u64 now)
+{
+	struct ferry_ct_value fwd, rev;
+	struct ferry_ct_key key;
+	__u64 expires = now + ct_timeout(p->proto, 0);
+
+	__builtin_memset(&rev, 0, sizeof(rev));
+	addr_set_v4(&rev.nat_addr, p->daddr);
+	rev.nat_port = p->dport;
+	addr_set_v4(&rev.alt_addr, p->saddr);
+	rev.alt_port = p->sport;
+	rev.expires_ns = expires;
+	rev.flags = f->flags;
+	rev.backend_id = f->backend_id;
+	rev.svc_id = f->svc_id;
+	ct4_rev_key(&key, p, f);
+	if (bpf_map_update_elem(&ferry_ct, &key, &rev, BPF_ANY))
+		return -1;
+
+	__builtin_memset(&fwd, 0, sizeof(fwd));
+	addr_set_v4(&fwd.nat_addr, f->baddr);
+	fwd.nat_port = f->bport;
+	addr_set_v4(&fwd.alt_addr, f->saddr);
+	fwd.alt_port = f->sport;
+	fwd.expires_ns = expires;
+	fwd.flags = f->flags;
+	fwd.backend_id = f->backend_id;
+	fwd.svc_id = f->svc_id;
+	ct4_key(&key, p->saddr, p->daddr, p->sport, p->dport, p->proto, FERRY_CT_FWD);
+	if (bpf_map_update_elem(&ferry_ct, &key, &fwd, BPF_ANY))
+		return -1;
+	return 0;
+}
+
+/* The flow an established forward entry describes. */
+static __always_inline void flow4_from_ct(struct flow4 *f, const struct pkt4 *p,
+					  const struct ferry_ct_value *ct)
+{
+	f->baddr = ct->nat_addr.w[3];
+	f->bport = ct->nat_port;
+	f->saddr = (ct->flags & FERRY_CT_F_SNAT) ? ct->alt_addr.w[3] : p->saddr;
+	f->sport = (ct->flags & FERRY_CT_F_SNAT) ? ct->alt_port : p->sport;
+	f->backend_id = ct->backend_id;
+	f->svc_id = ct->svc_id;
+	f->flags = ct->flags;
+}
+
+/* Forward lookup: the established flow for this packet, if alive and its
+ * backend still exists. `*stat` says what was found. */
+static __always_inline int ct4_lookup_fwd(const struct pkt4 *p, __u64 now, struct flow4 *f,
+					  int *stat)
+{
+	struct ferry_ct_value *ct;
+	struct ferry_ct_key key;
+	__u64 old_expiry;
+
+	*stat = FERRY_STAT_FWD_NEW;
+	ct4_key(&key, p->saddr, p->daddr, p->sport, p->dport, p->proto, FERRY_CT_FWD);
+	ct = bpf_map_lookup_elem(&ferry_ct, &key);
+	if (!ct || !ct_alive(ct, now))
+		return 0;
+	if (!ct_backend_valid(ct)) {
+		*stat = FERRY_STAT_FWD_RESELECT;
+		return 0;
+	}
+	old_expiry = ct->expires_ns;
+	ct_refresh(ct, p->proto, p->tcp_flags, now);
+	flow4_from_ct(f, p, ct);
+	if (ct->expires_ns != old_expiry) {
+		/* keep the reply direction alive with the forward one */
+		struct ferry_ct_value *rev;
+
+		ct4_rev_key(&key, p, f);
+		rev = bpf_map_lookup_elem(&ferry_ct, &key);
+		if (rev) {
+			rev->expires_ns = ct->expires_ns;
+			rev->flags = ct->flags;
+		}
+	}
+	*stat = FERRY_STAT_FWD_ESTABLISHED;
+	return 1;
+}
+
+/* Reverse lookup: the reply translation for this packet, if alive. The
+ * caller refreshes it once it knows the entry is its own. */
+static __always_inline struct ferry_ct_value *ct4_lookup_rev(const struct pkt4 *p, __u64 now)
+{
+	struct ferry_ct_value *ct;
+	struct ferry_ct_key key;
+
+	ct4_key(&key, p->saddr, p->daddr, p->sport, p->dport, p->proto, FERRY_CT_REV);
+	ct = bpf_map_lookup_elem(&ferry_ct, &key);
+	if (!ct || !ct_alive(ct, now))
+		return NULL;
+	return ct;
+}
+
+/* How a reply is rewritten: source back to the frontend; under SNAT the
+ * destination back to the client too. */
+struct xlate4 {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+};
+
+static __always_inline void xlate4_reply(struct xlate4 *x, const struct pkt4 *p,
+					 const struct ferry_ct_value *ct)
+{
+	x->saddr = ct->nat_addr.w[3];
+	x->sport = ct->nat_port;
+	x->daddr = (ct->flags & FERRY_CT_F_SNAT) ? ct->alt_addr.w[3] : p->daddr;
+	x->dport = (ct->flags & FERRY_CT_F_SNAT) ? ct->alt_port : p->dport;
+}
+
+static __always_inline void xlate4_forward(struct xlate4 *x, const struct flow4 *f)
+{
+	x->saddr = f->saddr;
+	x->sport = f->sport;
+	x->daddr = f->baddr;
+	x->dport = f->bport;
+}
+
 #endif

@@ -21,6 +21,41 @@ svc4_lookup(__be32 addr, __be16 port, __u8 proto, __u8 scope)
 	return bpf_map_lookup_elem(&ferry_svc, &key);
 }
 
+/* The frontend a packet is aimed at. From inside the cluster (pods, the
+ * node) ClusterIPs come first; external frontends are externalIPs (and
+ * load-balancer addresses) by address, and NodePorts on any address of
+ * this node (stored with address ::). */
+struct frontend {
+	union ferry_addr addr;
+	__u8 scope;
+};
+
+static __always_inline const struct ferry_svc_value *
+svc4_lookup_frontend(__be32 daddr, __be16 dport, __u8 proto, int internal, struct frontend *fe)
+{
+	const struct ferry_svc_value *svc;
+
+	if (internal) {
+		svc = svc4_lookup(daddr, dport, proto, FERRY_SCOPE_CLUSTER);
+		if (svc) {
+			addr_set_v4(&fe->addr, daddr);
+			fe->scope = FERRY_SCOPE_CLUSTER;
+			return svc;
+		}
+	}
+	fe->scope = FERRY_SCOPE_EXTERNAL;
+	svc = svc4_lookup(daddr, dport, proto, FERRY_SCOPE_EXTERNAL);
+	if (svc) {
+		addr_set_v4(&fe->addr, daddr);
+		return svc;
+	}
+	if (!node_addr4(daddr))
+		return NULL;
+	__builtin_memset(&fe->addr, 0, sizeof(fe->addr));
+	return bpf_map_lookup_elem(&ferry_svc, &(struct ferry_svc_key){
+		.port = dport, .proto = proto, .scope = FERRY_SCOPE_EXTERNAL});
+}
+
 /* Picks a backend uniformly among the master's slots. Returns NULL when
  * the slot or backend vanished under us (agent mid-update). */
 static __always_inline const struct ferry_backend *

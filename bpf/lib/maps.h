@@ -44,8 +44,15 @@ struct {
 } ferry_config SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, union ferry_addr);
+	__type(value, struct ferry_node_addr);
+} ferry_node_addrs SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, FERRY_STAT_MAX);
+	__uint(max_entries, FERRY_HOOK_MAX * FERRY_STAT_MAX);
 	__type(key, __u32);
 	__type(value, __u64);
 } ferry_stats SEC(".maps");
@@ -64,12 +71,21 @@ static __always_inline __u64 ferry_now(const struct ferry_config *cfg)
 	return bpf_ktime_get_ns();
 }
 
-static __always_inline void stat_inc(__u32 reason)
+static __always_inline void stat_inc(__u32 hook, __u32 reason)
 {
-	__u64 *v = bpf_map_lookup_elem(&ferry_stats, &reason);
+	__u32 key = hook * FERRY_STAT_MAX + reason;
+	__u64 *v = bpf_map_lookup_elem(&ferry_stats, &key);
 
 	if (v)
 		*v += 1;
+}
+
+static __always_inline int node_addr4(__be32 addr)
+{
+	union ferry_addr a;
+
+	addr_set_v4(&a, addr);
+	return bpf_map_lookup_elem(&ferry_node_addrs, &a) != NULL;
 }
 
 #endif

@@ -7,6 +7,7 @@
 
 #include "lib/common.h"
 #include "lib/parse.h"
+#include "lib/conntrack.h"
 
 static __always_inline __u32 l4_csum_off(const struct pkt4 *p)
 {
@@ -50,6 +51,15 @@ static __always_inline int nat4_rewrite(struct __sk_buff *skb, const struct pkt4
 			return -1;
 	}
 	return 0;
+}
+
+/* Rewrites the whole tuple; unchanged fields cost nothing. */
+static __always_inline int nat4_apply(struct __sk_buff *skb, const struct pkt4 *p,
+				      const struct xlate4 *x)
+{
+	if (nat4_rewrite(skb, p, 1, p->saddr, x->saddr, p->sport, x->sport))
+		return -1;
+	return nat4_rewrite(skb, p, 0, p->daddr, x->daddr, p->dport, x->dport);
 }
 
 /* Swap Ethernet addresses so the frame can go back out of the device it

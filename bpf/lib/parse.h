@@ -31,11 +31,10 @@ struct pkt4 {
 #define TCP_FLAG_ACK 0x10
 
 /* Returns FERRY_STAT_FWD_NEW as "parsed, go on", or the reason to stop:
- * PASS (not IPv4 TCP/UDP), MALFORMED, FRAGMENT. */
-static __always_inline int parse4(struct __sk_buff *skb, struct pkt4 *p)
+ * PASS (not IPv4 TCP/UDP), MALFORMED, FRAGMENT. Works on XDP and tc
+ * frames alike. */
+static __always_inline int parse4(void *data, void *data_end, struct pkt4 *p)
 {
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
 	struct ethhdr *eth = data;
 	struct iphdr *ip;
 	__u32 ihl_bytes;

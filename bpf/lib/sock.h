@@ -44,7 +44,7 @@ static __always_inline int sock4_xlate(struct bpf_sock_addr *ctx)
 	const struct ferry_backend *be;
 	struct ferry_sock_value rev;
 	struct ferry_sock_key key;
-	union ferry_addr vip;
+	struct frontend fe;
 	__u32 backend_id;
 	__be32 daddr = ctx->user_ip4;
 	__be16 dport = (__be16)ctx->user_port;
@@ -52,26 +52,25 @@ static __always_inline int sock4_xlate(struct bpf_sock_addr *ctx)
 
 	if (!proto)
 		return SOCK_ALLOW;
-	svc = svc4_lookup(daddr, dport, proto, FERRY_SCOPE_CLUSTER);
+	svc = svc4_lookup_frontend(daddr, dport, proto, 1, &fe);
 	if (!svc)
 		return SOCK_ALLOW;
-	addr_set_v4(&vip, daddr);
-	be = lb_select(&vip, dport, proto, FERRY_SCOPE_CLUSTER, svc, &backend_id);
+	be = lb_select(&fe.addr, dport, proto, fe.scope, svc, &backend_id);
 	if (!be) {
-		stat_inc(FERRY_STAT_SOCK_REJECT);
+		stat_inc(FERRY_HOOK_SOCK, FERRY_STAT_SOCK_REJECT);
 		bpf_set_retval(-ECONNREFUSED);
 		return SOCK_DENY;
 	}
 
 	__builtin_memset(&rev, 0, sizeof(rev));
-	rev.addr = vip;
+	addr_set_v4(&rev.addr, daddr);
 	rev.port = dport;
 	sock_key(&key, bpf_get_socket_cookie(ctx), be->addr.w[3], be->port, proto);
 	bpf_map_update_elem(&ferry_sock_revnat, &key, &rev, BPF_ANY);
 
 	ctx->user_ip4 = be->addr.w[3];
 	ctx->user_port = be->port;
-	stat_inc(FERRY_STAT_SOCK_LB);
+	stat_inc(FERRY_HOOK_SOCK, FERRY_STAT_SOCK_LB);
 	return SOCK_ALLOW;
 }
 

@@ -51,6 +51,10 @@ struct ferry_svc_key {
 
 enum ferry_svc_flags {
 	FERRY_SVC_F_NONE = 0,
+	/* externalTrafficPolicy: Local. Only this node's endpoints are
+	 * programmed, the client address is kept (no SNAT), and without a
+	 * local endpoint traffic is dropped rather than rejected. */
+	FERRY_SVC_F_LOCAL = 1 << 0,
 };
 
 struct ferry_svc_value {
@@ -97,22 +101,25 @@ struct ferry_ct_key {
 
 enum ferry_ct_flags {
 	FERRY_CT_F_NONE = 0,
-	FERRY_CT_F_HAIRPIN = 1 << 0, /* client is its own backend: source NATed */
-	FERRY_CT_F_CLOSING = 1 << 1, /* FIN or RST seen: short timeout */
+	FERRY_CT_F_HAIRPIN = 1 << 0,  /* client is its own backend: sent back out */
+	FERRY_CT_F_CLOSING = 1 << 1,  /* FIN or RST seen: short timeout */
+	FERRY_CT_F_SNAT = 1 << 2,     /* source NATed to the node (hairpin, remote backend) */
+	FERRY_CT_F_EXTERNAL = 1 << 3, /* entered through an external frontend */
 };
 
 struct ferry_ct_value {
 	/* FWD: backend address. REV: frontend (service) address. */
 	union ferry_addr nat_addr;
-	/* FWD hairpin: source address used towards the backend.
-	 * REV hairpin: the client's address, restored as destination. */
+	/* FWD with SNAT: source address used towards the backend.
+	 * REV: the client's address (restored as destination under SNAT). */
 	union ferry_addr alt_addr;
 	__u64 expires_ns; /* bpf_ktime_get_ns() time */
 	__be16 nat_port;  /* FWD: backend port. REV: frontend port. */
 	__u16 flags;      /* enum ferry_ct_flags */
 	__u32 backend_id;
 	__u32 svc_id;
-	__u32 pad;
+	__be16 alt_port;  /* FWD with SNAT: source port. REV: client port. */
+	__u16 pad;
 };
 
 /* Socket-level load balancing (cgroup connect/sendmsg hooks) for
@@ -136,17 +143,37 @@ struct ferry_sock_value {
 /* Runtime settings that the agent may change without reloading programs
  * (array map, one entry). */
 struct ferry_config {
-	/* Source address for hairpin flows (a pod reaching itself through a
-	 * service): the node's address, as kube-proxy masquerades them. */
-	union ferry_addr hairpin_snat4;
-	union ferry_addr hairpin_snat6;
+	/* The node's address, used as source where a flow must be source
+	 * NATed: hairpin (a pod reaching itself) and external traffic sent
+	 * on to another node's endpoint. */
+	union ferry_addr snat4;
+	union ferry_addr snat6;
 	/* When non-zero, the programs use it as "now" (tests only). */
 	__u64 now_override_ns;
 	__u64 pad;
 };
 
-/* Per-CPU counters, indexed by reason. Every verdict the programs take is
- * counted under exactly one of these. */
+/* Node addresses (hash: address -> flags): where NodePorts are served. */
+struct ferry_node_addr {
+	__u32 flags;
+};
+
+/* The hooks, each with its own row of counters, so the counters show
+ * which path (XDP or tc) handled a flow. */
+enum ferry_hook {
+	FERRY_HOOK_FROM_POD = 0, /* tc ingress, pod's host-side veth */
+	FERRY_HOOK_TO_POD,       /* tc egress, pod's host-side veth */
+	FERRY_HOOK_EXT_XDP,      /* XDP, external device */
+	FERRY_HOOK_EXT_TC_IN,    /* tc ingress, external device */
+	FERRY_HOOK_EXT_TC_OUT,   /* tc egress, external device */
+	FERRY_HOOK_SOCK,         /* cgroup socket hooks */
+	FERRY_HOOK_MAX,
+};
+
+#define FERRY_HOOK_NAMES "from_pod", "to_pod", "ext_xdp", "ext_tc_in", "ext_tc_out", "sock"
+
+/* Per-CPU counters, indexed by hook * FERRY_STAT_MAX + reason. Every
+ * verdict a program takes is counted under exactly one reason. */
 enum ferry_stat {
 	FERRY_STAT_PASS = 0,          /* not for a service: untouched */
 	FERRY_STAT_MALFORMED,         /* truncated / bad header: untouched */
@@ -163,6 +190,10 @@ enum ferry_stat {
 	FERRY_STAT_DROP_REWRITE,      /* a helper failed while rewriting */
 	FERRY_STAT_SOCK_LB,           /* node socket connect translated */
 	FERRY_STAT_SOCK_REJECT,       /* node socket refused: no backend */
+	FERRY_STAT_DROP_NO_LOCAL,     /* policy Local, no local endpoint */
+	FERRY_STAT_TO_TC,             /* XDP left the packet to tc (reject, no neighbour) */
+	FERRY_STAT_DROP_NO_ROUTE,     /* no route towards the backend */
+	FERRY_STAT_DROP_SNAT_PORTS,   /* no free source port for SNAT */
 	FERRY_STAT_MAX,
 };
 
@@ -170,7 +201,8 @@ enum ferry_stat {
 	"pass", "malformed", "fragment", "unsupported", "fwd_new",             \
 	    "fwd_established", "fwd_reselect", "revnat", "hairpin",            \
 	    "reject_no_backend", "drop_no_backend", "drop_ct_full",            \
-	    "drop_rewrite", "sock_lb", "sock_reject"
+	    "drop_rewrite", "sock_lb", "sock_reject", "drop_no_local", "to_tc", \
+	    "drop_no_route", "drop_snat_ports"
 
 FERRY_STATIC_ASSERT(sizeof(union ferry_addr) == 16, "ferry_addr");
 FERRY_STATIC_ASSERT(sizeof(struct ferry_svc_key) == 24, "svc_key");

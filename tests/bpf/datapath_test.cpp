@@ -1,118 +1,12 @@
 // Golden-packet tests of the tc programs through BPF_PROG_TEST_RUN:
 // crafted input, exact expected output bytes, verdicts and the conntrack
 // state left behind.
-#include <arpa/inet.h>
-#include <gtest/gtest.h>
-#include <linux/pkt_cls.h>
+#include "fixture.h"
 
-#include <cstring>
 #include <set>
-
-#include "dataplane/bpf.h"
-#include "model/ip.h"
-#include "packet.h"
 
 namespace ferry {
 namespace {
-
-using test::build;
-using test::checkChecksums;
-using test::hex;
-using test::Pkt;
-
-constexpr const char* kVip = "198.19.0.10";
-constexpr const char* kClient = "198.18.129.2";
-constexpr const char* kBackendA = "198.18.129.3";
-constexpr const char* kBackendB = "198.18.130.2";
-constexpr const char* kNode = "198.18.0.11";
-
-ferry_addr abiAddr(const std::string& s) {
-  ferry_addr a{};
-  auto ip = IpAddr::parse(s);
-  std::memcpy(a.b, ip->bytes.data(), 16);
-  return a;
-}
-
-class DatapathTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    auto dp = Datapath::load(DatapathOptions{});
-    ASSERT_TRUE(dp) << dp.status().message();
-    dp_ = std::move(*dp);
-    ferry_config cfg{};
-    cfg.hairpin_snat4 = abiAddr(kNode);
-    ASSERT_TRUE(dp_->config().update(0, cfg));
-  }
-
-  void setNow(uint64_t ns) {
-    ferry_config cfg{};
-    dp_->config().lookup(0, &cfg);
-    cfg.now_override_ns = ns;
-    ASSERT_TRUE(dp_->config().update(0, cfg));
-  }
-
-  void addBackend(uint32_t id, const std::string& ip, uint16_t port, uint8_t proto = 6) {
-    ferry_backend be{};
-    be.addr = abiAddr(ip);
-    be.port = htons(port);
-    be.proto = proto;
-    ASSERT_TRUE(dp_->backends().update(id, be));
-  }
-
-  ferry_svc_key svcKey(const std::string& vip, uint16_t port, uint8_t proto, uint16_t slot) {
-    ferry_svc_key k{};
-    k.addr = abiAddr(vip);
-    k.port = htons(port);
-    k.proto = proto;
-    k.scope = FERRY_SCOPE_CLUSTER;
-    k.slot = slot;
-    return k;
-  }
-
-  // A service whose slots name `ids` (backends added separately).
-  void addService(const std::string& vip, uint16_t port, uint8_t proto,
-                  const std::vector<uint32_t>& ids) {
-    for (size_t i = 0; i < ids.size(); ++i) {
-      ferry_svc_value v{};
-      v.backend_id = ids[i];
-      ASSERT_TRUE(dp_->services().update(svcKey(vip, port, proto, i + 1), v));
-    }
-    ferry_svc_value master{};
-    master.count = ids.size();
-    master.svc_id = 7;
-    ASSERT_TRUE(dp_->services().update(svcKey(vip, port, proto, 0), master));
-  }
-
-  struct Result {
-    uint32_t verdict;
-    std::vector<uint8_t> out;
-  };
-
-  Result run(Program prog, const std::vector<uint8_t>& in) {
-    Result r{};
-    Status s = dp_->testRun(prog, in, &r.out, &r.verdict);
-    EXPECT_TRUE(s) << s.message();
-    return r;
-  }
-
-  uint64_t stat(ferry_stat s) { return dp_->stats()[s]; }
-
-  bool ctLookup(const Pkt& p, uint8_t dir, ferry_ct_value* v) {
-    ferry_ct_key k{};
-    k.saddr = abiAddr(p.saddr);
-    k.daddr = abiAddr(p.daddr);
-    k.sport = htons(p.sport);
-    k.dport = htons(p.dport);
-    k.proto = p.proto;
-    k.dir = dir;
-    return dp_->conntrack().lookup(k, v);
-  }
-
-  std::unique_ptr<Datapath> dp_;
-};
-
-#define EXPECT_BYTES(expected, actual) \
-  EXPECT_EQ(hex(expected), hex(actual)) << "checksums: " << checkChecksums(actual)
 
 TEST_F(DatapathTest, TcpForwardTranslatesToBackendAndTracksBothDirections) {
   addBackend(1, kBackendA, 8080);

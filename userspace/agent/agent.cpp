@@ -22,6 +22,7 @@ using Clock = std::chrono::steady_clock;
 // Edits arrive as bursts of inotify events; one sync per burst.
 constexpr auto kDebounce = std::chrono::milliseconds(100);
 const char* const kStatNames[] = {FERRY_STAT_NAMES};
+const char* const kHookNames[] = {FERRY_HOOK_NAMES};
 
 std::string qdiscRecord(const std::string& stateDir) { return stateDir + "/created-qdiscs"; }
 
@@ -141,7 +142,7 @@ void Agent::updateNodeIp() {
   if (ip == hairpinIp_) return;
   ferry_config c{};
   dp_->config().lookup(0, &c);
-  c.hairpin_snat4 = ip ? toAbiAddr(*ip) : ferry_addr{};
+  c.snat4 = ip ? toAbiAddr(*ip) : ferry_addr{};
   Status s = dp_->config().update(0, c);
   if (!s) {
     logError("node address for hairpin flows: " + s.message());
@@ -167,7 +168,12 @@ nlohmann::json Agent::handle(const nlohmann::json& req) const {
     out["errors"].push_back(
         {{"file", e.file}, {"object", e.object}, {"field", e.field}, {"message", e.message}});
   std::vector<uint64_t> stats = dp_->stats();
-  for (size_t i = 0; i < stats.size(); ++i) out["stats"][kStatNames[i]] = stats[i];
+  // "<hook>/<reason>", non-zero only: which path handled what.
+  out["stats"] = nlohmann::json::object();
+  for (size_t i = 0; i < stats.size(); ++i)
+    if (stats[i])
+      out["stats"][std::string(kHookNames[i / FERRY_STAT_MAX]) + "/" +
+                   kStatNames[i % FERRY_STAT_MAX]] = stats[i];
   out["programmed"] = {{"frontends", programmed_.frontends.size()},
                        {"backends", programmed_.backends.size()},
                        {"devices", attached_.size()}};

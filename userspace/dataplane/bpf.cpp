@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
+#include <linux/if_link.h>
 #include <linux/magic.h>
 #include <net/if.h>
 #include <sys/stat.h>
@@ -39,7 +40,8 @@ const CgroupHook kCgroupHooks[] = {
 // Maps pinned by name under the pin dir.
 std::vector<bpf_map*> pinnedMaps(::ferry_bpf* s) {
   return {s->maps.ferry_svc,         s->maps.ferry_backends, s->maps.ferry_ct,
-          s->maps.ferry_sock_revnat, s->maps.ferry_config,   s->maps.ferry_stats};
+          s->maps.ferry_sock_revnat, s->maps.ferry_config,   s->maps.ferry_stats,
+          s->maps.ferry_node_addrs};
 }
 
 bpf_tc_hook tcHook(int ifindex, TcDirection dir) {
@@ -95,6 +97,7 @@ template class Map<ferry_svc_key, ferry_svc_value>;
 template class Map<uint32_t, ferry_backend>;
 template class Map<ferry_ct_key, ferry_ct_value>;
 template class Map<uint32_t, ferry_config>;
+template class Map<ferry_addr, ferry_node_addr>;
 
 bool isBpffs(const std::string& path) {
   struct statfs st {};
@@ -113,6 +116,8 @@ Expected<std::unique_ptr<Datapath>> Datapath::load(const DatapathOptions& opts) 
   bpf_map__set_max_entries(skel->maps.ferry_ct, opts.ctMapSize);
   if (opts.ctTimeoutTcpNs) skel->rodata->ct_timeout_tcp_ns = opts.ctTimeoutTcpNs;
   if (opts.ctTimeoutOtherNs) skel->rodata->ct_timeout_other_ns = opts.ctTimeoutOtherNs;
+  if (opts.snatPortMin) skel->rodata->snat_port_min = opts.snatPortMin;
+  if (opts.snatPortMax) skel->rodata->snat_port_max = opts.snatPortMax;
 
   if (!opts.pinDir.empty()) {
     std::error_code ec;
@@ -150,14 +155,17 @@ Map<ferry_ct_key, ferry_ct_value> Datapath::conntrack() const {
 Map<uint32_t, ferry_config> Datapath::config() const {
   return Map<uint32_t, ferry_config>(bpf_map__fd(skel_->maps.ferry_config));
 }
+Map<ferry_addr, ferry_node_addr> Datapath::nodeAddrs() const {
+  return Map<ferry_addr, ferry_node_addr>(bpf_map__fd(skel_->maps.ferry_node_addrs));
+}
 
 std::vector<uint64_t> Datapath::stats() const {
   int ncpu = libbpf_num_possible_cpus();
-  std::vector<uint64_t> out(FERRY_STAT_MAX, 0);
+  std::vector<uint64_t> out(FERRY_HOOK_MAX * FERRY_STAT_MAX, 0);
   if (ncpu <= 0) return out;
   std::vector<uint64_t> percpu(ncpu);
   int fd = bpf_map__fd(skel_->maps.ferry_stats);
-  for (uint32_t i = 0; i < FERRY_STAT_MAX; ++i) {
+  for (uint32_t i = 0; i < out.size(); ++i) {
     if (bpf_map_lookup_elem(fd, &i, percpu.data())) continue;
     for (uint64_t v : percpu) out[i] += v;
   }
@@ -170,6 +178,14 @@ int Datapath::progFd(Program p) const {
       return bpf_program__fd(skel_->progs.ferry_from_pod);
     case Program::ToPod:
       return bpf_program__fd(skel_->progs.ferry_to_pod);
+    case Program::ExtIn:
+      return bpf_program__fd(skel_->progs.ferry_ext_in);
+    case Program::ExtOut:
+      return bpf_program__fd(skel_->progs.ferry_ext_out);
+    case Program::ExtXdp:
+      return bpf_program__fd(skel_->progs.ferry_ext_xdp);
+    case Program::XdpPass:
+      return bpf_program__fd(skel_->progs.ferry_xdp_pass);
   }
   return -1;
 }
@@ -205,6 +221,32 @@ Status Datapath::destroyClsact(int ifindex) {
   hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
   int err = bpf_tc_hook_destroy(&hook);
   if (err && err != -ENOENT && err != -EINVAL) return Status::sys("destroy clsact", err);
+  return Status::ok();
+}
+
+Status Datapath::attachXdp(int ifindex, XdpMode mode, Program prog) {
+  uint32_t flags = mode == XdpMode::Native ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
+  int err = bpf_xdp_attach(ifindex, progFd(prog), flags, nullptr);
+  if (err) return Status::sys(std::string("attach XDP (") +
+                                  (mode == XdpMode::Native ? "native" : "generic") + ")",
+                              err);
+  return Status::ok();
+}
+
+Status Datapath::detachXdpIfOurs(int ifindex) {
+  for (uint32_t flags : {XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE}) {
+    uint32_t id = 0;
+    if (bpf_xdp_query_id(ifindex, flags, &id) || id == 0) continue;
+    int fd = bpf_prog_get_fd_by_id(id);
+    if (fd < 0) continue;
+    bpf_prog_info info{};
+    uint32_t len = sizeof(info);
+    bool ours = bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
+                std::strncmp(info.name, "ferry_", 6) == 0;
+    close(fd);
+    if (ours && bpf_xdp_detach(ifindex, flags, nullptr))
+      return Status::sys("detach XDP", errno);
+  }
   return Status::ok();
 }
 
@@ -257,11 +299,24 @@ Status Datapath::unpinAll(const std::string& pinDir) {
 }
 
 Status Datapath::testRun(Program prog, const std::vector<uint8_t>& in, std::vector<uint8_t>* out,
-                         uint32_t* retval, uint32_t repeat, uint32_t* durationNs) const {
+                         uint32_t* retval, uint32_t repeat, uint32_t* durationNs,
+                         uint32_t ingressIfindex) const {
   out->assign(in.size() + 512, 0);
   LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in.data(), .data_out = out->data(),
               .data_size_in = static_cast<uint32_t>(in.size()),
               .data_size_out = static_cast<uint32_t>(out->size()), .repeat = static_cast<int>(repeat));
+  xdp_md xctx{};
+  __sk_buff sctx{};
+  if (prog == Program::ExtXdp || prog == Program::XdpPass) {
+    xctx.data_end = static_cast<uint32_t>(in.size());
+    xctx.ingress_ifindex = ingressIfindex;
+    opts.ctx_in = &xctx;
+    opts.ctx_size_in = sizeof(xctx);
+  } else if (ingressIfindex) {
+    sctx.ifindex = ingressIfindex;
+    opts.ctx_in = &sctx;
+    opts.ctx_size_in = sizeof(sctx);
+  }
   int err = bpf_prog_test_run_opts(progFd(prog), &opts);
   if (err) return Status::sys("BPF_PROG_TEST_RUN", errno);
   out->resize(opts.data_size_out);

@@ -40,10 +40,13 @@ struct DatapathOptions {
   uint32_t ctMapSize = 262144;
   uint64_t ctTimeoutTcpNs = 0;    // 0: program default
   uint64_t ctTimeoutOtherNs = 0;  // 0: program default
+  uint16_t snatPortMin = 0;       // 0: program default (61000-65535)
+  uint16_t snatPortMax = 0;
 };
 
 enum class TcDirection { Ingress, Egress };
-enum class Program { FromPod, ToPod };
+enum class Program { FromPod, ToPod, ExtIn, ExtOut, ExtXdp, XdpPass };
+enum class XdpMode { Native, Generic };
 
 class Datapath {
  public:
@@ -59,7 +62,8 @@ class Datapath {
   Map<uint32_t, ferry_backend> backends() const;
   Map<ferry_ct_key, ferry_ct_value> conntrack() const;
   Map<uint32_t, ferry_config> config() const;
-  // Counters summed over CPUs, indexed by enum ferry_stat.
+  Map<ferry_addr, ferry_node_addr> nodeAddrs() const;
+  // Counters summed over CPUs, indexed by hook * FERRY_STAT_MAX + stat.
   std::vector<uint64_t> stats() const;
 
   // tc: attaches (or atomically replaces) ferry's filter on the device.
@@ -68,15 +72,22 @@ class Datapath {
   static Status detachTc(int ifindex, TcDirection dir);
   static Status destroyClsact(int ifindex);
 
+  // XDP on an external device (replaces what is attached).
+  Status attachXdp(int ifindex, XdpMode mode, Program prog = Program::ExtXdp);
+  // Detaches XDP from the device if the attached program is ferry's.
+  static Status detachXdpIfOurs(int ifindex);
+
   // cgroup socket hooks, as links pinned in pinDir: they stay attached
   // when the agent exits, and a restarted agent swaps in its programs.
   Status attachCgroup(const std::string& cgroupPath);
   // Unpins the links (detaching the hooks) and the maps of a pin dir.
   static Status unpinAll(const std::string& pinDir);
 
-  // BPF_PROG_TEST_RUN on a tc program. `out` is resized to the output.
+  // BPF_PROG_TEST_RUN. `out` is resized to the output. For XDP,
+  // `ingressIfindex` is the device the frame pretends to arrive on.
   Status testRun(Program prog, const std::vector<uint8_t>& in, std::vector<uint8_t>* out,
-                 uint32_t* retval, uint32_t repeat = 1, uint32_t* durationNs = nullptr) const;
+                 uint32_t* retval, uint32_t repeat = 1, uint32_t* durationNs = nullptr,
+                 uint32_t ingressIfindex = 0) const;
 
  private:
   explicit Datapath(::ferry_bpf* skel, std::string pinDir) : skel_(skel), pinDir_(std::move(pinDir)) {}

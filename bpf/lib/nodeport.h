@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The external path: NodePort and externalIP traffic arriving on the
+ * node's external device, decided once and applied by the XDP or the tc
+ * program (each with its own rewrite and forwarding helpers).
+ *
+ *   local endpoint (or policy Local): DNAT only, the stack delivers it;
+ *     the reply is translated back on the way out (tc egress);
+ *   remote endpoint: DNAT + SNAT to the node, sent on to the endpoint's
+ *     node, whose reply comes back here and is sent to the client. */
+#ifndef FERRY_BPF_NODEPORT_H
+#define FERRY_BPF_NODEPORT_H
+
+#include "lib/common.h"
+#include "lib/conntrack.h"
+#include "lib/lb.h"
+#include "lib/maps.h"
+#include "lib/parse.h"
+#include "lib/svc_tc.h"
+
+/* SNAT source ports: above Linux's default ephemeral range
+ * (32768-60999) so they never collide with the node's own sockets. */
+const volatile __u16 snat_port_min = 61000;
+const volatile __u16 snat_port_max = 65535;
+#define SNAT_PORT_TRIES 8
+
+enum ext_action {
+	EXT_PASS = 0, /* not ours: untouched */
+	EXT_LOCAL,    /* rewrite, then the stack delivers it */
+	EXT_FORWARD,  /* rewrite, then send it out towards x.daddr */
+	EXT_REJECT,   /* no endpoint: refuse (ICMP, built by tc) */
+	EXT_DROP,
+};
+
+struct ext4_plan {
+	int action;
+	int stat;
+	int create; /* a new flow: conntrack entries to write */
+	struct flow4 f;
+	struct xlate4 x;
+};
+
+static __always_inline void ext4_plan(const struct pkt4 *p, const struct ferry_config *cfg,
+				      __u64 now, struct ext4_plan *e)
+{
+	const struct ferry_svc_value *svc;
+	const struct ferry_backend *be;
+	struct ferry_ct_value *rev;
+	struct frontend fe;
+
+	__builtin_memset(e, 0, sizeof(*e));
+	/* The reply of a flow we sent on to another node. */
+	rev = ct4_lookup_rev(p, now);
+	if (rev && (rev->flags & FERRY_CT_F_EXTERNAL) && (rev->flags & FERRY_CT_F_SNAT)) {
+		ct_refresh(rev, p->proto, p->tcp_flags, now);
+		xlate4_reply(&e->x, p, rev);
+		e->action = EXT_FORWARD;
+		e->stat = FERRY_STAT_REVNAT;
+		return;
+	}
+
+	svc = svc4_lookup_frontend(p->daddr, p->dport, p->proto, 0, &fe);
+	if (!svc) {
+		e->stat = FERRY_STAT_PASS;
+		return;
+	}
+	if (!ct4_lookup_fwd(p, now, &e->f, &e->stat)) {
+		if (!svc->count) {
+			if (svc->flags & FERRY_SVC_F_LOCAL) {
+				e->action = EXT_DROP;
+				e->stat = FERRY_STAT_DROP_NO_LOCAL;
+			} else {
+				e->action = EXT_REJECT;
+				e->stat = FERRY_STAT_REJECT_NO_BACKEND;
+			}
+			return;
+		}
+		be = lb_select(&fe.addr, p->dport, p->proto, fe.scope, svc, &e->f.backend_id);
+		if (!be) {
+			e->action = EXT_DROP;
+			e->stat = FERRY_STAT_DROP_NO_BACKEND;
+			return;
+		}
+		e->f.baddr = be->addr.w[3];
+		e->f.bport = be->port;
+		e->f.svc_id = svc->svc_id;
+		e->f.flags = FERRY_CT_F_EXTERNAL;
+		if ((be->flags & FERRY_BE_F_LOCAL) || (svc->flags & FERRY_SVC_F_LOCAL) ||
+		    node_addr4(be->addr.w[3])) {
+			e->f.saddr = p->saddr;
+			e->f.sport = p->sport;
+		} else {
+			e->f.saddr = snat4_addr(cfg);
+			if (!e->f.saddr) {
+				e->action = EXT_DROP;
+				e->stat = FERRY_STAT_DROP_NO_BACKEND;
+				return;
+			}
+			e->f.sport = 0; /* chosen by ext4_commit */
+			e->f.flags |= FERRY_CT_F_SNAT;
+		}
+		e->create = 1;
+	}
+	xlate4_forward(&e->x, &e->f);
+	e->action = (e->f.flags & FERRY_CT_F_SNAT) ? EXT_FORWARD : EXT_LOCAL;
+}
+
+/* Writes the conntrack entries of a new flow; under SNAT picks a source
+ * port whose reverse entry is free (or expired). Returns 0 or a drop
+ * reason. */
+static __always_inline int ext4_commit(const struct pkt4 *p, struct ext4_plan *e, __u64 now)
+{
+	struct ferry_ct_key key;
+	struct ferry_ct_value *old;
+	__u32 range = (__u32)snat_port_max - snat_port_min + 1;
+	int i;
+
+	if (!e->create)
+		return 0;
+	if (!(e->f.flags & FERRY_CT_F_SNAT))
+		return ct4_create(p, &e->f, now) ? FERRY_STAT_DROP_CT_FULL : 0;
+	for (i = 0; i < SNAT_PORT_TRIES; i++) {
+		e->f.sport = bpf_htons(snat_port_min + bpf_get_prandom_u32() % range);
+		ct4_rev_key(&key, p, &e->f);
+		old = bpf_map_lookup_elem(&ferry_ct, &key);
+		if (old && ct_alive(old, now))
+			continue;
+		if (ct4_create(p, &e->f, now))
+			return FERRY_STAT_DROP_CT_FULL;
+		e->x.sport = e->f.sport;
+		return 0;
+	}
+	return FERRY_STAT_DROP_SNAT_PORTS;
+}
+
+#endif

@@ -1,0 +1,133 @@
+// Shared fixture of the BPF packet tests: a freshly loaded, unpinned
+// dataplane per test, map helpers, and BPF_PROG_TEST_RUN.
+#pragma once
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dataplane/bpf.h"
+#include "model/ip.h"
+#include "packet.h"
+
+namespace ferry {
+
+using test::build;
+using test::checkChecksums;
+using test::hex;
+using test::Pkt;
+
+constexpr const char* kVip = "198.19.0.10";
+constexpr const char* kClient = "198.18.129.2";
+constexpr const char* kBackendA = "198.18.129.3";
+constexpr const char* kBackendB = "198.18.130.2";
+constexpr const char* kNode = "198.18.0.11";
+
+inline ferry_addr abiAddr(const std::string& s) {
+  ferry_addr a{};
+  auto ip = IpAddr::parse(s);
+  std::memcpy(a.b, ip->bytes.data(), 16);
+  return a;
+}
+
+class DatapathTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto dp = Datapath::load(DatapathOptions{});
+    ASSERT_TRUE(dp) << dp.status().message();
+    dp_ = std::move(*dp);
+    ferry_config cfg{};
+    cfg.snat4 = abiAddr(kNode);
+    ASSERT_TRUE(dp_->config().update(0, cfg));
+  }
+
+  void setNow(uint64_t ns) {
+    ferry_config cfg{};
+    dp_->config().lookup(0, &cfg);
+    cfg.now_override_ns = ns;
+    ASSERT_TRUE(dp_->config().update(0, cfg));
+  }
+
+  void addBackend(uint32_t id, const std::string& ip, uint16_t port, uint8_t proto = 6,
+                  uint8_t flags = 0) {
+    ferry_backend be{};
+    be.flags = flags;
+    be.addr = abiAddr(ip);
+    be.port = htons(port);
+    be.proto = proto;
+    ASSERT_TRUE(dp_->backends().update(id, be));
+  }
+
+  // vip "" is the NodePort frontend (address ::).
+  ferry_svc_key svcKey(const std::string& vip, uint16_t port, uint8_t proto, uint16_t slot,
+                       uint8_t scope = FERRY_SCOPE_CLUSTER) {
+    ferry_svc_key k{};
+    if (!vip.empty()) k.addr = abiAddr(vip);
+    k.port = htons(port);
+    k.proto = proto;
+    k.scope = scope;
+    k.slot = slot;
+    return k;
+  }
+
+  // A service whose slots name `ids` (backends added separately).
+  void addService(const std::string& vip, uint16_t port, uint8_t proto,
+                  const std::vector<uint32_t>& ids, uint8_t scope = FERRY_SCOPE_CLUSTER,
+                  uint16_t flags = 0) {
+    for (size_t i = 0; i < ids.size(); ++i) {
+      ferry_svc_value v{};
+      v.backend_id = ids[i];
+      ASSERT_TRUE(dp_->services().update(svcKey(vip, port, proto, i + 1, scope), v));
+    }
+    ferry_svc_value master{};
+    master.count = ids.size();
+    master.svc_id = 7;
+    master.flags = flags;
+    ASSERT_TRUE(dp_->services().update(svcKey(vip, port, proto, 0, scope), master));
+  }
+
+  struct Result {
+    uint32_t verdict;
+    std::vector<uint8_t> out;
+  };
+
+  Result run(Program prog, const std::vector<uint8_t>& in, uint32_t ifindex = 0) {
+    Result r{};
+    Status s = dp_->testRun(prog, in, &r.out, &r.verdict, 1, nullptr, ifindex);
+    EXPECT_TRUE(s) << s.message();
+    return r;
+  }
+
+  // A counter summed over every hook, or of one hook.
+  uint64_t stat(ferry_stat s) {
+    uint64_t sum = 0;
+    auto all = dp_->stats();
+    for (int h = 0; h < FERRY_HOOK_MAX; ++h) sum += all[h * FERRY_STAT_MAX + s];
+    return sum;
+  }
+  uint64_t stat(ferry_hook h, ferry_stat s) { return dp_->stats()[h * FERRY_STAT_MAX + s]; }
+
+  bool ctLookup(const Pkt& p, uint8_t dir, ferry_ct_value* v) {
+    ferry_ct_key k{};
+    k.saddr = abiAddr(p.saddr);
+    k.daddr = abiAddr(p.daddr);
+    k.sport = htons(p.sport);
+    k.dport = htons(p.dport);
+    k.proto = p.proto;
+    k.dir = dir;
+    return dp_->conntrack().lookup(k, v);
+  }
+
+  std::unique_ptr<Datapath> dp_;
+};
+
+#define EXPECT_BYTES(expected, actual) \
+  EXPECT_EQ(hex(expected), hex(actual)) << "checksums: " << checkChecksums(actual)
+
+}  // namespace ferry

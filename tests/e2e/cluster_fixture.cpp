@@ -1,0 +1,487 @@
+#include "cluster_fixture.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+namespace e2e {
+
+namespace {
+
+std::string g_prefix;
+std::atomic<bool> g_upStarted{false};
+std::atomic<bool> g_downDone{false};
+std::mutex g_manifestMu;
+std::set<std::string> g_testManifests;
+
+// For the signal handler: prebuilt argv (async-signal-safe fork/execv/waitpid).
+char g_sigScript[4096];
+char g_sigPrefix[64];
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
+  size_t i = 0;
+  while (i < s.size() && (s[i] == ' ' || s[i] == '\n')) ++i;
+  return s.substr(i);
+}
+
+void downFromSignal() {
+  if (g_sigPrefix[0] == '\0') return;
+  if (g_downDone.exchange(true)) return;
+  pid_t pid = fork();
+  if (pid == 0) {
+    char bash[] = "/bin/bash";
+    char down[] = "down";
+    char* argv[] = {bash, g_sigScript, down, g_sigPrefix, nullptr};
+    execv(bash, argv);
+    _exit(127);
+  }
+  if (pid > 0) {
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+  }
+}
+
+void onSignal(int sig) {
+  static const char msg[] = "\ne2e: signal received, tearing the test cluster down\n";
+  ssize_t w = write(2, msg, sizeof msg - 1);
+  (void)w;
+  downFromSignal();
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+void installHandlers() {
+  static bool done = false;
+  if (done) return;
+  done = true;
+  std::atexit([] { Cluster::down(); });
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGABRT, SIGSEGV}) {
+    struct sigaction sa {};
+    sa.sa_handler = onSignal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND;
+    sigaction(sig, &sa, nullptr);
+  }
+}
+
+class TeardownEnv : public ::testing::Environment {
+ public:
+  void TearDown() override { Cluster::down(); }
+};
+[[maybe_unused]] ::testing::Environment* const g_env =
+    ::testing::AddGlobalTestEnvironment(new TeardownEnv);
+
+int parsePort(const std::string& s) {
+  try {
+    return std::stoi(s);
+  } catch (...) {
+    return 0;
+  }
+}
+
+// "1.2.3.4:80" or "[::1]:80" -> ip, port
+void splitHostPort(const std::string& hp, std::string* ip, int* port) {
+  auto c = hp.rfind(':');
+  if (c == std::string::npos) {
+    *ip = hp;
+    *port = 0;
+    return;
+  }
+  std::string h = hp.substr(0, c);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  *ip = h;
+  *port = parsePort(hp.substr(c + 1));
+}
+
+Answer parseLine(const std::string& line) {
+  Answer a;
+  std::istringstream is(line);
+  std::string name, client, local;
+  if (!(is >> name >> client >> local)) return a;
+  a.name = name;
+  splitHostPort(client, &a.clientIp, &a.clientPort);
+  splitHostPort(local, &a.localIp, &a.localPort);
+  return a;
+}
+
+bool g_upOk = false;
+std::string g_upErr;
+bool g_upTried = false;
+
+bool runStep(const std::string& cmd, std::string* err, int timeoutSec = 60) {
+  ShResult r = sh(cmd, timeoutSec);
+  if (r.rc != 0) {
+    *err = "setup step failed (rc " + std::to_string(r.rc) + "): " + cmd + "\n" + r.out;
+    return false;
+  }
+  return true;
+}
+
+const char* kPods = R"(apiVersion: v1
+kind: Pod
+metadata:
+  name: a
+  namespace: default
+  labels: {app: web, tier: front, name: a}
+spec:
+  nodeName: node1
+  containers:
+  - name: echo
+    ports: [{name: http, containerPort: 8080}, {name: alt, containerPort: 9090}]
+status:
+  phase: Running
+  podIP: 198.18.129.2
+  conditions: [{type: Ready, status: "True"}]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: b
+  namespace: default
+  labels: {app: web, tier: front, name: b}
+spec:
+  nodeName: node1
+  containers:
+  - name: echo
+    ports: [{name: http, containerPort: 9090}, {name: other, containerPort: 8080}]
+status:
+  phase: Running
+  podIP: 198.18.129.3
+  conditions: [{type: Ready, status: "True"}]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: c
+  namespace: default
+  labels: {app: web, name: c}
+spec:
+  nodeName: node2
+  containers:
+  - name: echo
+    ports: [{name: http, containerPort: 8080}, {name: alt, containerPort: 9090}]
+status:
+  phase: Running
+  podIP: 198.18.130.2
+  conditions: [{type: Ready, status: "True"}]
+)";
+
+}  // namespace
+
+// ------------------------------------------------------------------ shell
+
+std::string q(const std::string& s) {
+  std::string r = "'";
+  for (char c : s) {
+    if (c == '\'')
+      r += "'\\''";
+    else
+      r += c;
+  }
+  return r + "'";
+}
+
+ShResult sh(const std::string& cmd, int timeoutSec, bool mergeStderr) {
+  std::string full = "timeout -k 2 " + std::to_string(timeoutSec) + " bash -c " + q(cmd) +
+                     (mergeStderr ? " 2>&1" : "") + " </dev/null";
+  ShResult r;
+  FILE* f = popen(full.c_str(), "r");
+  if (!f) {
+    r.out = std::string("popen failed: ") + std::strerror(errno);
+    return r;
+  }
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) r.out.append(buf, n);
+  int st = pclose(f);
+  if (st == -1)
+    r.rc = -1;
+  else if (WIFEXITED(st))
+    r.rc = WEXITSTATUS(st);
+  else if (WIFSIGNALED(st))
+    r.rc = 128 + WTERMSIG(st);
+  return r;
+}
+
+bool waitFor(const std::function<bool()>& pred, Ms timeout, Ms step) {
+  if (timeout > Ms(10000)) timeout = Ms(10000);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (pred()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(step);
+  }
+}
+
+// ------------------------------------------------------------------ paths
+
+const std::string& prefix() { return g_prefix; }
+std::string runDir() { return "/tmp/ferry-" + g_prefix; }
+std::string manifestsDir() { return runDir() + "/manifests"; }
+std::string clusterSh() { return std::string(FERRY_SOURCE_DIR) + "/scripts/cluster.sh"; }
+std::string echoBin() { return std::string(FERRY_BINARY_DIR) + "/ferry-echo"; }
+std::string ferryctlBin() { return std::string(FERRY_BINARY_DIR) + "/ferryctl"; }
+std::string socketOf(const std::string& node) { return runDir() + "/" + node + ".sock"; }
+
+// ------------------------------------------------------------------ manifests
+
+void writeManifest(const std::string& name, const std::string& yaml) {
+  std::string dir = manifestsDir();
+  std::string tmp = dir + "/." + name + ".tmp";
+  {
+    std::ofstream o(tmp, std::ios::trunc);
+    o << yaml;
+  }
+  if (std::rename(tmp.c_str(), (dir + "/" + name).c_str()) != 0) {
+    ADD_FAILURE() << "cannot write manifest " << name << ": " << std::strerror(errno);
+    return;
+  }
+  std::lock_guard<std::mutex> l(g_manifestMu);
+  g_testManifests.insert(name);
+}
+
+void removeManifest(const std::string& name) {
+  std::remove((manifestsDir() + "/" + name).c_str());
+  std::lock_guard<std::mutex> l(g_manifestMu);
+  g_testManifests.erase(name);
+}
+
+std::string serviceYaml(const std::string& name, const std::string& clusterIP,
+                        const std::string& selector, const std::string& ports) {
+  std::string y = "apiVersion: v1\nkind: Service\nmetadata:\n  name: " + name +
+                  "\n  namespace: default\nspec:\n  type: ClusterIP\n";
+  if (!clusterIP.empty()) y += "  clusterIP: " + clusterIP + "\n";
+  if (!selector.empty()) y += "  selector: {" + selector + "}\n";
+  y += "  ports: " + ports + "\n";
+  return y;
+}
+
+// ------------------------------------------------------------------ exec / ask
+
+ShResult exec(const std::string& where, const std::string& cmd, int timeoutSec) {
+  std::string sub = where.rfind("node", 0) == 0 ? "node-exec" : "pod-exec";
+  return sh(q(clusterSh()) + " " + sub + " " + g_prefix + " " + where + " " + cmd, timeoutSec);
+}
+
+std::ostream& operator<<(std::ostream& os, const Answer& a) {
+  return os << "{rc=" << a.rc << " out=\"" << trim(a.raw) << "\"}";
+}
+
+Answer ask(const std::string& where, const std::string& proto, const std::string& ip, int port,
+           int timeoutMs, const std::string& extra) {
+  ShResult r = exec(where, q(echoBin()) + " ask " + proto + " " + ip + " " + std::to_string(port) +
+                               " --timeout-ms " + std::to_string(timeoutMs) + " " + extra,
+                    timeoutMs / 1000 + 15);
+  Answer a;
+  std::istringstream is(r.out);
+  std::string line;
+  while (std::getline(is, line)) {
+    if (line.rfind("peer ", 0) == 0) {
+      a.peer = trim(line.substr(5));
+      continue;
+    }
+    if (line == "refused" || line == "timeout" || line.rfind("ferry-echo:", 0) == 0) continue;
+    Answer p = parseLine(line);
+    if (!p.name.empty() && a.name.empty()) {
+      p.peer = a.peer;
+      a = p;
+    }
+  }
+  a.rc = r.rc;
+  a.raw = r.out;
+  return a;
+}
+
+std::pair<std::vector<Answer>, int> askMany(const std::string& where, const std::string& proto,
+                                            const std::string& ip, int port, int count,
+                                            int timeoutMs) {
+  ShResult r = exec(where, q(echoBin()) + " ask " + proto + " " + ip + " " + std::to_string(port) +
+                               " --timeout-ms " + std::to_string(timeoutMs) + " --count " +
+                               std::to_string(count),
+                    (timeoutMs / 1000 + 1) * 2 + 20);
+  std::vector<Answer> out;
+  std::istringstream is(r.out);
+  std::string line;
+  while (std::getline(is, line)) {
+    Answer p = parseLine(line);
+    if (p.name.empty() || line == "refused" || line == "timeout") continue;
+    if (line.rfind("ferry-echo:", 0) == 0) continue;
+    p.rc = 0;
+    p.raw = line;
+    out.push_back(p);
+  }
+  if (r.rc != 0) {
+    std::cerr << "askMany " << where << " " << proto << " " << ip << ":" << port
+              << " rc=" << r.rc << " output:\n"
+              << r.out << "\n";
+  }
+  return {out, r.rc};
+}
+
+Answer askUntil(const std::string& where, const std::string& proto, const std::string& ip,
+                int port, const std::function<bool(const Answer&)>& pred, Ms timeout,
+                int askTimeoutMs) {
+  Answer last;
+  waitFor(
+      [&] {
+        last = ask(where, proto, ip, port, askTimeoutMs);
+        return pred(last);
+      },
+      timeout, Ms(50));
+  return last;
+}
+
+// ------------------------------------------------------------------ ferryctl
+
+ShResult ferryctl(const std::string& node, const std::string& args, bool mergeStderr) {
+  return sh(q(ferryctlBin()) + " --socket " + q(socketOf(node)) + " " + args, 15, mergeStderr);
+}
+
+nlohmann::json ferryctlJson(const std::string& node, const std::string& what) {
+  ShResult r = ferryctl(node, "get " + what + " -o json", false);
+  if (r.rc != 0) return nlohmann::json();
+  try {
+    return nlohmann::json::parse(r.out);
+  } catch (...) {
+    return nlohmann::json();
+  }
+}
+
+std::string clusterIPOf(const std::string& node, const std::string& name) {
+  nlohmann::json j = ferryctlJson(node, "services");
+  if (!j.is_object() || !j.contains("items")) return "";
+  for (auto& it : j["items"]) {
+    if (it.value(nlohmann::json::json_pointer("/metadata/name"), std::string()) == name &&
+        it.value(nlohmann::json::json_pointer("/metadata/namespace"), std::string("default")) == "default")
+      return it.value(nlohmann::json::json_pointer("/spec/clusterIP"), std::string());
+  }
+  return "";
+}
+
+// ------------------------------------------------------------------ cluster
+
+bool Cluster::ensureUp(std::string* err) {
+  if (g_upTried) {
+    *err = g_upErr;
+    return g_upOk;
+  }
+  g_upTried = true;
+  setenv("FERRY_BUILD", FERRY_BINARY_DIR, 1);
+  installHandlers();
+
+  for (const char* bin : {"ferryd", "ferryctl", "ferry-echo"}) {
+    std::string p = std::string(FERRY_BINARY_DIR) + "/" + bin;
+    if (access(p.c_str(), X_OK) != 0) {
+      g_upErr = "missing " + p + " (build ferryd ferryctl ferry-echo first)";
+      *err = g_upErr;
+      return false;
+    }
+  }
+  ShResult np = sh(q(clusterSh()) + " new-prefix", 20);
+  std::string P = trim(np.out);
+  if (np.rc != 0 || P.empty() || P.size() >= sizeof g_sigPrefix) {
+    g_upErr = "cluster.sh new-prefix failed: " + np.out;
+    *err = g_upErr;
+    return false;
+  }
+  g_prefix = P;
+  std::snprintf(g_sigScript, sizeof g_sigScript, "%s", clusterSh().c_str());
+  std::snprintf(g_sigPrefix, sizeof g_sigPrefix, "%s", P.c_str());
+  g_upStarted = true;
+
+  auto fail = [&](const std::string& e) {
+    g_upErr = e;
+    *err = e;
+    down();
+    return false;
+  };
+  std::string cs = q(clusterSh());
+  std::string e;
+  if (!runStep(cs + " up " + P, &e, 90)) return fail(e);
+  struct PodDef {
+    const char *node, *name, *ip;
+  };
+  for (PodDef p : {PodDef{"node1", "a", kPodA}, PodDef{"node1", "b", kPodB},
+                   PodDef{"node2", "c", kPodC}}) {
+    if (!runStep(cs + " pod " + P + " " + p.node + " " + p.name + " " + p.ip, &e)) return fail(e);
+    std::string serve = cs + " pod-exec " + P + " " + p.name + " setsid -f " + q(echoBin()) +
+                        " serve --name pod-" + p.name +
+                        " --tcp 8080 --tcp 9090 --udp 5353 >/dev/null 2>&1";
+    if (!runStep(serve, &e)) return fail(e);
+  }
+  if (!runStep(cs + " pod-exec " + P + " c iperf3 -s -D >/dev/null 2>&1", &e)) return fail(e);
+  if (!runStep(cs + " node-exec " + P + " node2 setsid -f " + q(echoBin()) +
+                   " serve --name node2-host --tcp 7070 --bind 198.18.0.12 >/dev/null 2>&1",
+               &e))
+    return fail(e);
+  {
+    std::ofstream o(manifestsDir() + "/pods.yaml");
+    o << kPods;
+    if (!o) return fail("cannot write pods.yaml");
+  }
+  for (const char* node : {"node1", "node2"}) {
+    if (!runStep(cs + " start-agent " + P + " " + node + " >/dev/null", &e)) return fail(e);
+  }
+  // servers listening in every pod and on node2; agents answering ferryctl
+  bool ready = waitFor([&] {
+    for (const char* pod : {"a", "b", "c"}) {
+      std::string cmd = "ss -Hltn 'sport = :8080' | grep -q . && ss -Hltn 'sport = :9090' | "
+                        "grep -q . && ss -Hlun 'sport = :5353' | grep -q .";
+      if (sh(cs + " pod-exec " + P + " " + pod + " bash -c " + q(cmd), 10).rc != 0) return false;
+    }
+    if (sh(cs + " pod-exec " + P + " c bash -c " + q("ss -Hltn 'sport = :5201' | grep -q ."), 10)
+            .rc != 0)
+      return false;
+    if (sh("ip netns exec " + P + "-node2 ss -Hltn 'sport = :7070' | grep -q .", 10).rc != 0)
+      return false;
+    for (const char* node : {"node1", "node2"}) {
+      if (!ferryctlJson(node, "services").is_object()) return false;
+    }
+    return true;
+  });
+  if (!ready) return fail("servers or agents not ready after 5 s");
+  g_upOk = true;
+  return true;
+}
+
+void Cluster::down() {
+  if (!g_upStarted || g_prefix.empty()) return;
+  if (g_downDone.exchange(true)) return;
+  ShResult r = sh(q(clusterSh()) + " down " + g_prefix, 120);
+  if (r.rc != 0) std::fprintf(stderr, "e2e: cluster.sh down %s failed: %s\n", g_prefix.c_str(),
+                              r.out.c_str());
+}
+
+void ClusterTest::SetUpTestSuite() {
+  std::string err;
+  Cluster::ensureUp(&err);
+}
+
+void ClusterTest::SetUp() {
+  std::string err;
+  if (!Cluster::ensureUp(&err)) GTEST_FAIL() << "test cluster is not up: " << err;
+}
+
+void ClusterTest::TearDown() {
+  std::set<std::string> names;
+  {
+    std::lock_guard<std::mutex> l(g_manifestMu);
+    names = g_testManifests;
+  }
+  for (const auto& n : names) removeManifest(n);
+}
+
+}  // namespace e2e

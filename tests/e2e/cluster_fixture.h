@@ -1,0 +1,122 @@
+// End-to-end test fixture: one netns test cluster (scripts/cluster.sh) for the
+// whole e2e_tests binary, with three pods running ferry-echo, a host-network
+// server on node2, Pod manifests, and ferryd on node1 and node2.
+//
+// Layout (TESTNET.md):
+//   node1 198.18.0.11: pod a 198.18.129.2 (app=web, tier=front, name=a, http=8080)
+//                      pod b 198.18.129.3 (app=web, tier=front, name=b, http=9090)
+//   node2 198.18.0.12: pod c 198.18.130.2 (app=web, name=c, http=8080), iperf3 -s
+//                      host-network ferry-echo "node2-host" on 198.18.0.12:7070
+// Every pod serves TCP 8080 and 9090 and UDP 5353 with ferry-echo (--name pod-<x>).
+//
+// The cluster comes up in ClusterTest::SetUpTestSuite (once) and is torn down
+// (`cluster.sh down P`) by a global test environment, an atexit hook, and
+// signal handlers (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGABRT, SIGSEGV).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace e2e {
+
+using namespace std::chrono_literals;
+using Ms = std::chrono::milliseconds;
+
+inline constexpr const char* kPodA = "198.18.129.2";
+inline constexpr const char* kPodB = "198.18.129.3";
+inline constexpr const char* kPodC = "198.18.130.2";
+inline constexpr const char* kNode1 = "198.18.0.11";
+inline constexpr const char* kNode2 = "198.18.0.12";
+
+struct ShResult {
+  int rc = -1;
+  std::string out;
+};
+
+// Runs `cmd` with bash under `timeout -k 2 SEC`; stdout (and stderr if merge) captured.
+// rc: exit status, 124 on timeout, 128+N when killed by signal N.
+ShResult sh(const std::string& cmd, int timeoutSec = 30, bool mergeStderr = true);
+
+// Single-quote a string for bash.
+std::string q(const std::string& s);
+
+// Polls pred every `step` until it returns true or `timeout` passes (capped at 10 s).
+bool waitFor(const std::function<bool()>& pred, Ms timeout = Ms(5000), Ms step = Ms(50));
+
+// Cluster paths
+const std::string& prefix();
+std::string runDir();            // /tmp/ferry-P
+std::string manifestsDir();      // /tmp/ferry-P/manifests
+std::string clusterSh();         // <src>/scripts/cluster.sh
+std::string echoBin();           // <build>/ferry-echo
+std::string ferryctlBin();       // <build>/ferryctl
+std::string socketOf(const std::string& node);  // /tmp/ferry-P/nodeN.sock
+
+// Manifests (written atomically: temp file + rename). Files written during a
+// test are removed by ClusterTest::TearDown.
+void writeManifest(const std::string& name, const std::string& yaml);
+void removeManifest(const std::string& name);
+
+// A Service manifest. clusterIP and selector may be empty; selector is the inside
+// of a YAML flow map ("app: web"); ports is a YAML flow sequence.
+std::string serviceYaml(const std::string& name, const std::string& clusterIP,
+                        const std::string& selector, const std::string& ports);
+
+// Run a command in a pod ("a", "b", "c") or node ("node1", "node2", via node-exec).
+ShResult exec(const std::string& where, const std::string& cmd, int timeoutSec = 30);
+
+// One parsed ferry-echo answer line: "NAME <client-ip>:<port> <local-ip>:<port>".
+struct Answer {
+  int rc = -1;            // ferry-echo exit status (0 ok, 3 refused, 4 timeout)
+  std::string raw;        // whole output
+  std::string name;       // who answered (pod-a, node2-host, ...), empty if none
+  std::string clientIp;   // client address the server saw
+  int clientPort = 0;
+  std::string localIp;    // server's local address
+  int localPort = 0;
+  std::string peer;       // with --show-peer: "ip:port" the client socket saw
+  bool ok() const { return rc == 0 && !name.empty(); }
+  bool byPod() const { return name.rfind("pod-", 0) == 0; }
+};
+std::ostream& operator<<(std::ostream& os, const Answer& a);
+
+// ferry-echo ask from a pod or node; extra is appended (e.g. "--show-peer").
+Answer ask(const std::string& where, const std::string& proto, const std::string& ip, int port,
+           int timeoutMs = 1000, const std::string& extra = "");
+// ask --count N: one answer per line (stops at the first failure); rc in .second.
+std::pair<std::vector<Answer>, int> askMany(const std::string& where, const std::string& proto,
+                                            const std::string& ip, int port, int count,
+                                            int timeoutMs = 1000);
+// Retries ask until pred(answer) holds or timeout passes; returns the last answer.
+Answer askUntil(const std::string& where, const std::string& proto, const std::string& ip,
+                int port, const std::function<bool(const Answer&)>& pred,
+                Ms timeout = Ms(5000), int askTimeoutMs = 500);
+
+// ferryctl --socket <node sock> ARGS
+ShResult ferryctl(const std::string& node, const std::string& args, bool mergeStderr = true);
+// ferryctl get WHAT -o json, parsed (null json on failure)
+nlohmann::json ferryctlJson(const std::string& node, const std::string& what = "services");
+// spec.clusterIP of Service default/name as node reports it ("" if absent)
+std::string clusterIPOf(const std::string& node, const std::string& name);
+
+class Cluster {
+ public:
+  // Brings the cluster up once; later calls return the first result.
+  static bool ensureUp(std::string* err);
+  // Idempotent: `cluster.sh down P`.
+  static void down();
+};
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite();
+  void SetUp() override;
+  void TearDown() override;
+};
+
+}  // namespace e2e

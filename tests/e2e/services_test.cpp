@@ -1,0 +1,302 @@
+// ClusterIP datapath end to end: load balancing, client IP preservation, remote
+// and host-network endpoints, multi-port, named ports, UDP, no endpoints,
+// hairpin, node processes, and the ClusterIP being unreachable from outside.
+#include <future>
+#include <map>
+#include <set>
+
+#include "cluster_fixture.h"
+
+namespace e2e {
+namespace {
+
+const std::map<std::string, std::string> kPodIp = {
+    {"pod-a", kPodA}, {"pod-b", kPodB}, {"pod-c", kPodC}};
+
+bool isPod(const std::string& name) { return kPodIp.count(name) != 0; }
+
+// Checks an answer from a backend pod to a client in pod a (node1): the client
+// IP is pod a's (preserved) unless pod a answered itself (hairpin: node1's IP).
+void expectFromPodA(const Answer& a, int targetPort) {
+  ASSERT_TRUE(isPod(a.name)) << a;
+  EXPECT_EQ(a.clientIp, a.name == "pod-a" ? kNode1 : kPodA) << a;
+  EXPECT_EQ(a.localIp, kPodIp.at(a.name)) << a;
+  EXPECT_EQ(a.localPort, targetPort) << a;
+}
+
+Answer waitAnswered(const std::string& where, const std::string& proto, const std::string& vip,
+                    int port) {
+  return askUntil(where, proto, vip, port, [](const Answer& a) { return a.ok(); });
+}
+
+TEST_F(ClusterTest, BasicClusterIPBalancesAndPreservesClientIP) {
+  const std::string vip = "198.19.1.1";
+  writeManifest("t01-basic.yaml",
+                serviceYaml("t01-basic", vip, "app: web",
+                            "[{name: http, port: 80, targetPort: 8080, protocol: TCP}]"));
+  Answer first = waitAnswered("a", "tcp", vip, 80);
+  ASSERT_TRUE(first.ok()) << "service never answered: " << first;
+
+  auto [answers, rc] = askMany("a", "tcp", vip, 80, 30);
+  // An answer through ask's connected socket at all means the reply came from the
+  // ClusterIP: a reply from the pod IP would not match the socket.
+  ASSERT_EQ(rc, 0);
+  ASSERT_EQ(answers.size(), 30u);
+  std::set<std::string> who;
+  for (const auto& a : answers) {
+    expectFromPodA(a, 8080);
+    who.insert(a.name);
+  }
+  EXPECT_GE(who.size(), 2u) << "30 connections all went to one endpoint";
+}
+
+TEST_F(ClusterTest, EndpointOnOtherNode) {
+  const std::string vip = "198.19.1.2";
+  writeManifest("t02-remote.yaml",
+                serviceYaml("t02-remote", vip, "name: c", "[{port: 80, targetPort: 8080}]"));
+  ASSERT_TRUE(waitAnswered("a", "tcp", vip, 80).ok());
+  auto [answers, rc] = askMany("a", "tcp", vip, 80, 15);
+  ASSERT_EQ(rc, 0);
+  ASSERT_EQ(answers.size(), 15u);
+  for (const auto& a : answers) {
+    EXPECT_EQ(a.name, "pod-c") << a;
+    EXPECT_EQ(a.clientIp, kPodA) << a;
+    EXPECT_EQ(a.localIp, kPodC) << a;
+    EXPECT_EQ(a.localPort, 8080) << a;
+  }
+}
+
+TEST_F(ClusterTest, HostNetworkEndpointFromEndpointsObject) {
+  const std::string vip = "198.19.1.3";
+  writeManifest("t03-hostnet.yaml",
+                serviceYaml("t03-hostnet", vip, "", "[{port: 80, targetPort: 7070}]") +
+                    "---\n"
+                    "apiVersion: v1\n"
+                    "kind: Endpoints\n"
+                    "metadata: {name: t03-hostnet, namespace: default}\n"
+                    "subsets:\n"
+                    "- addresses: [{ip: 198.18.0.12, nodeName: node2}]\n"
+                    "  ports: [{port: 7070, protocol: TCP}]\n");
+  Answer a = waitAnswered("a", "tcp", vip, 80);
+  ASSERT_TRUE(a.ok()) << a;
+  EXPECT_EQ(a.name, "node2-host") << a;
+  EXPECT_EQ(a.clientIp, kPodA) << a;
+  EXPECT_EQ(a.localIp, kNode2) << a;
+  EXPECT_EQ(a.localPort, 7070) << a;
+  auto [more, rc] = askMany("a", "tcp", vip, 80, 5);
+  ASSERT_EQ(rc, 0);
+  for (const auto& m : more) EXPECT_EQ(m.name, "node2-host") << m;
+}
+
+TEST_F(ClusterTest, MultiPortService) {
+  const std::string vip = "198.19.1.4";
+  writeManifest("t04-multi.yaml",
+                serviceYaml("t04-multi", vip, "app: web",
+                            "[{name: web, port: 80, targetPort: 8080},"
+                            " {name: alt, port: 90, targetPort: 9090}]"));
+  ASSERT_TRUE(waitAnswered("a", "tcp", vip, 80).ok());
+  ASSERT_TRUE(waitAnswered("a", "tcp", vip, 90).ok());
+  for (auto [port, target] : {std::pair{80, 8080}, std::pair{90, 9090}}) {
+    auto [answers, rc] = askMany("a", "tcp", vip, port, 10);
+    ASSERT_EQ(rc, 0) << "port " << port;
+    ASSERT_EQ(answers.size(), 10u);
+    for (const auto& a : answers) expectFromPodA(a, target);
+  }
+}
+
+TEST_F(ClusterTest, NamedTargetPortResolvesPerPod) {
+  const std::string vip = "198.19.1.5";
+  writeManifest("t05-named.yaml",
+                serviceYaml("t05-named", vip, "app: web",
+                            "[{name: web, port: 80, targetPort: http, protocol: TCP}]"));
+  ASSERT_TRUE(waitAnswered("c", "tcp", vip, 80).ok());
+  // from pod c (node2) until both node1 pods have answered
+  std::map<std::string, std::set<int>> ports;
+  waitFor(
+      [&] {
+        Answer a = ask("c", "tcp", vip, 80, 1000);
+        if (a.ok()) ports[a.name].insert(a.localPort);
+        return ports.count("pod-a") && ports.count("pod-b");
+      },
+      Ms(8000), Ms(10));
+  ASSERT_TRUE(ports.count("pod-a")) << "pod a never answered";
+  ASSERT_TRUE(ports.count("pod-b")) << "pod b never answered";
+  EXPECT_EQ(ports["pod-a"], std::set<int>{8080});
+  EXPECT_EQ(ports["pod-b"], std::set<int>{9090}) << "named port 'http' of pod b is 9090";
+  if (ports.count("pod-c")) {
+    EXPECT_EQ(ports["pod-c"], std::set<int>{8080});
+  }
+  for (const auto& [name, _] : ports) EXPECT_TRUE(isPod(name)) << name;
+
+  // ferryctl shows the per-pod ports too
+  nlohmann::json eps = ferryctlJson("node1", "endpoints");
+  ASSERT_TRUE(eps.is_object()) << "ferryctl get endpoints -o json failed";
+  std::map<std::string, std::set<int>> listed;
+  for (const auto& it : eps["items"]) {
+    if (it["metadata"].value("name", "") != "t05-named") continue;
+    for (const auto& ss : it.value("subsets", nlohmann::json::array()))
+      for (const auto& ad : ss.value("addresses", nlohmann::json::array()))
+        for (const auto& p : ss.value("ports", nlohmann::json::array()))
+          listed[ad.value("ip", "")].insert(p.value("port", 0));
+  }
+  EXPECT_EQ(listed[kPodA], std::set<int>{8080}) << eps.dump();
+  EXPECT_EQ(listed[kPodB], std::set<int>{9090}) << eps.dump();
+  EXPECT_EQ(listed[kPodC], std::set<int>{8080}) << eps.dump();
+}
+
+TEST_F(ClusterTest, UdpService) {
+  const std::string vip = "198.19.1.6";
+  writeManifest("t06-udp.yaml",
+                serviceYaml("t06-udp", vip, "app: web",
+                            "[{name: dns, port: 53, targetPort: 5353, protocol: UDP}]"));
+  ASSERT_TRUE(waitAnswered("a", "udp", vip, 53).ok());
+  auto [answers, rc] = askMany("a", "udp", vip, 53, 20);
+  ASSERT_EQ(rc, 0);
+  ASSERT_EQ(answers.size(), 20u);
+  std::set<std::string> who;
+  for (const auto& a : answers) {
+    expectFromPodA(a, 5353);
+    who.insert(a.name);
+  }
+  EXPECT_GE(who.size(), 2u);
+  // the TCP port of the same number is not part of the service
+  Answer t = ask("a", "tcp", vip, 53, 300);
+  EXPECT_FALSE(t.ok()) << t;
+}
+
+TEST_F(ClusterTest, NoEndpointsIsRefusedFast) {
+  const std::string vip = "198.19.1.8";
+  writeManifest("t08-empty.yaml",
+                serviceYaml("t08-empty", vip, "app: nothing-matches",
+                            "[{name: web, port: 80, targetPort: 8080, protocol: TCP},"
+                            " {name: dns, port: 53, targetPort: 5353, protocol: UDP}]"));
+  for (const char* where : {"a", "node1"}) {
+    for (const char* proto : {"tcp", "udp"}) {
+      int port = std::string(proto) == "tcp" ? 80 : 53;
+      // wait until programmed (before that, the ClusterIP is unknown: timeout)
+      Answer w = askUntil(where, proto, vip, port, [](const Answer& a) { return a.rc == 3; },
+                          Ms(5000), 300);
+      ASSERT_EQ(w.rc, 3) << where << " " << proto << ": " << w;
+      auto t0 = std::chrono::steady_clock::now();
+      Answer a = ask(where, proto, vip, port, 3000);
+      auto ms = std::chrono::duration_cast<Ms>(std::chrono::steady_clock::now() - t0).count();
+      EXPECT_EQ(a.rc, 3) << where << " " << proto << ": " << a;
+      EXPECT_NE(a.raw.find("refused"), std::string::npos) << a;
+      EXPECT_LT(ms, 1000) << where << " " << proto << " took " << ms << " ms to be refused";
+    }
+  }
+}
+
+TEST_F(ClusterTest, HairpinSeesNodeIP) {
+  const std::string vipSel = "198.19.1.9", vipEp = "198.19.1.19";
+  writeManifest("t09-hairpin.yaml",
+                serviceYaml("t09-sel", vipSel, "name: a", "[{port: 80, targetPort: 8080}]") +
+                    "---\n" +
+                    serviceYaml("t09-ep", vipEp, "", "[{port: 80, targetPort: 8080}]") +
+                    "---\n"
+                    "apiVersion: v1\n"
+                    "kind: Endpoints\n"
+                    "metadata: {name: t09-ep, namespace: default}\n"
+                    "subsets:\n"
+                    "- addresses: [{ip: 198.18.129.2, nodeName: node1}]\n"
+                    "  ports: [{port: 8080}]\n");
+  for (const std::string& vip : {vipSel, vipEp}) {
+    Answer a = waitAnswered("a", "tcp", vip, 80);
+    ASSERT_TRUE(a.ok()) << vip << ": " << a;
+    EXPECT_EQ(a.name, "pod-a") << a;
+    EXPECT_EQ(a.clientIp, kNode1) << "hairpin: the pod must see the node IP as client: " << a;
+    EXPECT_EQ(a.localIp, kPodA) << a;
+    EXPECT_EQ(a.localPort, 8080) << a;
+    auto [more, rc] = askMany("a", "tcp", vip, 80, 5);
+    ASSERT_EQ(rc, 0);
+    for (const auto& m : more) {
+      EXPECT_EQ(m.name, "pod-a") << m;
+      EXPECT_EQ(m.clientIp, kNode1) << m;
+    }
+  }
+}
+
+TEST_F(ClusterTest, NodeProcessesReachClusterIP) {
+  const std::string vip = "198.19.1.10";
+  writeManifest("t10-node.yaml",
+                serviceYaml("t10-node", vip, "app: web",
+                            "[{name: web, port: 80, targetPort: 8080, protocol: TCP},"
+                            " {name: dns, port: 53, targetPort: 5353, protocol: UDP}]"));
+  for (auto [node, nodeIp] : {std::pair{"node1", kNode1}, std::pair{"node2", kNode2}}) {
+    for (auto [proto, port, target] :
+         {std::tuple{"tcp", 80, 8080}, std::tuple{"udp", 53, 5353}}) {
+      Answer a = askUntil(node, proto, vip, port, [](const Answer& x) { return x.ok(); });
+      ASSERT_TRUE(a.ok()) << node << " " << proto << ": " << a;
+      for (int i = 0; i < 5; ++i) {
+        Answer b = ask(node, proto, vip, port, 1000, "--show-peer");
+        ASSERT_TRUE(b.ok()) << node << " " << proto << ": " << b;
+        EXPECT_TRUE(isPod(b.name)) << b;
+        EXPECT_EQ(b.peer, vip + ":" + std::to_string(port)) << node << " " << proto << ": " << b;
+        EXPECT_EQ(b.clientIp, nodeIp) << b;
+        EXPECT_EQ(b.localPort, target) << b;
+        if (isPod(b.name)) {
+          EXPECT_EQ(b.localIp, kPodIp.at(b.name)) << b;
+        }
+      }
+    }
+  }
+}
+
+TEST_F(ClusterTest, LongFlowsStayOnTheirEndpoint) {
+  // a 3 s stream through a 3-endpoint service only survives if every packet of
+  // the flow goes to the same endpoint (conntrack), from both nodes' pods
+  const std::string vip = "198.19.1.20";
+  writeManifest("t16-long.yaml",
+                serviceYaml("t16-long", vip, "app: web", "[{port: 80, targetPort: 8080}]"));
+  ASSERT_TRUE(waitAnswered("a", "tcp", vip, 80).ok());
+  ASSERT_TRUE(waitAnswered("c", "tcp", vip, 80).ok());
+  std::vector<std::future<ShResult>> holds;
+  for (const char* from : {"a", "b", "c", "a", "c"})
+    holds.push_back(std::async(std::launch::async, [from, vip] {
+      return exec(from, q(echoBin()) + " hold tcp " + vip + " 80 --seconds 3", 30);
+    }));
+  for (auto& h : holds) {
+    ShResult r = h.get();
+    EXPECT_EQ(r.rc, 0) << r.out;
+    EXPECT_TRUE(r.out.rfind("ok ", 0) == 0 || r.out.find("\nok ") != std::string::npos) << r.out;
+  }
+}
+
+TEST_F(ClusterTest, ClusterIPIsNotReachableFromOutside) {
+  const std::string vip = "198.19.1.16";
+  writeManifest("t13-internal.yaml",
+                serviceYaml("t13-internal", vip, "app: web",
+                            "[{name: web, port: 80, targetPort: 8080, protocol: TCP},"
+                            " {name: dns, port: 53, targetPort: 5353, protocol: UDP}]"));
+  ASSERT_TRUE(waitAnswered("a", "tcp", vip, 80).ok()) << "service must work from a pod";
+  std::string ext = "ip netns exec " + prefix() + "-ext ";
+  ShResult r = sh(ext + "ip route replace 198.19.0.0/16 via 198.18.0.11", 10);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  // sanity: ext reaches the nodes at all (so a missing answer below means something)
+  ShResult direct = sh(ext + q(echoBin()) + " ask tcp 198.18.0.12 7070 --timeout-ms 2000", 15);
+  ASSERT_EQ(direct.rc, 0) << direct.out;
+  ASSERT_NE(direct.out.find("node2-host 198.18.0.100:"), std::string::npos) << direct.out;
+  ShResult ping = sh(ext + "ping -c1 -W2 198.18.0.11", 10);
+  ASSERT_EQ(ping.rc, 0) << ping.out;
+  struct RouteGuard {
+    std::string cmd;
+    ~RouteGuard() { sh(cmd, 10); }
+  } guard{ext + "ip route del 198.19.0.0/16"};
+  for (auto [proto, port] : {std::pair{"tcp", 80}, std::pair{"udp", 53}}) {
+    ShResult o = sh(ext + q(echoBin()) + " ask " + proto + " " + vip + " " +
+                        std::to_string(port) + " --timeout-ms 500",
+                    15);
+    EXPECT_NE(o.rc, 0) << proto << ": answered from outside: " << o.out;
+    EXPECT_EQ(o.out.find("pod-"), std::string::npos) << proto << ": " << o.out;
+    // node1 forwards it to its default router, which does not exist: a timeout, or
+    // "No route to host" once node1's ARP for the router has failed
+    if (std::string(proto) == "tcp") {
+      EXPECT_TRUE(o.rc == 4 || o.rc == 3 ||
+                  (o.rc == 1 && o.out.find("No route to host") != std::string::npos))
+          << "expected timeout: rc " << o.rc << " " << o.out;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace e2e
