@@ -1,8 +1,13 @@
 // JSON form of the allocation record:
 //   {"services": {"default/web": {"clusterIPs": ["198.19.0.10"],
-//                                 "created": "2024-05-01T12:00:00Z"}}}
+//                                 "created": "2024-05-01T12:00:00Z",
+//                                 "nodePorts": {"http/TCP": 30080},
+//                                 "healthCheckNodePort": 31000}}}
+// nodePorts and healthCheckNodePort are left out when there are none, so
+// records of ClusterIP-only services read the same by older agents.
 #include "model/allocation.h"
 
+#include <algorithm>
 #include <ctime>
 
 namespace ferry {
@@ -17,7 +22,30 @@ json allocationToJson(const ServiceAllocation& a) {
   for (const auto& ip : a.clusterIPs) ips.push_back(ip.str());
   j["clusterIPs"] = ips;
   j["created"] = a.created;
+  if (!a.nodePorts.empty()) j["nodePorts"] = a.nodePorts;
+  if (a.healthCheckNodePort) j["healthCheckNodePort"] = a.healthCheckNodePort;
   return j;
+}
+
+bool portFromJson(const json& v, uint16_t* out) {
+  if (!v.is_number_integer()) return false;
+  int64_t n = v.is_number_unsigned() ? int64_t(std::min<uint64_t>(v.get<uint64_t>(), 1u << 20))
+                                     : v.get<int64_t>();
+  if (n < 0 || n > 65535) return false;
+  *out = uint16_t(n);
+  return true;
+}
+
+bool nodePortsFromJson(const std::string& at, const json& v, ServiceAllocation* out,
+                       std::string* error) {
+  if (!v.is_object()) return *error = at + ".nodePorts must be an object", false;
+  for (const auto& [port, n] : v.items()) {
+    uint16_t num = 0;
+    if (!portFromJson(n, &num) || num == 0)
+      return *error = at + ".nodePorts[\"" + port + "\"]: not a port number: " + n.dump(), false;
+    out->nodePorts[port] = num;
+  }
+  return true;
 }
 
 bool allocationFromJson(const std::string& key, const json& j, ServiceAllocation* out,
@@ -35,6 +63,11 @@ bool allocationFromJson(const std::string& key, const json& j, ServiceAllocation
     } else if (member == "created") {
       if (!v.is_string()) return *error = at + ".created must be a string", false;
       out->created = v.get<std::string>();
+    } else if (member == "nodePorts") {
+      if (!nodePortsFromJson(at, v, out, error)) return false;
+    } else if (member == "healthCheckNodePort") {
+      if (!portFromJson(v, &out->healthCheckNodePort))
+        return *error = at + ".healthCheckNodePort: not a port number: " + v.dump(), false;
     } else {
       out->extra[member] = v;
     }

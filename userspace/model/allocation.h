@@ -28,6 +28,34 @@
 //    record entry, which gives them a stable `created` time.
 //  * `created` (RFC 3339, UTC) is set when the entry is first made, from
 //    the injected clock.
+//
+// Node ports (NodePort and LoadBalancer services) live in the same entry,
+// keyed "<port name, or index when unnamed>/<PROTOCOL>", from one range
+// (default 30000-32767):
+//  * A node port number belongs to one service. Within it, one number may
+//    serve one TCP and one UDP port (never two ports of one protocol).
+//    The health check node port (LoadBalancer with externalTrafficPolicy
+//    Local) is a number of its own.
+//  * Recorded ports out of range, or recorded twice, are dropped (first
+//    owner by ns/name keeps it) and re-allocated.
+//  * Ports a service no longer needs are released before any request is
+//    looked at: the port is gone, the type is no longer NodePort /
+//    LoadBalancer, a LoadBalancer with allocateLoadBalancerNodePorts
+//    false did not ask for it, the health check port is no longer needed.
+//  * A requested port (spec.ports[i].nodePort, spec.healthCheckNodePort)
+//    must be in the range and not held by another service, else the
+//    service gets an error and its entry keeps its node ports as they were.
+//    A service's requests are checked and granted together, after its
+//    ClusterIP request and before any dynamic allocation.
+//  * A port without a request keeps its recorded number; otherwise it
+//    shares the number of a port of the same service with the same port
+//    number and the other protocol (as kube-apiserver does for e.g. DNS
+//    53/TCP + 53/UDP), otherwise it gets a dynamic one: like kube-apiserver,
+//    the lower band of min(max(16, size/32), 128) ports (none when the
+//    range has at most 16) is kept for requests; picks start in the upper
+//    band at FNV-1a-64("ns/name/<port key>") mod (band size) and probe
+//    upward, wrapping, then the lower band the same way. A full range is
+//    an error on that port's field.
 #pragma once
 
 #include <functional>
@@ -39,20 +67,24 @@
 #include <nlohmann/json.hpp>
 
 #include "model/ip.h"
+#include "model/snapshot.h"
 
 namespace ferry {
 
 struct ServiceAllocation {
   std::vector<IpAddr> clusterIPs;
   std::string created;  // RFC 3339 UTC
+  std::map<std::string /*nodePortKey()*/, uint16_t> nodePorts{};  // omitted from JSON when empty
+  uint16_t healthCheckNodePort = 0;                             // 0 = none (omitted)
   nlohmann::json extra = nlohmann::json::object();  // unknown members, kept as read
   bool operator==(const ServiceAllocation&) const = default;
 };
 
 struct AllocationRecord {
   std::map<std::string /*ns/name*/, ServiceAllocation> services;
-  // Unknown top-level members (e.g. nodePorts / loadBalancer IPs written by
-  // a newer agent) are preserved so an older agent does not erase them.
+  // Unknown members (top-level here, per service in ServiceAllocation),
+  // e.g. written by a newer agent, are preserved so that an older agent
+  // does not erase them.
   nlohmann::json extra = nlohmann::json::object();
 
   nlohmann::json toJson() const;
@@ -91,26 +123,53 @@ class FileAllocationStore : public AllocationStore {
   std::string path_;
 };
 
+struct NodePortRange {
+  uint16_t min = 30000, max = 32767;  // inclusive
+  bool contains(uint16_t port) const { return port >= min && port <= max; }
+  std::string str() const { return std::to_string(min) + "-" + std::to_string(max); }
+};
+
+// The record key of a service port's node port: "http/TCP", or "0/UDP" for
+// an unnamed port (only a service's single port may be unnamed).
+std::string nodePortKey(const std::string& portName, size_t index, Protocol protocol);
+
+// One service port that needs a node port.
+struct NodePortRequest {
+  std::string key;                   // nodePortKey()
+  std::string field;                 // "spec.ports[0].nodePort", for errors
+  uint16_t port = 0;                 // the service port (ports sharing it may share a node port)
+  Protocol protocol = Protocol::TCP;
+  uint16_t requested = 0;            // 0 = dynamic
+};
+
 // One service's needs, as the builder sees them.
 struct AllocationRequest {
   std::string key;                 // ns/name
   bool needsIP = true;             // false for headless and ExternalName
   std::vector<IpAddr> requested;   // from the manifest; empty = dynamic
+  // The ports that need a node port; the service's other recorded node
+  // ports are released.
+  std::vector<NodePortRequest> nodePorts{};
+  bool needsHealthCheckNodePort = false;
+  uint16_t requestedHealthCheckNodePort = 0;  // 0 = dynamic
 };
 
 struct AllocationResult {
   std::vector<IpAddr> clusterIPs;
   std::string created;
   std::string field, error;        // set when the service could not be served
+  std::map<std::string, uint16_t> nodePorts{};  // by NodePortRequest::key
+  uint16_t healthCheckNodePort = 0;
 };
 
 // Applies the policy above to `record`. `live` holds every service key
 // present in the manifests (valid or not); everything else is released.
 // `requests` must be sorted by key and unique. Results are keyed by ns/name.
+// Despite the name, node ports are allocated too.
 std::map<std::string, AllocationResult> allocateClusterIPs(
     AllocationRecord& record, const std::vector<AllocationRequest>& requests,
     const std::set<std::string>& live, const std::vector<IpPrefix>& cidrs,
-    const std::string& now);
+    const std::string& now, const NodePortRange& nodePortRange = {});
 
 // The current time as RFC 3339 UTC ("2024-05-01T12:00:00Z").
 std::string rfc3339Now();

@@ -8,15 +8,59 @@ namespace {
 
 using Results = std::map<std::string, AllocationResult>;
 
+bool needsNodePorts(const Service& s) {
+  return s.type == ServiceType::NodePort || s.type == ServiceType::LoadBalancer;
+}
+
+// LoadBalancers without allocateLoadBalancerNodePorts get only the ones
+// they ask for.
+std::vector<NodePortRequest> nodePortRequests(const Service& s) {
+  std::vector<NodePortRequest> out;
+  if (!needsNodePorts(s)) return out;
+  for (size_t i = 0; i < s.ports.size(); ++i) {
+    const ServicePort& p = s.ports[i];
+    if (!p.nodePort && !s.allocateLoadBalancerNodePorts) continue;
+    out.push_back({nodePortKey(p.name, i, p.protocol),
+                   "spec.ports[" + std::to_string(i) + "].nodePort", p.port, p.protocol,
+                   p.nodePort});
+  }
+  return out;
+}
+
+AllocationRequest allocationRequest(const Service& s) {
+  AllocationRequest r;
+  r.key = s.key();
+  r.needsIP = s.type != ServiceType::ExternalName && !s.headless;
+  r.requested = s.clusterIPs;
+  r.nodePorts = nodePortRequests(s);
+  r.needsHealthCheckNodePort = s.type == ServiceType::LoadBalancer && s.externalTrafficLocal;
+  r.requestedHealthCheckNodePort = s.healthCheckNodePort;
+  return r;
+}
+
 std::vector<AllocationRequest> allocationRequests(const std::vector<Service>& services) {
   std::map<std::string, AllocationRequest> byKey;  // sorted by key, as required
-  for (const Service& s : services) {
-    bool needsIP = s.type != ServiceType::ExternalName && !s.headless;
-    byKey[s.key()] = {s.key(), needsIP, s.clusterIPs};
-  }
+  for (const Service& s : services) byKey[s.key()] = allocationRequest(s);
   std::vector<AllocationRequest> out;
   for (auto& [k, r] : byKey) out.push_back(std::move(r));
   return out;
+}
+
+// The previous version's node ports, when they satisfy the request.
+bool keepsNodePorts(const AllocationRequest& r, const Service& old, AllocationResult* out) {
+  std::map<std::string, uint16_t> had;
+  for (size_t i = 0; i < old.ports.size(); ++i)
+    if (old.ports[i].nodePort)
+      had[nodePortKey(old.ports[i].name, i, old.ports[i].protocol)] = old.ports[i].nodePort;
+  for (const auto& np : r.nodePorts) {
+    auto it = had.find(np.key);
+    if (it == had.end() || (np.requested && np.requested != it->second)) return false;
+    out->nodePorts[np.key] = it->second;
+  }
+  if (!r.needsHealthCheckNodePort) return true;
+  uint16_t hc = old.healthCheckNodePort;
+  out->healthCheckNodePort = hc;
+  return hc && (!r.requestedHealthCheckNodePort || r.requestedHealthCheckNodePort == hc);
 }
 
 // Without the record, services can only keep what they already had.
@@ -29,12 +73,16 @@ Results fallbackResults(const std::vector<AllocationRequest>& reqs, const Cluste
       auto it = prev->services.find(r.key);
       if (it != prev->services.end()) old = &it->second;
     }
+    AllocationResult res;
     bool keeps = old && (r.requested.empty() || r.requested == old->clusterIPs) &&
                  r.needsIP == !old->clusterIPs.empty();
-    if (keeps)
-      out[r.key] = {old->clusterIPs, old->creationTimestamp, "", ""};
-    else
-      out[r.key] = {{}, "", "spec.clusterIP", "cannot allocate: " + why};
+    if (keeps && keepsNodePorts(r, *old, &res)) {
+      res.clusterIPs = old->clusterIPs;
+      res.created = old->creationTimestamp;
+      out[r.key] = res;
+    } else {
+      out[r.key] = {{}, "", "spec.clusterIP", "cannot allocate: " + why, {}, 0};
+    }
   }
   return out;
 }
@@ -79,7 +127,8 @@ Results Builder::allocate(const std::set<std::string>& live) {
   std::string error;
   bool ok = store_.transact(
       [&](AllocationRecord& rec) {
-        results = allocateClusterIPs(rec, reqs, live, opts_.serviceCidrs, now);
+        results = allocateClusterIPs(rec, reqs, live, opts_.serviceCidrs, now,
+                                     {opts_.nodePortMin, opts_.nodePortMax});
       },
       &error);
   if (ok) return results;
@@ -93,6 +142,11 @@ bool Builder::addValid(Service s, const AllocationResult& r) {
     return false;
   }
   s.clusterIPs = r.clusterIPs;
+  for (size_t i = 0; i < s.ports.size(); ++i) {
+    auto it = r.nodePorts.find(nodePortKey(s.ports[i].name, i, s.ports[i].protocol));
+    s.ports[i].nodePort = it == r.nodePorts.end() ? 0 : it->second;
+  }
+  s.healthCheckNodePort = r.healthCheckNodePort;
   if (s.creationTimestamp.empty()) s.creationTimestamp = r.created;
   resolveEndpoints(s, src_, &snap_.errors);
   snap_.services[s.key()] = std::move(s);

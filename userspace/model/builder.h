@@ -1,5 +1,5 @@
-// Manifest files -> ClusterSnapshot: parse, allocate ClusterIPs, resolve
-// endpoints. The only entry point the agent needs besides the JSON views.
+// Manifest files -> ClusterSnapshot: parse, allocate ClusterIPs and node
+// ports, resolve endpoints. The only entry point the agent needs besides the JSON views.
 #pragma once
 
 #include <functional>
@@ -16,6 +16,7 @@ namespace ferry {
 struct BuildOptions {
   std::vector<IpPrefix> serviceCidrs;  // first = primary family; IPv4 only for now
   std::function<std::string()> now;    // RFC 3339 UTC; empty = system clock
+  uint16_t nodePortMin = 30000, nodePortMax = 32767;  // inclusive
 };
 
 // Never throws; every problem ends up in snapshot.errors.
@@ -26,7 +27,10 @@ struct BuildOptions {
 //  * Services from a file with an unidentifiable document (YAML syntax
 //    error, missing kind/name) are kept from `previous` when they vanished
 //    from the manifests: the file is probably mid-edit.
-//  * A service whose object was deleted disappears and releases its IP.
+//  * A service whose object was deleted disappears and releases its IP
+//    and node ports.
+//  * In the snapshot, ServicePort::nodePort and Service::healthCheckNodePort
+//    are the allocated ports (0 = none).
 ClusterSnapshot buildSnapshot(const std::vector<SourceFile>& files, const BuildOptions& opts,
                               AllocationStore& store, const ClusterSnapshot* previous);
 

@@ -2,10 +2,9 @@
 #include <algorithm>
 
 #include "model/allocation.h"
+#include "model/node_port_allocator.h"
 
 namespace ferry {
-
-namespace {
 
 uint64_t fnv1a64(const std::string& s) {
   uint64_t h = 14695981039346656037ull;
@@ -15,6 +14,8 @@ uint64_t fnv1a64(const std::string& s) {
   }
   return h;
 }
+
+namespace {
 
 std::string clusterIPField(size_t i) {
   return i == 0 ? "spec.clusterIP" : "spec.clusterIPs[" + std::to_string(i) + "]";
@@ -168,17 +169,29 @@ AllocationResult Allocator::noAddress(const AllocationRequest& req) {
 std::map<std::string, AllocationResult> allocateClusterIPs(
     AllocationRecord& record, const std::vector<AllocationRequest>& requests,
     const std::set<std::string>& live, const std::vector<IpPrefix>& cidrs,
-    const std::string& now) {
+    const std::string& now, const NodePortRange& nodePortRange) {
   Allocator a(record, cidrs, now);
+  NodePortAllocator ports(record, nodePortRange, now);
   a.release(live);
   a.claimRecorded();
+  ports.claimRecorded();
+  for (const auto& r : requests) ports.releaseUnneeded(r);
   std::map<std::string, AllocationResult> out;
+  auto ok = [&](const std::string& key) {
+    auto it = out.find(key);
+    return it == out.end() || it->second.error.empty();
+  };
   for (const auto& r : requests)
     if (r.needsIP && !r.requested.empty()) out[r.key] = a.requested(r);
   for (const auto& r : requests)
     if (!r.needsIP) out[r.key] = a.noAddress(r);
+  // All requests, node ports included, before any dynamic pick.
   for (const auto& r : requests)
-    if (r.needsIP && r.requested.empty()) out[r.key] = a.dynamic(r);
+    if (ok(r.key)) ports.requested(r, &out[r.key]);
+  for (const auto& r : requests)
+    if (r.needsIP && r.requested.empty() && ok(r.key)) out[r.key] = a.dynamic(r);
+  for (const auto& r : requests)
+    if (ok(r.key)) ports.dynamic(r, &out[r.key]);
   return out;
 }
 

@@ -54,7 +54,11 @@ std::string IpAddr::str() const {
   return buf;
 }
 
-std::optional<IpPrefix> IpPrefix::parse(std::string_view text) {
+namespace {
+
+// "addr/len" with the host bits of addr cleared; *hostBits tells whether
+// any were set.
+std::optional<IpPrefix> parsePrefix(std::string_view text, bool* hostBits) {
   auto slash = text.find('/');
   if (slash == std::string_view::npos) return std::nullopt;
   auto addr = IpAddr::parse(text.substr(0, slash));
@@ -74,8 +78,22 @@ std::optional<IpPrefix> IpPrefix::parse(std::string_view text) {
     if (keep >= 8) continue;
     pfx.addr.bytes[i] &= keep <= 0 ? 0 : uint8_t(0xff << (8 - keep));
   }
-  if (pfx.addr != *addr) return std::nullopt;  // host bits set: ambiguous
+  *hostBits = pfx.addr != *addr;
   return pfx;
+}
+
+}  // namespace
+
+std::optional<IpPrefix> IpPrefix::parse(std::string_view text) {
+  bool hostBits = false;
+  auto pfx = parsePrefix(text, &hostBits);
+  if (hostBits) return std::nullopt;  // host bits set: ambiguous
+  return pfx;
+}
+
+std::optional<IpPrefix> IpPrefix::parseMasked(std::string_view text) {
+  bool hostBits = false;
+  return parsePrefix(text, &hostBits);
 }
 
 bool IpPrefix::contains(const IpAddr& a) const {

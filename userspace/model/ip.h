@@ -28,6 +28,9 @@ struct IpPrefix {
   int len = 0;  // prefix length in the address's own family (0-32 / 0-128)
 
   static std::optional<IpPrefix> parse(std::string_view text);
+  // Like parse, but host bits are cleared instead of rejected, as Go's
+  // net.ParseCIDR (and so Kubernetes) accepts "10.0.0.1/24".
+  static std::optional<IpPrefix> parseMasked(std::string_view text);
   bool contains(const IpAddr& a) const;
   // Number of addresses, saturated at 2^63.
   uint64_t size() const;
@@ -36,6 +39,8 @@ struct IpPrefix {
   // Offset of a in the prefix (a must be contained).
   uint64_t offsetOf(const IpAddr& a) const;
   std::string str() const;
+  auto operator<=>(const IpPrefix&) const = default;
+  bool operator==(const IpPrefix&) const = default;
 };
 
 }  // namespace ferry

@@ -85,7 +85,8 @@ struct NodeObject {
 };
 
 struct Manifests {
-  // Valid Services; clusterIPs holds the *requested* addresses (if any).
+  // Valid Services; clusterIPs, ports[].nodePort and healthCheckNodePort
+  // hold the *requested* values (if any).
   std::vector<Service> services;
   // Keys (ns/name) of Services present but invalid: they still hold their
   // ClusterIP and their last good version stays programmed.

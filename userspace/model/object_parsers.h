@@ -30,6 +30,10 @@ EndpointsObject parseEndpoints(ObjectContext& c, const nlohmann::json& o, const 
 EndpointSlice parseEndpointSlice(ObjectContext& c, const nlohmann::json& o, const ObjectMeta& m);
 Node parseNode(ObjectContext& c, const nlohmann::json& o, const ObjectMeta& m);
 
+// externalTrafficPolicy, healthCheckNodePort, externalIPs and the
+// LoadBalancer fields of a Service spec; s.type must already be set.
+void parseExternalFields(ObjectContext& c, const nlohmann::json& spec, Service& s);
+
 // "Pod ns/name" from a targetRef object; ns defaults to the owner's.
 std::string parseTargetRef(ObjectContext& c, const nlohmann::json& parent,
                            const std::string& path, const std::string& defaultNs);

@@ -55,7 +55,9 @@ std::optional<ServicePort> parsePort(ObjectContext& c, const json& p, const std:
   if (!optField(p, "port")) c.error(path + ".port", "is required");
   sp.port = optPort(c, p, "port", path + ".port");
   parseTargetPort(c, p, path + ".targetPort", sp);
-  sp.nodePort = optPort(c, p, "nodePort", path + ".nodePort");
+  // 0, like absent, asks for a dynamic one (as in the API).
+  if (auto np = optField(p, "nodePort"); !(np && *np == 0))
+    sp.nodePort = optPort(c, p, "nodePort", path + ".nodePort");
   if (sp.nodePort && type != ServiceType::NodePort && type != ServiceType::LoadBalancer)
     c.error(path + ".nodePort", std::string("may not be used when type is '") +
                                     serviceTypeName(type) + "'");
@@ -63,11 +65,11 @@ std::optional<ServicePort> parsePort(ObjectContext& c, const json& p, const std:
 }
 
 // Kubernetes: with several ports every one needs a unique name, and no
-// port+protocol may repeat.
+// port+protocol nor nodePort+protocol may repeat.
 void checkPortSet(ObjectContext& c, const std::vector<ServicePort>& ports,
                   const std::vector<std::string>& paths) {
   std::map<std::string, size_t> names;
-  std::map<std::pair<uint16_t, Protocol>, size_t> numbers;
+  std::map<std::pair<uint16_t, Protocol>, size_t> numbers, nodePorts;
   for (size_t i = 0; i < ports.size(); ++i) {
     const ServicePort& p = ports[i];
     if (ports.size() > 1 && p.name.empty())
@@ -79,6 +81,12 @@ void checkPortSet(ObjectContext& c, const std::vector<ServicePort>& ports,
     if (p.port && !numbers.emplace(key, i).second)
       c.error(paths[i], "duplicate port " + std::to_string(p.port) + "/" +
                             protocolName(p.protocol) + " (also " + paths[numbers[key]] + ")");
+    // One number may serve a TCP and a UDP port, never two of one protocol.
+    auto nodeKey = std::pair(p.nodePort, p.protocol);
+    if (p.nodePort && !nodePorts.emplace(nodeKey, i).second)
+      c.error(paths[i] + ".nodePort", "duplicate nodePort " + std::to_string(p.nodePort) + "/" +
+                                          protocolName(p.protocol) + " (also " +
+                                          paths[nodePorts[nodeKey]] + ".nodePort)");
   }
 }
 
@@ -166,6 +174,8 @@ Service parseService(ObjectContext& c, const json& o, const ObjectMeta& m) {
   s.file = m.file;
   s.object = o;
   s.creationTimestamp = m.creationTimestamp;
+  if (const json* meta = optField(o, "metadata"))
+    s.annotations = optStringMap(c, *meta, "annotations", "metadata.annotations");
   static const json kEmpty = json::object();
   const json* specPtr = optObject(c, o, "spec", "spec");
   const json& spec = specPtr ? *specPtr : kEmpty;
@@ -177,6 +187,7 @@ Service parseService(ObjectContext& c, const json& o, const ObjectMeta& m) {
   checkTypeRules(c, spec, s);
   s.selector = optStringMap(c, spec, "selector", "spec.selector");
   parsePorts(c, spec, s);
+  parseExternalFields(c, spec, s);
   return s;
 }
 

@@ -49,6 +49,25 @@ void fillAddresses(json& spec, const Service& s) {
   if (!spec.contains("internalTrafficPolicy")) spec["internalTrafficPolicy"] = "Cluster";
 }
 
+// What the apiserver fills in (or drops) for external traffic.
+void fillExternal(json& spec, const Service& s) {
+  if (s.externallyAccessible())
+    spec["externalTrafficPolicy"] = s.externalTrafficLocal ? "Local" : "Cluster";
+  else
+    spec.erase("externalTrafficPolicy");
+  if (s.healthCheckNodePort)
+    spec["healthCheckNodePort"] = s.healthCheckNodePort;
+  else
+    spec.erase("healthCheckNodePort");
+  if (!s.externalIPs.empty()) {
+    json ips = json::array();
+    for (const auto& ip : s.externalIPs) ips.push_back(ip.str());
+    spec["externalIPs"] = ips;
+  }
+  if (s.type == ServiceType::LoadBalancer)
+    spec["allocateLoadBalancerNodePorts"] = s.allocateLoadBalancerNodePorts;
+}
+
 void fillSpec(json& spec, const Service& s) {
   spec["type"] = serviceTypeName(s.type);
   fillAddresses(spec, s);
@@ -57,6 +76,7 @@ void fillSpec(json& spec, const Service& s) {
   if (!ports.empty() || spec.contains("ports")) spec["ports"] = ports;
   if (!s.selector.empty()) spec["selector"] = s.selector;
   if (!spec.contains("sessionAffinity")) spec["sessionAffinity"] = "None";
+  fillExternal(spec, s);
 }
 
 json metadata(const Service& s, json meta) {

@@ -10,7 +10,9 @@ namespace ferry {
 
 // The manifest object with what the apiserver would fill in: namespace,
 // creationTimestamp, allocated clusterIP/clusterIPs ("None" when
-// headless), defaulted ports and type, and `status: {loadBalancer: {}}`.
+// headless), defaulted ports and type, allocated nodePorts and
+// healthCheckNodePort, externalTrafficPolicy (for NodePort, LoadBalancer
+// and services with externalIPs), and `status: {loadBalancer: {}}`.
 nlohmann::json serviceToJson(const Service& s);
 
 // A v1 Endpoints object for the service: subsets of addresses /

@@ -38,9 +38,18 @@ bool Service::operator==(const Service& o) const {
   // `object` is deliberately left out: it is presentation only, and json
   // comparison would make formatting-only edits look like changes.
   return std::tie(ns, name, type, headless, clusterIPs, externalName, ports, selector,
-                  creationTimestamp, file) ==
+                  externalTrafficLocal, healthCheckNodePort, externalIPs,
+                  allocateLoadBalancerNodePorts, loadBalancerIP, loadBalancerSourceRanges,
+                  annotations, creationTimestamp, file) ==
          std::tie(o.ns, o.name, o.type, o.headless, o.clusterIPs, o.externalName, o.ports,
-                  o.selector, o.creationTimestamp, o.file);
+                  o.selector, o.externalTrafficLocal, o.healthCheckNodePort, o.externalIPs,
+                  o.allocateLoadBalancerNodePorts, o.loadBalancerIP, o.loadBalancerSourceRanges,
+                  o.annotations, o.creationTimestamp, o.file);
+}
+
+bool Service::externallyAccessible() const {
+  return type == ServiceType::NodePort || type == ServiceType::LoadBalancer ||
+         (type == ServiceType::ClusterIP && !externalIPs.empty());
 }
 
 }  // namespace ferry

@@ -49,7 +49,9 @@ struct ServicePort {
   std::string name;
   Protocol protocol = Protocol::TCP;
   uint16_t port = 0;
-  uint16_t nodePort = 0;            // 0 = none (later issue)
+  // 0 = none. Parsed: the requested nodePort; in a snapshot: the one
+  // allocated (NodePort / LoadBalancer services only).
+  uint16_t nodePort = 0;
   // targetPort as written: a number, or a name resolved per endpoint.
   uint16_t targetPortNumber = 0;
   std::string targetPortName;
@@ -65,11 +67,25 @@ struct Service {
   std::string externalName;
   std::vector<ServicePort> ports;
   std::map<std::string, std::string> selector;
+  // spec.externalTrafficPolicy: Local (true) keeps external traffic (node
+  // ports, external IPs, load balancer IPs) on this node's endpoints.
+  bool externalTrafficLocal = false;
+  // LoadBalancer + Local only. Parsed: requested (0 = dynamic); in a
+  // snapshot: the allocated one.
+  uint16_t healthCheckNodePort = 0;
+  std::vector<IpAddr> externalIPs;       // spec.externalIPs
+  bool allocateLoadBalancerNodePorts = true;  // LoadBalancer only
+  std::optional<IpAddr> loadBalancerIP;  // spec.loadBalancerIP (deprecated field)
+  std::vector<IpPrefix> loadBalancerSourceRanges;
+  std::map<std::string, std::string> annotations;  // metadata.annotations
   std::string creationTimestamp;         // RFC 3339, from manifest or allocation record
   std::string file;                      // where it was defined
   nlohmann::json object;                 // the manifest as read (for -o json)
   bool operator==(const Service& o) const;  // compares everything but `object`
   std::string key() const { return ns + "/" + name; }
+  // NodePort and LoadBalancer services, and ClusterIP ones with external
+  // IPs: the ones externalTrafficPolicy applies to.
+  bool externallyAccessible() const;
 };
 
 struct Node {
