@@ -27,6 +27,7 @@ static __always_inline int tc_verdict(__u32 hook, int stat)
 	case FERRY_STAT_DROP_NO_LOCAL:
 	case FERRY_STAT_DROP_NO_ROUTE:
 	case FERRY_STAT_DROP_SNAT_PORTS:
+	case FERRY_STAT_DROP_SRC_RANGE:
 		return TC_ACT_SHOT;
 	default:
 		return TC_ACT_OK;
@@ -226,14 +227,6 @@ int ferry_ext_out(struct __sk_buff *skb)
 	if (nat4_apply(skb, &p, &x))
 		return tc_verdict(FERRY_HOOK_EXT_TC_OUT, FERRY_STAT_DROP_REWRITE);
 	return tc_verdict(FERRY_HOOK_EXT_TC_OUT, FERRY_STAT_REVNAT);
-}
-
-/* For the peer of a veth that receives XDP_TX frames (test LAN ports):
- * a veth drops such frames unless its peer runs an XDP program. */
-SEC("xdp")
-int ferry_xdp_pass(struct xdp_md *ctx)
-{
-	return XDP_PASS;
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -12,11 +12,16 @@
 #   scripts/cluster.sh stop-agent P NODE [SIGNAL]
 #   scripts/cluster.sh info P                     -> shell assignments (eval-able)
 #   scripts/cluster.sh selftest                   -> up, 3 pods, pings, down, leak check
+#   scripts/cluster.sh outside-up P               -> the "outside world" netns P-out
+#   scripts/cluster.sh outside-exec P cmd...
+#   scripts/cluster.sh pod-resolv P NAME NAMESERVER [NAMESPACE] [DOMAIN]
+#                      -> /etc/netns/P-pod-NAME/resolv.conf (Kubernetes search path, ndots:5)
 #
 # or source it and call the functions of the same name:
 #   cluster_up, cluster_down, cluster_add_pod, cluster_del_pod, cluster_node_exec,
 #   cluster_pod_exec, cluster_start_agent, cluster_stop_agent, cluster_info,
-#   cluster_attach_lan_xdp, cluster_new_prefix.
+#   cluster_attach_lan_xdp, cluster_new_prefix, cluster_outside_up, cluster_outside_exec,
+#   cluster_pod_resolv.
 # The public functions run the implementation in a fresh `bash` process with
 # `set -euo pipefail`, so they behave the same whatever the caller's shell
 # options are (and even inside `if`/`||`, where bash would ignore `set -e`).
@@ -39,6 +44,11 @@
 # Addresses (TESTNET.md): node i 198.18.0.(10+i)/24 + 2001:db8::(10+i)/64,
 # ext 198.18.0.100/24 + 2001:db8::100/64, pod CIDR of node i 198.18.(128+i).0/24
 # and 2001:db8:1:i::/64.
+# Outside world (outside-up): netns P-out on the LAN bridge (link <P>out) with
+# 198.18.64.1/24, 198.18.64.2/24 and 2001:db8:64::1/64, 2001:db8:64::2/64; every
+# node gets an on-link route to 198.18.64.0/24 (2001:db8:64::/64), P-out routes
+# to the LAN and to each node's pod CIDR via that node. A pod's resolv.conf
+# (pod-resolv) is bind-mounted by `ip netns exec`; delpod and down remove it.
 
 _FERRY_CLUSTER_SH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
 _FERRY_ROOT="$(cd "$(dirname "$_FERRY_CLUSTER_SH")/.." && pwd)"
@@ -55,6 +65,9 @@ cluster_start_agent()    { "$BASH" "$_FERRY_CLUSTER_SH" start-agent "$@"; }
 cluster_stop_agent()     { "$BASH" "$_FERRY_CLUSTER_SH" stop-agent "$@"; }
 cluster_info()           { "$BASH" "$_FERRY_CLUSTER_SH" info "$@"; }
 cluster_attach_lan_xdp() { "$BASH" "$_FERRY_CLUSTER_SH" attach-lan-xdp "$@"; }
+cluster_outside_up()     { "$BASH" "$_FERRY_CLUSTER_SH" outside-up "$@"; }
+cluster_outside_exec()   { "$BASH" "$_FERRY_CLUSTER_SH" outside-exec "$@"; }
+cluster_pod_resolv()     { "$BASH" "$_FERRY_CLUSTER_SH" pod-resolv "$@"; }
 
 # ---------------------------------------------------------------- helpers
 _cl_die() { echo "cluster.sh: $*" >&2; exit 1; }
@@ -227,6 +240,7 @@ _cl_up() {
   ip -n "$P-ext" addr add 198.18.0.100/24 dev eth0
   ip -n "$P-ext" addr add 2001:db8::100/64 dev eth0 nodad
   ip -n "$P-ext" link set eth0 up
+  _cl_wire "$P-ext"
 
   # nodes
   for n in $(_cl_nodes); do
@@ -238,6 +252,7 @@ _cl_up() {
     ip -n "$P-$n" addr add "198.18.0.$((10 + i))/24" dev eth0
     ip -n "$P-$n" addr add "2001:db8::$((10 + i))/64" dev eth0 nodad
     ip -n "$P-$n" link set eth0 up
+    _cl_wire "$P-$n"
     _cl_sysctl "$P-$n" net.ipv4.conf.eth0.rp_filter=0 net.ipv4.conf.eth0.send_redirects=0
     ip -n "$P-$n" route add default via 198.18.0.1 dev eth0 onlink
     ip -n "$P-$n" -6 route add default via 2001:db8::1 dev eth0 onlink
@@ -259,8 +274,28 @@ _cl_up() {
 # drops XDP_TX frames unless its peer has an XDP program; see PLATFORM.md).
 # Intentionally a no-op for now: it will load the project's pass-through object
 # once bpf/ has one.
+# Node ports on the LAN bridge get a pass-through XDP program: a veth drops
+# frames its peer sends with XDP_TX unless it runs XDP itself (PLATFORM.md),
+# and a real switch port accepts any frame. Without the object (not built
+# yet) nothing is attached and XDP_TX towards the LAN will not work.
+# LAN links stand for a wire: a NIC puts complete checksums on what it
+# sends, while a veth passes a locally built packet on with only the
+# pseudo-header sum (CHECKSUM_PARTIAL). XDP sees raw frames, as from a
+# real NIC, so the test LAN must carry complete checksums too.
+_cl_wire() {
+  ip netns exec "$1" ethtool -K eth0 tx off >/dev/null
+}
+
 _cl_attach_lan_xdp() {
-  :
+  local P=${1:-} obj i lanif
+  obj="${FERRY_BUILD:-$_FERRY_ROOT/build}/bpf/xdp_pass.bpf.o"
+  [[ -f "$obj" ]] || { _cl_log "no $obj: LAN ports left without XDP"; return 0; }
+  for ((i = 1; i <= ${FERRY_NODES:-2}; i++)); do
+    lanif=$(_cl_ifname "$P" "n$i")
+    ip -n "$P-lan" link set dev "$lanif" xdpdrv obj "$obj" sec xdp
+  done
+  lanif=$(_cl_ifname "$P" ext)
+  ip -n "$P-lan" link set dev "$lanif" xdpdrv obj "$obj" sec xdp
 }
 
 _cl_add_pod() {
@@ -329,6 +364,7 @@ _cl_del_pod() {
   _cl_kill_netns_pids "$ns"
   if _cl_ns_exists "$ns"; then ip netns del "$ns"; fi   # takes the veth pair (and node route) with it
   rm -f "$RUN/pods/$NAME"
+  rm -rf "/etc/netns/$ns"
 }
 
 _cl_node_exec() {
@@ -442,6 +478,9 @@ _cl_down() {
     ip netns del "$ns" 2>/dev/null || _cl_log "warning: could not delete netns $ns"
   done
   _cl_umount_below "$RUN"
+  for f in /etc/netns/"$P"-*; do   # pods' resolv.conf (pod-resolv)
+    [[ -d "$f" ]] && rm -rf "$f"
+  done
   for f in "$CG2"/ferry-"$P"-*; do
     [[ -d "$f" ]] && _cl_rm_cgroup "$f"
   done
@@ -468,6 +507,63 @@ _cl_info() {
     echo "FERRY_CGROUP_${n^^}=$CG2/ferry-$P-$n"
     echo "FERRY_SOCKET_${n^^}=$(_cl_run "$P")/$n.sock"
   done
+}
+
+# ---------------------------------------------------------------- outside world, pod DNS
+_cl_outside_up() {
+  _cl_need_root
+  local P=${1:-} ns lanif n i
+  _cl_check_prefix "$P"
+  ns="$P-out"
+  _cl_ns_exists "$P-lan" || _cl_die "no cluster $P (up first)"
+  _cl_ns_exists "$ns" && _cl_die "outside world of $P already exists"
+  _CL_OUT_NS=$ns
+  trap 'rc=$?; if ((rc != 0)); then _cl_log "outside-up failed, removing $_CL_OUT_NS"; _cl_kill_netns_pids "$_CL_OUT_NS"; ip netns del "$_CL_OUT_NS" 2>/dev/null || true; fi; exit $rc' EXIT
+  ip netns add "$ns"
+  _cl_sysctl "$ns" net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
+    net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+  lanif=$(_cl_ifname "$P" out)
+  ip -n "$P-lan" link add "$lanif" type veth peer name eth0 netns "$ns"
+  ip -n "$P-lan" link set "$lanif" master br0 up
+  ip -n "$ns" link set lo up
+  ip -n "$ns" addr add 198.18.64.1/24 dev eth0
+  ip -n "$ns" addr add 198.18.64.2/24 dev eth0
+  ip -n "$ns" addr add 2001:db8:64::1/64 dev eth0 nodad
+  ip -n "$ns" addr add 2001:db8:64::2/64 dev eth0 nodad
+  ip -n "$ns" link set eth0 up
+  ip -n "$ns" route add 198.18.0.0/24 dev eth0
+  ip -n "$ns" -6 route add 2001:db8::/64 dev eth0
+  for n in $(_cl_nodes); do
+    i=${n#node}
+    _cl_ns_exists "$P-$n" || continue
+    ip -n "$ns" route add "198.18.$((128 + i)).0/24" via "198.18.0.$((10 + i))" dev eth0
+    ip -n "$ns" -6 route add "2001:db8:1:$i::/64" via "2001:db8::$((10 + i))" dev eth0
+    ip -n "$P-$n" route add 198.18.64.0/24 dev eth0
+    ip -n "$P-$n" -6 route add 2001:db8:64::/64 dev eth0
+  done
+  trap - EXIT
+}
+
+_cl_outside_exec() {
+  local P=${1:-}
+  _cl_check_prefix "$P"
+  shift
+  (($# > 0)) || _cl_die "outside-exec: missing command"
+  _cl_ns_exists "$P-out" || _cl_die "no outside world for $P (outside-up first)"
+  exec ip netns exec "$P-out" "$@"
+}
+
+# /etc/netns/P-pod-NAME/resolv.conf: what the kubelet writes for a ClusterFirst pod
+_cl_pod_resolv() {
+  _cl_need_root
+  local P=${1:-} NAME=${2:-} NS_IP=${3:-} PODNS=${4:-default} DOMAIN=${5:-cluster.local} dir
+  _cl_check_prefix "$P"
+  _cl_ns_exists "$P-pod-$NAME" || _cl_die "no pod $NAME"
+  [[ -n "$NS_IP" ]] || _cl_die "pod-resolv: missing nameserver"
+  dir="/etc/netns/$P-pod-$NAME"
+  mkdir -p "$dir"
+  printf 'search %s.svc.%s svc.%s %s\nnameserver %s\noptions ndots:5\n' \
+    "$PODNS" "$DOMAIN" "$DOMAIN" "$DOMAIN" "$NS_IP" >"$dir/resolv.conf"
 }
 
 # ---------------------------------------------------------------- self test
@@ -532,6 +628,9 @@ _cl_main() {
     stop-agent) _cl_stop_agent "$@" ;;
     info) _cl_info "$@" ;;
     attach-lan-xdp) _cl_attach_lan_xdp "$@" ;;
+    outside-up) _cl_outside_up "$@" ;;
+    outside-exec) _cl_outside_exec "$@" ;;
+    pod-resolv) _cl_pod_resolv "$@" ;;
     new-prefix) _cl_random_prefix ;;
     selftest) _cl_selftest ;;
     -h | --help | help) _cl_usage ;;

@@ -36,16 +36,26 @@ for p in web-1 web-2 web-3; do
   "$C" pod-exec "$P" "$p" "$B/ferry-echo" serve --name "$p" --tcp 8080 >/dev/null 2>&1 &
 done
 RUN=/tmp/ferry-$P
-cp "$ROOT"/scripts/demo-manifests/pods.yaml "$ROOT"/scripts/demo-manifests/services.yaml "$RUN/manifests/"
-"$C" start-agent "$P" node1 >/dev/null
-"$C" start-agent "$P" node2 >/dev/null
+# The "outside world" (198.18.64.0/24): a DNS server for example.test and
+# the HTTP server httpbin.example.test that the ExternalName points at.
+"$C" outside-up "$P" >/dev/null
+mkdir -p "$RUN/outside-www"
+echo "hello from httpbin.example.test, outside the cluster" >"$RUN/outside-www/get"
+"$C" outside-exec "$P" setsid -f dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv \
+  --no-hosts --pid-file= --user=root --bind-interfaces --listen-address=198.18.64.1 --port=53 \
+  --local=/example.test/ --host-record=httpbin.example.test,198.18.64.2 >/dev/null 2>&1
+"$C" outside-exec "$P" setsid -f python3 -m http.server 80 --bind 198.18.64.2 \
+  --directory "$RUN/outside-www" >/dev/null 2>&1
+cp "$ROOT"/scripts/demo-manifests/{pods,services,kube-dns}.yaml "$RUN/manifests/"
+"$C" start-agent "$P" node1 --dns-listen 198.18.0.11:53 --dns-upstream 198.18.64.1 >/dev/null
+"$C" start-agent "$P" node2 --dns-listen 198.18.0.12:53 --dns-upstream 198.18.64.1 >/dev/null
+"$C" pod-resolv "$P" test 198.19.0.10 >/dev/null
 CTL=("$B/ferryctl" --socket "$RUN/node1.sock")
 sleep 0.5
 
 step "ferryctl get services (the seed's four types; ClusterIPs allocated from 198.19.0.0/16)"
 show "${CTL[@]}" get services -o wide
-echo "(NodePort forwarding, LoadBalancer addresses and DNS for ExternalName come with the next issues;"
-echo " today every ClusterIP, including those of the NodePort and LoadBalancer services, is served.)"
+echo "(LoadBalancer addresses come with the next issue.)"
 
 step "ferryctl get endpoints"
 show "${CTL[@]}" get endpoints
@@ -60,6 +70,23 @@ show "$C" node-exec "$P" node1 "$B/ferry-echo" ask tcp "$VIP" 80 --show-peer
 
 step "From node2 (the other agent allocated the same ClusterIP)"
 show "$C" node-exec "$P" node2 "$B/ferry-echo" ask tcp "$VIP" 80
+
+step "From the external client 198.18.0.100 through each node's NodePort 32618 (XDP on eth0)"
+for node_ip in 198.18.0.11 198.18.0.12; do
+  show ip netns exec "$P-ext" "$B/ferry-echo" ask tcp "$node_ip" 32618 --count 4
+done
+echo "(pods on the node that was asked see the client's own address; pods on the other node see"
+echo " that node's address: externalTrafficPolicy Cluster source-NATs traffic it sends on)"
+
+step "Cluster DNS (ferryd answers; pods reach it at the kube-dns ClusterIP 198.19.0.10)"
+show "$C" pod-exec "$P" test cat /etc/resolv.conf
+show "$C" pod-exec "$P" test dig +search +short web
+show "$C" pod-exec "$P" test dig +search +short httpbin
+echo "By short name, through the ClusterIP service 'web':"
+show "$C" pod-exec "$P" test python3 -c \
+  'import socket; print(socket.create_connection(("web", 80), timeout=3).recv(200).decode().strip())'
+echo "By short name, through the ExternalName service 'httpbin' (CNAME to httpbin.example.test):"
+show "$C" pod-exec "$P" test curl -sS --max-time 5 http://httpbin/get
 
 NOBODY=$("${CTL[@]}" get services nobody -o json | jq -r .spec.clusterIP)
 step "A service without endpoints is refused at once (no timeout)"

@@ -8,7 +8,7 @@ PKGS=(
   libbpf-dev bpftool libelf-dev zlib1g-dev
   libboost-program-options-dev libgtest-dev libyaml-cpp-dev nlohmann-json3-dev
   libmnl-dev libldns-dev
-  iproute2 iputils-ping iperf3 ethtool jq dnsutils dnsmasq-base python3 procps util-linux
+  iproute2 iputils-ping iperf3 ethtool jq dnsutils dnsmasq-base python3 procps util-linux curl
 )
 
 missing=()

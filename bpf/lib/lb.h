@@ -24,7 +24,7 @@ svc4_lookup(__be32 addr, __be16 port, __u8 proto, __u8 scope)
 /* The frontend a packet is aimed at. From inside the cluster (pods, the
  * node) ClusterIPs come first; external frontends are externalIPs (and
  * load-balancer addresses) by address, and NodePorts on any address of
- * this node (stored with address ::). */
+ * this node (stored with the family's unspecified address). */
 struct frontend {
 	union ferry_addr addr;
 	__u8 scope;
@@ -51,9 +51,9 @@ svc4_lookup_frontend(__be32 daddr, __be16 dport, __u8 proto, int internal, struc
 	}
 	if (!node_addr4(daddr))
 		return NULL;
-	__builtin_memset(&fe->addr, 0, sizeof(fe->addr));
-	return bpf_map_lookup_elem(&ferry_svc, &(struct ferry_svc_key){
-		.port = dport, .proto = proto, .scope = FERRY_SCOPE_EXTERNAL});
+	/* NodePorts of IPv4 are stored with address 0.0.0.0 (IPv4-mapped) */
+	addr_set_v4(&fe->addr, 0);
+	return svc4_lookup(0, dport, proto, FERRY_SCOPE_EXTERNAL);
 }
 
 /* Picks a backend uniformly among the master's slots. Returns NULL when

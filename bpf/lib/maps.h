@@ -51,6 +51,14 @@ struct {
 } ferry_node_addrs SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 65536);
+	__type(key, struct ferry_src_range_key);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} ferry_src_ranges SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, FERRY_HOOK_MAX * FERRY_STAT_MAX);
 	__type(key, __u32);

@@ -23,6 +23,18 @@ const volatile __u16 snat_port_min = 61000;
 const volatile __u16 snat_port_max = 65535;
 #define SNAT_PORT_TRIES 8
 
+/* loadBalancerSourceRanges of a frontend. */
+static __always_inline int src_range4_allowed(__u32 svc_id, __be32 saddr)
+{
+	struct ferry_src_range_key key;
+
+	__builtin_memset(&key, 0, sizeof(key));
+	key.prefixlen = 32 + 128;
+	key.svc_id = svc_id;
+	addr_set_v4(&key.addr, saddr);
+	return bpf_map_lookup_elem(&ferry_src_ranges, &key) != NULL;
+}
+
 enum ext_action {
 	EXT_PASS = 0, /* not ours: untouched */
 	EXT_LOCAL,    /* rewrite, then the stack delivers it */
@@ -61,6 +73,11 @@ static __always_inline void ext4_plan(const struct pkt4 *p, const struct ferry_c
 	svc = svc4_lookup_frontend(p->daddr, p->dport, p->proto, 0, &fe);
 	if (!svc) {
 		e->stat = FERRY_STAT_PASS;
+		return;
+	}
+	if ((svc->flags & FERRY_SVC_F_SRC_RANGES) && !src_range4_allowed(svc->svc_id, p->saddr)) {
+		e->action = EXT_DROP;
+		e->stat = FERRY_STAT_DROP_SRC_RANGE;
 		return;
 	}
 	if (!ct4_lookup_fwd(p, now, &e->f, &e->stat)) {

@@ -55,6 +55,17 @@ enum ferry_svc_flags {
 	 * programmed, the client address is kept (no SNAT), and without a
 	 * local endpoint traffic is dropped rather than rejected. */
 	FERRY_SVC_F_LOCAL = 1 << 0,
+	/* loadBalancerSourceRanges: only sources in ferry_src_ranges under
+	 * this frontend's svc_id are served. */
+	FERRY_SVC_F_SRC_RANGES = 1 << 1,
+};
+
+/* LPM key of ferry_src_ranges: prefixlen counts the bits of svc_id (32)
+ * plus the address bits that matter (96 + n for an IPv4 /n). */
+struct ferry_src_range_key {
+	__u32 prefixlen;
+	__u32 svc_id;
+	union ferry_addr addr;
 };
 
 struct ferry_svc_value {
@@ -194,6 +205,7 @@ enum ferry_stat {
 	FERRY_STAT_TO_TC,             /* XDP left the packet to tc (reject, no neighbour) */
 	FERRY_STAT_DROP_NO_ROUTE,     /* no route towards the backend */
 	FERRY_STAT_DROP_SNAT_PORTS,   /* no free source port for SNAT */
+	FERRY_STAT_DROP_SRC_RANGE,    /* source outside loadBalancerSourceRanges */
 	FERRY_STAT_MAX,
 };
 
@@ -202,7 +214,7 @@ enum ferry_stat {
 	    "fwd_established", "fwd_reselect", "revnat", "hairpin",            \
 	    "reject_no_backend", "drop_no_backend", "drop_ct_full",            \
 	    "drop_rewrite", "sock_lb", "sock_reject", "drop_no_local", "to_tc", \
-	    "drop_no_route", "drop_snat_ports"
+	    "drop_no_route", "drop_snat_ports", "drop_src_range"
 
 FERRY_STATIC_ASSERT(sizeof(union ferry_addr) == 16, "ferry_addr");
 FERRY_STATIC_ASSERT(sizeof(struct ferry_svc_key) == 24, "svc_key");
@@ -216,5 +228,6 @@ FERRY_STATIC_ASSERT(FERRY_OFFSETOF(struct ferry_ct_value, expires_ns) == 32, "ct
 FERRY_STATIC_ASSERT(sizeof(struct ferry_sock_key) == 32, "sock_key");
 FERRY_STATIC_ASSERT(sizeof(struct ferry_sock_value) == 24, "sock_value");
 FERRY_STATIC_ASSERT(sizeof(struct ferry_config) == 48, "config");
+FERRY_STATIC_ASSERT(sizeof(struct ferry_src_range_key) == 24, "src_range_key");
 
 #endif /* FERRY_ABI_H */

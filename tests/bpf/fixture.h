@@ -64,11 +64,11 @@ class DatapathTest : public ::testing::Test {
     ASSERT_TRUE(dp_->backends().update(id, be));
   }
 
-  // vip "" is the NodePort frontend (address ::).
+  // vip "" is the IPv4 NodePort frontend (address 0.0.0.0).
   ferry_svc_key svcKey(const std::string& vip, uint16_t port, uint8_t proto, uint16_t slot,
                        uint8_t scope = FERRY_SCOPE_CLUSTER) {
     ferry_svc_key k{};
-    if (!vip.empty()) k.addr = abiAddr(vip);
+    k.addr = abiAddr(vip.empty() ? "0.0.0.0" : vip);
     k.port = htons(port);
     k.proto = proto;
     k.scope = scope;

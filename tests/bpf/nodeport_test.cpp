@@ -261,6 +261,30 @@ TEST_P(NodePortTest, EverythingElsePassesUntouched) {
   EXPECT_EQ(stat(hook(), FERRY_STAT_MALFORMED), 1u);
 }
 
+TEST_P(NodePortTest, LoadBalancerSourceRangesAdmitOnlyListedClients) {
+  addBackend(1, kLocalPod, 8080, 6, FERRY_BE_F_LOCAL);
+  addService("198.18.0.201", 80, 6, {1}, FERRY_SCOPE_EXTERNAL, FERRY_SVC_F_SRC_RANGES);
+  ferry_src_range_key k{};
+  k.prefixlen = 32 + 96 + 30;  // svc id 7, 198.18.0.100/30
+  k.svc_id = 7;
+  k.addr = abiAddr("198.18.0.100");
+  ASSERT_TRUE(dp_->srcRanges().update(k, 1));
+
+  Pkt in = fromClient("198.18.0.201", 80);  // 198.18.0.100: listed
+  Pkt want = in;
+  want.daddr = kLocalPod;
+  want.dport = 8080;
+  Result r = ingress(in);
+  EXPECT_EQ(r.verdict, pass());
+  EXPECT_BYTES(build(want), r.out);
+
+  Pkt other = in;
+  other.saddr = "198.18.0.120";  // outside 198.18.0.100/30
+  r = ingress(other);
+  EXPECT_EQ(r.verdict, drop());
+  EXPECT_EQ(stat(hook(), FERRY_STAT_DROP_SRC_RANGE), 1u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Paths, NodePortTest, ::testing::Values(Path::Xdp, Path::Tc),
                          [](const auto& info) { return info.param == Path::Xdp ? "xdp" : "tc"; });
 

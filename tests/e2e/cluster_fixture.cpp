@@ -68,7 +68,7 @@ void installHandlers() {
   if (done) return;
   done = true;
   std::atexit([] { Cluster::down(); });
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGABRT, SIGSEGV}) {
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGABRT, SIGSEGV, SIGPIPE}) {
     struct sigaction sa {};
     sa.sa_handler = onSignal;
     sigemptyset(&sa.sa_mask);
@@ -272,6 +272,7 @@ std::string serviceYaml(const std::string& name, const std::string& clusterIP,
 // ------------------------------------------------------------------ exec / ask
 
 ShResult exec(const std::string& where, const std::string& cmd, int timeoutSec) {
+  if (where == "ext") return sh("ip netns exec " + g_prefix + "-ext " + cmd, timeoutSec);
   std::string sub = where.rfind("node", 0) == 0 ? "node-exec" : "pod-exec";
   return sh(q(clusterSh()) + " " + sub + " " + g_prefix + " " + where + " " + cmd, timeoutSec);
 }

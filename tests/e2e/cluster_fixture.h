@@ -67,7 +67,8 @@ void removeManifest(const std::string& name);
 std::string serviceYaml(const std::string& name, const std::string& clusterIP,
                         const std::string& selector, const std::string& ports);
 
-// Run a command in a pod ("a", "b", "c") or node ("node1", "node2", via node-exec).
+// Run a command in a pod ("a", "b", "c") or node ("node1", "node2", via node-exec),
+// or in the external client netns P-ext (198.18.0.100) with "ext".
 ShResult exec(const std::string& where, const std::string& cmd, int timeoutSec = 30);
 
 // One parsed ferry-echo answer line: "NAME <client-ip>:<port> <local-ip>:<port>".

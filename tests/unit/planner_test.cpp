@@ -153,3 +153,96 @@ TEST(DesiredFromSnapshot, UsesReadyEndpointsOfTheFamilyAndMarksLocalOnes) {
 
 }  // namespace
 }  // namespace ferry
+
+namespace ferry {
+namespace {
+
+Service nodePortService(bool local) {
+  Service svc;
+  svc.ns = "default";
+  svc.name = "web";
+  svc.type = ServiceType::NodePort;
+  svc.externalTrafficLocal = local;
+  svc.clusterIPs = {ip("198.19.0.10")};
+  svc.externalIPs = {ip("198.18.0.210")};
+  ServicePort sp;
+  sp.name = "http";
+  sp.port = 8080;
+  sp.nodePort = 32618;
+  sp.endpoints = {
+      {ip("198.18.129.2"), 8080, true, true, false, "node1", "", ""},
+      {ip("198.18.130.2"), 8080, true, true, false, "node2", "", ""},
+  };
+  svc.ports = {sp};
+  return svc;
+}
+
+TEST(DesiredFromSnapshot, NodePortAndExternalIpFrontendsUnderPolicyCluster) {
+  ClusterSnapshot snap;
+  snap.services["default/web"] = nodePortService(false);
+  Desired d = desiredFromSnapshot(snap, "node1");
+  ASSERT_EQ(d.frontends.size(), 3u);
+  FrontendKey np{nodePortAddr(true), 32618, 6, FERRY_SCOPE_EXTERNAL};
+  FrontendKey ext{ip("198.18.0.210"), 8080, 6, FERRY_SCOPE_EXTERNAL};
+  ASSERT_TRUE(d.frontends.count(np));
+  ASSERT_TRUE(d.frontends.count(ext));
+  EXPECT_EQ(d.frontends.at(np).backends.size(), 2u);
+  EXPECT_EQ(d.frontends.at(np).flags, 0);
+  EXPECT_EQ(d.frontends.at(np).owner,
+            "Service default/web port http (8080/TCP) nodePort 32618");
+  EXPECT_EQ(nodePortAddr(true).str(), "0.0.0.0");
+}
+
+TEST(DesiredFromSnapshot, PolicyLocalKeepsOnlyThisNodesEndpointsOnExternalFrontends) {
+  ClusterSnapshot snap;
+  snap.services["default/web"] = nodePortService(true);
+  Desired d = desiredFromSnapshot(snap, "node2");
+  FrontendKey np{nodePortAddr(true), 32618, 6, FERRY_SCOPE_EXTERNAL};
+  FrontendKey cip{ip("198.19.0.10"), 8080, 6, FERRY_SCOPE_CLUSTER};
+  ASSERT_EQ(d.frontends.at(np).backends.size(), 1u);
+  EXPECT_EQ(d.frontends.at(np).backends[0].addr, ip("198.18.130.2"));
+  EXPECT_EQ(d.frontends.at(np).flags, FERRY_SVC_F_LOCAL);
+  EXPECT_EQ(d.frontends.at(cip).backends.size(), 2u) << "the ClusterIP keeps every endpoint";
+}
+
+TEST(PlanDelta, PolicyChangeRewritesTheMasterFlags) {
+  ClusterSnapshot snap;
+  snap.services["default/web"] = nodePortService(false);
+  ProgrammedState s0, s1, s2;
+  planDelta(s0, desiredFromSnapshot(snap, "node1"), &s1);
+  snap.services["default/web"] = nodePortService(true);
+  MapDelta d = planDelta(s1, desiredFromSnapshot(snap, "node1"), &s2);
+  bool sawLocalMaster = false;
+  for (const auto& u : d.masterUpserts)
+    if (u.value.flags == FERRY_SVC_F_LOCAL && u.value.count == 1) sawLocalMaster = true;
+  EXPECT_TRUE(sawLocalMaster);
+}
+
+}  // namespace
+}  // namespace ferry
+
+namespace ferry {
+namespace {
+
+TEST(PlanDelta, SourceRangesAreWrittenBeforeTheirFlagAndRemovedAfter) {
+  Desired want = oneService({"198.18.129.2"}, "198.18.0.201");
+  auto& fe = want.frontends.begin()->second;
+  fe.sourceRanges = {*IpPrefix::parse("198.18.0.100/30")};
+  ProgrammedState s0, s1, s2;
+  MapDelta d = planDelta(s0, want, &s1);
+  ASSERT_EQ(d.srcRangeUpserts.size(), 1u);
+  EXPECT_EQ(d.srcRangeUpserts[0].prefixlen, 32u + 96 + 30);
+  EXPECT_EQ(d.srcRangeUpserts[0].svc_id, d.masterUpserts[0].value.svc_id);
+  EXPECT_EQ(d.masterUpserts[0].value.flags, FERRY_SVC_F_SRC_RANGES);
+  auto back = fromSrcRangeKey(d.srcRangeUpserts[0]);
+  EXPECT_EQ(back.second.str(), "198.18.0.100/30");
+
+  fe.sourceRanges.clear();
+  d = planDelta(s1, want, &s2);
+  EXPECT_EQ(d.srcRangeDeletes.size(), 1u);
+  ASSERT_EQ(d.masterUpserts.size(), 1u);
+  EXPECT_EQ(d.masterUpserts[0].value.flags, 0);
+}
+
+}  // namespace
+}  // namespace ferry

@@ -65,6 +65,17 @@ Expected<std::unique_ptr<Agent>> Agent::create(const AgentConfig& cfg) {
                                    [self](const nlohmann::json& r) { return self->handle(r); });
   if (!ctl) return ctl.status();
   a->control_ = std::move(*ctl);
+
+  if (cfg.dns.enabled()) {
+    auto dns = DnsServer::create(cfg.dns);
+    if (!dns) return dns.status().context("cluster DNS");
+    a->dns_ = std::move(*dns);
+    std::string on, up;
+    for (const DnsAddr& d : cfg.dns.listen) on += " " + d.str();
+    for (const DnsAddr& u : a->dns_->upstreams()) up += " " + u.str();
+    logInfo("cluster DNS for " + cfg.dns.clusterDomain + " on" + on + "; upstream" +
+            (up.empty() ? std::string(" none (outside names get SERVFAIL)") : up));
+  }
   return a;
 }
 
@@ -72,6 +83,8 @@ void Agent::sync() {
   auto t0 = Clock::now();
   BuildOptions opts;
   opts.serviceCidrs = cfg_.serviceCidrs;
+  opts.nodePortMin = cfg_.nodePortMin;
+  opts.nodePortMax = cfg_.nodePortMax;
   ClusterSnapshot next = buildSnapshot(source_->readAll(), opts, *store_, &snapshot_);
 
   for (const ManifestError& e : next.errors) {
@@ -80,6 +93,12 @@ void Agent::sync() {
     if (!known) logError(e.str());
   }
   snapshot_ = std::move(next);
+  // Before the no-map-change return below: names change without map changes
+  // (ExternalName targets, hostnames, not-ready endpoints).
+  if (dns_) dns_->update(snapshot_);
+
+  for (const std::string& e : health_.update(healthTargets(snapshot_, cfg_.nodeName)))
+    logError(e);
 
   Desired want = desiredFromSnapshot(snapshot_, cfg_.nodeName);
   ProgrammedState after;
@@ -97,9 +116,67 @@ void Agent::recordQdisc(const std::string& ifname) {
   std::ofstream(qdiscRecord(cfg_.stateDir), std::ios::app) << ifname << "\n";
 }
 
+bool Agent::isExternalDevice(const Link& link) const {
+  if (link.loopback || isPodDevice(link, cfg_.externalDevices)) return false;
+  if (!cfg_.externalDevices.empty())
+    return std::find(cfg_.externalDevices.begin(), cfg_.externalDevices.end(), link.name) !=
+           cfg_.externalDevices.end();
+  return !link.addrs.empty();
+}
+
+// NodePorts and externalIPs arrive here: XDP where possible, tc always
+// (the path when XDP is off or unsupported, and for what XDP leaves to it).
+void Agent::attachExternal(const Link& link) {
+  Status s = dp_->attachTc(link.ifindex, TcDirection::Ingress, Program::ExtIn);
+  if (s) s = dp_->attachTc(link.ifindex, TcDirection::Egress, Program::ExtOut);
+  if (!s) {
+    logWarn("attach external device " + link.name + ": " + s.message());
+    return;
+  }
+  std::string path = "tc";
+  if (cfg_.xdp != AgentConfig::Xdp::Off) {
+    XdpMode mode = cfg_.xdp == AgentConfig::Xdp::Native ? XdpMode::Native : XdpMode::Generic;
+    Status x = dp_->attachXdp(link.ifindex, mode);
+    if (x)
+      path = std::string("XDP (") + (mode == XdpMode::Native ? "native" : "generic") + ") + tc";
+    else
+      logWarn(link.name + ": " + x.message() + "; NodePorts use the tc path");
+  } else {
+    Datapath::detachXdpIfOurs(link.ifindex);
+  }
+  extAttached_.insert(link.ifindex);
+  logInfo("attached to external device " + link.name + ": " + path);
+}
+
+void Agent::syncNodeAddrs() {
+  std::set<IpAddr> want;
+  for (const auto& [ifindex, link] : links_->links())
+    if (isExternalDevice(link)) want.insert(link.addrs.begin(), link.addrs.end());
+  auto map = dp_->nodeAddrs();
+  for (const IpAddr& a : want) {
+    if (nodeAddrs_.count(a)) continue;
+    Status s = map.update(toAbiAddr(a), ferry_node_addr{});
+    if (s) nodeAddrs_.insert(a);
+    else logError("node address " + a.str() + ": " + s.message());
+  }
+  for (auto it = nodeAddrs_.begin(); it != nodeAddrs_.end();) {
+    if (want.count(*it)) {
+      ++it;
+      continue;
+    }
+    map.erase(toAbiAddr(*it));
+    it = nodeAddrs_.erase(it);
+  }
+}
+
 void Agent::syncDevices() {
-  std::set<int> present;
+  std::set<int> present, external;
   for (const auto& [ifindex, link] : links_->links()) {
+    if (isExternalDevice(link)) {
+      external.insert(ifindex);
+      if (!extAttached_.count(ifindex)) attachExternal(link);
+      continue;
+    }
     if (!isPodDevice(link, cfg_.externalDevices)) continue;
     present.insert(ifindex);
     if (attached_.count(ifindex)) continue;
@@ -116,13 +193,9 @@ void Agent::syncDevices() {
     attached_.insert(ifindex);
     logInfo("attached to pod device " + link.name);
   }
-  for (auto it = attached_.begin(); it != attached_.end();) {
-    if (present.count(*it)) {
-      ++it;
-    } else {
-      it = attached_.erase(it);
-    }
-  }
+  std::erase_if(attached_, [&](int i) { return !present.count(i); });
+  std::erase_if(extAttached_, [&](int i) { return !external.count(i); });
+  syncNodeAddrs();
   updateNodeIp();
 }
 
@@ -130,11 +203,7 @@ void Agent::updateNodeIp() {
   std::optional<IpAddr> ip = cfg_.nodeIp;
   if (!ip) {
     for (const auto& [ifindex, link] : links_->links()) {
-      if (link.loopback || isPodDevice(link, cfg_.externalDevices)) continue;
-      bool preferred = cfg_.externalDevices.empty() ||
-                       std::find(cfg_.externalDevices.begin(), cfg_.externalDevices.end(),
-                                 link.name) != cfg_.externalDevices.end();
-      if (!preferred) continue;
+      if (!isExternalDevice(link)) continue;
       for (const IpAddr& a : link.addrs)
         if (a.isV4() && !ip) ip = a;
     }
@@ -145,11 +214,12 @@ void Agent::updateNodeIp() {
   c.snat4 = ip ? toAbiAddr(*ip) : ferry_addr{};
   Status s = dp_->config().update(0, c);
   if (!s) {
-    logError("node address for hairpin flows: " + s.message());
+    logError("node address for SNAT: " + s.message());
     return;
   }
   hairpinIp_ = ip;
-  logInfo("node address for hairpin flows: " + (ip ? ip->str() : std::string("none")));
+  logInfo("node address for SNAT (hairpin, NodePort to other nodes): " +
+          (ip ? ip->str() : std::string("none")));
 }
 
 nlohmann::json Agent::handle(const nlohmann::json& req) const {
@@ -195,21 +265,38 @@ Status Agent::run() {
 
   std::optional<Clock::time_point> pending;
   for (;;) {
-    pollfd fds[4] = {{sfd, POLLIN, 0},
-                     {source_->pollFd(), POLLIN, 0},
-                     {links_->pollFd(), POLLIN, 0},
-                     {control_->pollFd(), POLLIN, 0}};
+    std::vector<pollfd> fds = {{sfd, POLLIN, 0},
+                               {source_->pollFd(), POLLIN, 0},
+                               {links_->pollFd(), POLLIN, 0},
+                               {control_->pollFd(), POLLIN, 0}};
+    constexpr size_t kDnsFirst = 4;  // DNS sockets follow the fixed ones
+    if (dns_)
+      for (const pollfd& p : dns_->pollFds()) fds.push_back(p);
+    const size_t healthFirst = fds.size();  // then healthCheckNodePort listeners
+    for (int fd : health_.pollFds()) fds.push_back({fd, POLLIN, 0});
     int timeout = -1;
     if (pending) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*pending - Clock::now());
       timeout = std::max<int>(0, static_cast<int>(left.count()));
     }
-    int n = poll(fds, 4, timeout);
+    if (dns_ && dns_->timeoutMs() >= 0)
+      timeout = timeout < 0 ? dns_->timeoutMs() : std::min(timeout, dns_->timeoutMs());
+    if (health_.timeoutMs() >= 0)
+      timeout = timeout < 0 ? health_.timeoutMs() : std::min(timeout, health_.timeoutMs());
+    int n = poll(fds.data(), fds.size(), timeout);
     if (n < 0 && errno != EINTR) return Status::sys("poll", errno);
     if (fds[0].revents) break;
     if (fds[1].revents && source_->drain() && !pending) pending = Clock::now() + kDebounce;
     if (fds[2].revents && links_->drain()) syncDevices();
     if (fds[3].revents) control_->serve();
+    if (dns_) {
+      for (size_t i = kDnsFirst; n > 0 && i < healthFirst; ++i)
+        if (fds[i].revents) dns_->onReady(fds[i].fd, fds[i].revents);
+      dns_->onTimer();
+    }
+    for (size_t i = healthFirst; n > 0 && i < fds.size(); ++i)
+      if (fds[i].revents) health_.onReadable(fds[i].fd);
+    health_.onTimer();
     if (pending && Clock::now() >= *pending) {
       pending.reset();
       sync();
@@ -231,6 +318,7 @@ Status Agent::cleanup(const std::string& bpffs, const std::string& stateDir) {
   for (const auto& [ifindex, link] : *links) {
     Datapath::detachTc(ifindex, TcDirection::Ingress);
     Datapath::detachTc(ifindex, TcDirection::Egress);
+    Datapath::detachXdpIfOurs(ifindex);
     if (created.count(link.name)) Datapath::destroyClsact(ifindex);
   }
   Status s = Datapath::unpinAll(bpffs);

@@ -16,12 +16,14 @@
 #include <vector>
 
 #include "agent/control.h"
+#include "agent/health.h"
 #include "agent/links.h"
 #include "agent/source.h"
 #include "common/status.h"
 #include "dataplane/bpf.h"
 #include "dataplane/planner.h"
 #include "dataplane/writer.h"
+#include "dns/server.h"
 #include "model/allocation.h"
 #include "model/snapshot.h"
 
@@ -39,6 +41,9 @@ struct AgentConfig {
   std::vector<std::string> externalDevices;
   std::optional<IpAddr> nodeIp;  // "" = first global IPv4 of the node
   DatapathOptions datapath;
+  enum class Xdp { Native, Generic, Off } xdp = Xdp::Native;  // on external devices
+  uint16_t nodePortMin = 30000, nodePortMax = 32767;
+  DnsConfig dns;  // cluster DNS; off when dns.listen is empty
 };
 
 class Agent {
@@ -54,6 +59,9 @@ class Agent {
   explicit Agent(AgentConfig cfg) : cfg_(std::move(cfg)) {}
   void sync();
   void syncDevices();
+  void attachExternal(const Link& link);
+  bool isExternalDevice(const Link& link) const;
+  void syncNodeAddrs();
   void updateNodeIp();
   nlohmann::json handle(const nlohmann::json& req) const;
   void recordQdisc(const std::string& ifname);
@@ -65,9 +73,13 @@ class Agent {
   std::unique_ptr<LinkWatcher> links_;
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<AllocationStore> store_;
+  std::unique_ptr<DnsServer> dns_;  // null when --dns-listen is not given
   ClusterSnapshot snapshot_;
   ProgrammedState programmed_;
-  std::set<int> attached_;  // ifindexes carrying our tc programs
+  std::set<int> attached_;     // pod devices carrying our tc programs
+  std::set<int> extAttached_;  // external devices carrying our programs
+  std::set<IpAddr> nodeAddrs_;  // programmed in ferry_node_addrs
+  HealthServer health_;
   std::optional<IpAddr> hairpinIp_;
 };
 

@@ -1,6 +1,7 @@
 // ferryd: flags -> AgentConfig -> Agent. Nothing else lives here.
 #include <boost/program_options.hpp>
 
+#include <cstdio>
 #include <iostream>
 
 #include "agent/agent.h"
@@ -18,7 +19,8 @@ struct Flags {
 
 // Returns 0 to go on, else the exit code.
 int parseFlags(int argc, char** argv, Flags* f) {
-  std::string cidrs, nodeIp, externalDevices;
+  std::string cidrs, nodeIp, externalDevices, nodePortRange, xdp;
+  std::vector<std::string> dnsListen, dnsUpstreams;
   po::options_description desc(
       "ferryd: Kubernetes Service dataplane agent (eBPF kube-proxy replacement)\n\n"
       "Usage: ferryd --manifests DIR --node-name NAME --bpffs DIR --socket PATH --state-dir DIR "
@@ -49,6 +51,19 @@ int parseFlags(int argc, char** argv, Flags* f) {
        "service map entries (one per frontend plus one per backend slot)")
       ("backend-map-size", po::value(&f->cfg.datapath.backendMapSize)->default_value(262144),
        "backend map entries")
+      ("dns-listen", po::value(&dnsListen)->composing(),
+       "serve cluster DNS (UDP and TCP) on ADDR:PORT ([v6]:PORT); repeatable; none = no DNS")
+      ("cluster-domain", po::value(&f->cfg.dns.clusterDomain)->default_value("cluster.local"),
+       "the cluster's DNS domain")
+      ("dns-upstream", po::value(&dnsUpstreams)->composing(),
+       "resolver for names outside the cluster, ADDR[:PORT]; repeatable "
+       "(default: the nameservers of /etc/resolv.conf)")
+      ("dns-ttl", po::value(&f->cfg.dns.ttl)->default_value(5), "TTL of cluster DNS answers, seconds")
+      ("node-port-range", po::value(&nodePortRange)->default_value("30000-32767"),
+       "NodePort range, MIN-MAX")
+      ("xdp", po::value(&xdp)->default_value("native"),
+       "NodePort/externalIP fast path on external devices: native, generic or off "
+       "(tc only); native falls back to tc where the driver lacks XDP")
       ("cleanup", po::bool_switch(&f->cleanup),
        "detach and unpin everything an agent with this --bpffs created, then exit");
   po::variables_map vm;
@@ -96,6 +111,43 @@ int parseFlags(int argc, char** argv, Flags* f) {
       std::cerr << "ferryd: --node-ip: \"" << nodeIp << "\" is not an IP address\n";
       return 2;
     }
+  }
+  for (const std::string& l : dnsListen) {
+    auto a = DnsAddr::parse(l);
+    if (!a) {
+      std::cerr << "ferryd: --dns-listen: \"" << l << "\" is not ADDR:PORT like 198.18.0.11:53\n";
+      return 2;
+    }
+    f->cfg.dns.listen.push_back(*a);
+  }
+  for (const std::string& u : dnsUpstreams) {
+    auto a = DnsAddr::parse(u, 53);
+    if (!a) {
+      std::cerr << "ferryd: --dns-upstream: \"" << u << "\" is not ADDR[:PORT]\n";
+      return 2;
+    }
+    f->cfg.dns.upstreams.push_back(*a);
+  }
+  if (!validClusterDomain(f->cfg.dns.clusterDomain)) {
+    std::cerr << "ferryd: --cluster-domain: want a domain like cluster.local\n";
+    return 2;
+  }
+  unsigned lo = 0, hi = 0;
+  char dash = 0;
+  if (std::sscanf(nodePortRange.c_str(), "%u%c%u", &lo, &dash, &hi) != 3 || dash != '-' ||
+      lo == 0 || lo > hi || hi > 65535) {
+    std::cerr << "ferryd: --node-port-range: \"" << nodePortRange
+              << "\" is not a range like 30000-32767\n";
+    return 2;
+  }
+  f->cfg.nodePortMin = static_cast<uint16_t>(lo);
+  f->cfg.nodePortMax = static_cast<uint16_t>(hi);
+  if (xdp == "native") f->cfg.xdp = AgentConfig::Xdp::Native;
+  else if (xdp == "generic") f->cfg.xdp = AgentConfig::Xdp::Generic;
+  else if (xdp == "off") f->cfg.xdp = AgentConfig::Xdp::Off;
+  else {
+    std::cerr << "ferryd: --xdp: \"" << xdp << "\" is not native, generic or off\n";
+    return 2;
   }
   if (f->cfg.allocationFile.empty())
     f->cfg.allocationFile = f->cfg.manifestsDir + "/.ferry/allocations.json";

@@ -17,6 +17,7 @@
 #include <filesystem>
 
 #include "ferry.skel.h"
+#include "xdp_pass.skel.h"
 
 namespace ferry {
 
@@ -41,7 +42,7 @@ const CgroupHook kCgroupHooks[] = {
 std::vector<bpf_map*> pinnedMaps(::ferry_bpf* s) {
   return {s->maps.ferry_svc,         s->maps.ferry_backends, s->maps.ferry_ct,
           s->maps.ferry_sock_revnat, s->maps.ferry_config,   s->maps.ferry_stats,
-          s->maps.ferry_node_addrs};
+          s->maps.ferry_node_addrs,  s->maps.ferry_src_ranges};
 }
 
 bpf_tc_hook tcHook(int ifindex, TcDirection dir) {
@@ -98,6 +99,7 @@ template class Map<uint32_t, ferry_backend>;
 template class Map<ferry_ct_key, ferry_ct_value>;
 template class Map<uint32_t, ferry_config>;
 template class Map<ferry_addr, ferry_node_addr>;
+template class Map<ferry_src_range_key, uint8_t>;
 
 bool isBpffs(const std::string& path) {
   struct statfs st {};
@@ -155,6 +157,9 @@ Map<ferry_ct_key, ferry_ct_value> Datapath::conntrack() const {
 Map<uint32_t, ferry_config> Datapath::config() const {
   return Map<uint32_t, ferry_config>(bpf_map__fd(skel_->maps.ferry_config));
 }
+Map<ferry_src_range_key, uint8_t> Datapath::srcRanges() const {
+  return Map<ferry_src_range_key, uint8_t>(bpf_map__fd(skel_->maps.ferry_src_ranges));
+}
 Map<ferry_addr, ferry_node_addr> Datapath::nodeAddrs() const {
   return Map<ferry_addr, ferry_node_addr>(bpf_map__fd(skel_->maps.ferry_node_addrs));
 }
@@ -184,8 +189,6 @@ int Datapath::progFd(Program p) const {
       return bpf_program__fd(skel_->progs.ferry_ext_out);
     case Program::ExtXdp:
       return bpf_program__fd(skel_->progs.ferry_ext_xdp);
-    case Program::XdpPass:
-      return bpf_program__fd(skel_->progs.ferry_xdp_pass);
   }
   return -1;
 }
@@ -307,7 +310,7 @@ Status Datapath::testRun(Program prog, const std::vector<uint8_t>& in, std::vect
               .data_size_out = static_cast<uint32_t>(out->size()), .repeat = static_cast<int>(repeat));
   xdp_md xctx{};
   __sk_buff sctx{};
-  if (prog == Program::ExtXdp || prog == Program::XdpPass) {
+  if (prog == Program::ExtXdp) {
     xctx.data_end = static_cast<uint32_t>(in.size());
     xctx.ingress_ifindex = ingressIfindex;
     opts.ctx_in = &xctx;
@@ -321,6 +324,21 @@ Status Datapath::testRun(Program prog, const std::vector<uint8_t>& in, std::vect
   if (err) return Status::sys("BPF_PROG_TEST_RUN", errno);
   out->resize(opts.data_size_out);
   *retval = opts.retval;
+  if (durationNs) *durationNs = opts.duration;
+  return Status::ok();
+}
+
+Status Datapath::testRunBaseline(bool xdp, const std::vector<uint8_t>& in, uint32_t repeat,
+                                 uint32_t* durationNs) {
+  // Loaded once per process and kept: benchmarks call this per packet.
+  static ::xdp_pass_bpf* skel = xdp_pass_bpf__open_and_load();
+  if (!skel) return Status::sys("load empty programs", errno);
+  std::vector<uint8_t> out(in.size() + 512, 0);
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in.data(), .data_out = out.data(),
+              .data_size_in = static_cast<uint32_t>(in.size()),
+              .data_size_out = static_cast<uint32_t>(out.size()), .repeat = static_cast<int>(repeat));
+  int fd = bpf_program__fd(xdp ? skel->progs.xdp_pass : skel->progs.tc_pass);
+  if (bpf_prog_test_run_opts(fd, &opts)) return Status::sys("BPF_PROG_TEST_RUN", errno);
   if (durationNs) *durationNs = opts.duration;
   return Status::ok();
 }

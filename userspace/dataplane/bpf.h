@@ -45,7 +45,7 @@ struct DatapathOptions {
 };
 
 enum class TcDirection { Ingress, Egress };
-enum class Program { FromPod, ToPod, ExtIn, ExtOut, ExtXdp, XdpPass };
+enum class Program { FromPod, ToPod, ExtIn, ExtOut, ExtXdp };
 enum class XdpMode { Native, Generic };
 
 class Datapath {
@@ -63,6 +63,7 @@ class Datapath {
   Map<ferry_ct_key, ferry_ct_value> conntrack() const;
   Map<uint32_t, ferry_config> config() const;
   Map<ferry_addr, ferry_node_addr> nodeAddrs() const;
+  Map<ferry_src_range_key, uint8_t> srcRanges() const;
   // Counters summed over CPUs, indexed by hook * FERRY_STAT_MAX + stat.
   std::vector<uint64_t> stats() const;
 
@@ -88,6 +89,11 @@ class Datapath {
   Status testRun(Program prog, const std::vector<uint8_t>& in, std::vector<uint8_t>* out,
                  uint32_t* retval, uint32_t repeat = 1, uint32_t* durationNs = nullptr,
                  uint32_t ingressIfindex = 0) const;
+
+  // BPF_PROG_TEST_RUN of an empty program (XDP_PASS or TC_ACT_OK), the
+  // baseline of per-packet benchmarks.
+  static Status testRunBaseline(bool xdp, const std::vector<uint8_t>& in, uint32_t repeat,
+                                uint32_t* durationNs);
 
  private:
   explicit Datapath(::ferry_bpf* skel, std::string pinDir) : skel_(skel), pinDir_(std::move(pinDir)) {}

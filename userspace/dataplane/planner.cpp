@@ -25,6 +25,22 @@ static IpAddr fromAbiAddr(const ferry_addr& a) {
   return out;
 }
 
+ferry_src_range_key toSrcRangeKey(uint32_t svcId, const IpPrefix& p) {
+  ferry_src_range_key k{};
+  k.prefixlen = 32 + (p.addr.isV4() ? 96 + p.len : p.len);
+  k.svc_id = svcId;
+  k.addr = toAbiAddr(p.addr);
+  return k;
+}
+
+std::pair<uint32_t, IpPrefix> fromSrcRangeKey(const ferry_src_range_key& k) {
+  IpPrefix p;
+  p.addr = fromAbiAddr(k.addr);
+  int bits = static_cast<int>(k.prefixlen) - 32;
+  p.len = p.addr.isV4() ? bits - 96 : bits;
+  return {k.svc_id, p};
+}
+
 ferry_svc_key toSvcKey(const FrontendKey& f, uint16_t slot) {
   ferry_svc_key k{};
   k.addr = toAbiAddr(f.addr);
@@ -52,28 +68,55 @@ BackendKey fromBackend(const ferry_backend& b) {
   return BackendKey{fromAbiAddr(b.addr), ntohs(b.port), b.proto};
 }
 
+IpAddr nodePortAddr(bool v4) { return v4 ? IpAddr::fromV4(0) : IpAddr{}; }
+
+namespace {
+
+// Adds one frontend with the service port's ready endpoints of its family
+// (only this node's with `localOnly`).
+void addFrontend(Desired& d, const FrontendKey& fk, const std::string& owner,
+                 const ServicePort& sp, const std::string& nodeName, bool localOnly) {
+  DesiredFrontend& fe = d.frontends[fk];
+  fe.owner = owner;
+  fe.flags = localOnly ? FERRY_SVC_F_LOCAL : 0;
+  std::set<BackendKey> uniq;
+  for (const Endpoint& ep : sp.endpoints) {
+    if (!ep.ready || ep.ip.isV4() != fk.addr.isV4() || ep.port == 0) continue;
+    bool local = !nodeName.empty() && ep.nodeName == nodeName;
+    if (localOnly && !local) continue;
+    BackendKey bk{ep.ip, ep.port, fk.proto};
+    uniq.insert(bk);
+    d.backendFlags[bk] |= local ? FERRY_BE_F_LOCAL : 0;
+  }
+  fe.backends.assign(uniq.begin(), uniq.end());
+}
+
+}  // namespace
+
 Desired desiredFromSnapshot(const ClusterSnapshot& snap, const std::string& nodeName) {
   Desired d;
   for (const auto& [key, svc] : snap.services) {
-    if (svc.headless || svc.type == ServiceType::ExternalName) continue;
+    if (svc.type == ServiceType::ExternalName) continue;
+    bool local = svc.externalTrafficLocal &&
+                 (svc.type == ServiceType::NodePort || svc.type == ServiceType::LoadBalancer);
     for (const ServicePort& sp : svc.ports) {
       if (sp.protocol != Protocol::TCP && sp.protocol != Protocol::UDP) continue;
       uint8_t proto = static_cast<uint8_t>(sp.protocol);
-      for (const IpAddr& vip : svc.clusterIPs) {
-        FrontendKey fk{vip, sp.port, proto, FERRY_SCOPE_CLUSTER};
-        DesiredFrontend& fe = d.frontends[fk];
-        fe.owner = "Service " + key + " port " + (sp.name.empty() ? "" : sp.name + " ") + "(" +
-                   std::to_string(sp.port) + "/" + protocolName(sp.protocol) + ")";
-        std::set<BackendKey> uniq;
-        for (const Endpoint& ep : sp.endpoints) {
-          if (!ep.ready || ep.ip.isV4() != vip.isV4() || ep.port == 0) continue;
-          BackendKey bk{ep.ip, ep.port, proto};
-          uniq.insert(bk);
-          uint8_t flags = (!nodeName.empty() && ep.nodeName == nodeName) ? FERRY_BE_F_LOCAL : 0;
-          d.backendFlags[bk] |= flags;
-        }
-        fe.backends.assign(uniq.begin(), uniq.end());
+      std::string owner = "Service " + key + " port " + (sp.name.empty() ? "" : sp.name + " ") +
+                          "(" + std::to_string(sp.port) + "/" + protocolName(sp.protocol) + ")";
+      if (!svc.headless) {
+        for (const IpAddr& vip : svc.clusterIPs)
+          addFrontend(d, {vip, sp.port, proto, FERRY_SCOPE_CLUSTER}, owner, sp, nodeName, false);
       }
+      if (sp.nodePort) {
+        for (bool v4 : {true}) {  // IPv6 NodePorts come with the IPv6 datapath
+          addFrontend(d, {nodePortAddr(v4), sp.nodePort, proto, FERRY_SCOPE_EXTERNAL},
+                      owner + " nodePort " + std::to_string(sp.nodePort), sp, nodeName, local);
+        }
+      }
+      for (const IpAddr& ext : svc.externalIPs)
+        addFrontend(d, {ext, sp.port, proto, FERRY_SCOPE_EXTERNAL},
+                    owner + " externalIP " + ext.str(), sp, nodeName, local);
     }
   }
   return d;
@@ -136,6 +179,7 @@ MapDelta planDelta(const ProgrammedState& cur, const Desired& want, ProgrammedSt
     if (!backends.count(bk)) delta.backendDeletes.push_back(pb.id);
 
   std::map<FrontendKey, ProgrammedFrontend> frontends;
+  std::set<std::pair<uint32_t, IpPrefix>> srcRanges;
   for (const auto& [fk, fe] : want.frontends) {
     std::vector<uint32_t> ids;
     for (const BackendKey& bk : fe.backends) ids.push_back(backends.at(bk).id);
@@ -160,10 +204,13 @@ MapDelta planDelta(const ProgrammedState& cur, const Desired& want, ProgrammedSt
       delta.slotUpserts.push_back({toSvcKey(fk, i + 1), v, fe.owner});
     }
     pf.count = static_cast<uint16_t>(pf.slots.size());
-    if (!existed || oldCount != pf.count) {
+    pf.flags = fe.flags | (fe.sourceRanges.empty() ? 0 : FERRY_SVC_F_SRC_RANGES);
+    for (const IpPrefix& r : fe.sourceRanges) srcRanges.insert({pf.svcId, r});
+    if (!existed || oldCount != pf.count || it->second.flags != pf.flags) {
       ferry_svc_value master{};
       master.svc_id = pf.svcId;
       master.count = pf.count;
+      master.flags = pf.flags;
       delta.masterUpserts.push_back({toSvcKey(fk, 0), master, fe.owner});
     }
     for (size_t i = pf.slots.size(); i < oldSlots.size(); ++i)
@@ -176,8 +223,14 @@ MapDelta planDelta(const ProgrammedState& cur, const Desired& want, ProgrammedSt
     for (size_t i = 0; i < pf.slots.size(); ++i) delta.slotDeletes.push_back(toSvcKey(fk, i + 1));
   }
 
+  for (const auto& r : srcRanges)
+    if (!st.srcRanges.count(r)) delta.srcRangeUpserts.push_back(toSrcRangeKey(r.first, r.second));
+  for (const auto& r : st.srcRanges)
+    if (!srcRanges.count(r)) delta.srcRangeDeletes.push_back(toSrcRangeKey(r.first, r.second));
+
   st.backends = std::move(backends);
   st.frontends = std::move(frontends);
+  st.srcRanges = std::move(srcRanges);
   *next = std::move(st);
   return delta;
 }

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,8 @@ struct BackendKey {
 struct DesiredFrontend {
   std::string owner;                  // "Service default/web port http (80/TCP)"
   std::vector<BackendKey> backends;   // ready endpoints, sorted
+  uint16_t flags = 0;                 // FERRY_SVC_F_*
+  std::vector<IpPrefix> sourceRanges;  // loadBalancerSourceRanges (LB addresses)
 };
 
 struct Desired {
@@ -44,12 +47,18 @@ struct Desired {
   std::map<BackendKey, uint8_t> backendFlags;  // FERRY_BE_F_*
 };
 
-// The dataplane's view of the cluster for this node.
+// The dataplane's view of the cluster for this node: ClusterIPs, and the
+// external frontends (NodePorts on the family's unspecified address,
+// externalIPs) with externalTrafficPolicy applied.
 Desired desiredFromSnapshot(const ClusterSnapshot& snap, const std::string& nodeName);
+
+// The unspecified address of a family as stored in NodePort frontends.
+IpAddr nodePortAddr(bool v4);
 
 struct ProgrammedFrontend {
   uint32_t svcId = 0;
   uint16_t count = 0;           // the master entry's count
+  uint16_t flags = 0;           // the master entry's flags
   std::vector<uint32_t> slots;  // slot i+1 -> backend id
   bool operator==(const ProgrammedFrontend&) const = default;
 };
@@ -65,6 +74,7 @@ struct ProgrammedBackend {
 struct ProgrammedState {
   std::map<FrontendKey, ProgrammedFrontend> frontends;
   std::map<BackendKey, ProgrammedBackend> backends;
+  std::set<std::pair<uint32_t, IpPrefix>> srcRanges;  // (svc id, allowed prefix)
   uint32_t nextBackendId = 1;
   uint32_t nextSvcId = 1;
   bool operator==(const ProgrammedState&) const = default;
@@ -80,13 +90,16 @@ struct MapDelta {
     std::string owner;
   };
   std::vector<std::pair<uint32_t, ferry_backend>> backendUpserts;
+  std::vector<ferry_src_range_key> srcRangeUpserts;  // before masters name them
+  std::vector<ferry_src_range_key> srcRangeDeletes;  // after masters dropped them
   std::vector<Upsert> slotUpserts;
   std::vector<Upsert> masterUpserts;
   std::vector<ferry_svc_key> masterDeletes;
   std::vector<ferry_svc_key> slotDeletes;
   std::vector<uint32_t> backendDeletes;
   size_t size() const {
-    return backendUpserts.size() + slotUpserts.size() + masterUpserts.size() +
+    return backendUpserts.size() + srcRangeUpserts.size() + srcRangeDeletes.size() +
+           slotUpserts.size() + masterUpserts.size() +
            masterDeletes.size() + slotDeletes.size() + backendDeletes.size();
   }
 };
@@ -106,5 +119,7 @@ FrontendKey fromSvcKey(const ferry_svc_key& k);
 ferry_backend toBackend(const BackendKey& b, uint8_t flags);
 BackendKey fromBackend(const ferry_backend& b);
 ferry_addr toAbiAddr(const IpAddr& a);
+ferry_src_range_key toSrcRangeKey(uint32_t svcId, const IpPrefix& p);
+std::pair<uint32_t, IpPrefix> fromSrcRangeKey(const ferry_src_range_key& k);
 
 }  // namespace ferry

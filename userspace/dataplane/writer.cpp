@@ -11,12 +11,15 @@ std::vector<std::string> MapWriter::apply(const MapDelta& d) {
   };
   auto svc = dp_.services();
   auto be = dp_.backends();
+  auto ranges = dp_.srcRanges();
   for (const auto& [id, b] : d.backendUpserts) note(be.update(id, b), "backend " + std::to_string(id));
+  for (const auto& k : d.srcRangeUpserts) note(ranges.update(k, 1), "source range");
   for (const auto& u : d.slotUpserts) note(svc.update(u.key, u.value), u.owner);
   for (const auto& u : d.masterUpserts) note(svc.update(u.key, u.value), u.owner);
   for (const auto& k : d.masterDeletes) note(svc.erase(k), "frontend " + fromSvcKey(k).str());
   for (const auto& k : d.slotDeletes) note(svc.erase(k), "frontend " + fromSvcKey(k).str());
   for (uint32_t id : d.backendDeletes) note(be.erase(id), "backend " + std::to_string(id));
+  for (const auto& k : d.srcRangeDeletes) note(ranges.erase(k), "source range");
   return errors;
 }
 
@@ -28,6 +31,7 @@ ProgrammedState MapWriter::readBack() const {
     if (k.slot == 0) {
       st.frontends[fk].svcId = v.svc_id;
       st.frontends[fk].count = v.count;
+      st.frontends[fk].flags = v.flags;
       st.nextSvcId = std::max(st.nextSvcId, v.svc_id + 1);
     } else {
       slots[fk][k.slot] = v.backend_id;
@@ -42,6 +46,9 @@ ProgrammedState MapWriter::readBack() const {
     uint16_t last = s.empty() ? 0 : s.rbegin()->first;
     for (uint16_t i = 1; i <= last; ++i) pf.slots.push_back(s.count(i) ? s[i] : 0);
   }
+  dp_.srcRanges().forEach([&](const ferry_src_range_key& k, const uint8_t&) {
+    st.srcRanges.insert(fromSrcRangeKey(k));
+  });
   dp_.backends().forEach([&](const uint32_t& id, const ferry_backend& b) {
     st.backends[fromBackend(b)] = ProgrammedBackend{id, b.flags};
     st.nextBackendId = std::max(st.nextBackendId, id + 1);

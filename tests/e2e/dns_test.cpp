@@ -1,0 +1,308 @@
+// Cluster DNS end to end (issue 5): `dig` and real clients in pods, through
+// the kube-dns ClusterIP 198.19.0.10 whose endpoints are the agents' DNS
+// listeners on the node addresses (host network), via ferry's own dataplane.
+// The "outside world" netns P-out (cluster.sh outside-up) runs dnsmasq as
+// the upstream resolver for zone example.test and an HTTP server for
+// httpbin.example.test; pods get the kubelet's resolv.conf (pod-resolv).
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "cluster_fixture.h"
+
+namespace e2e {
+namespace {
+
+constexpr const char* kDnsVip = "198.19.0.10";
+constexpr const char* kOutDns = "198.18.64.1";
+constexpr const char* kOutHttp = "198.18.64.2";
+constexpr const char* kKubeDnsFile = "zz-dns-kube-dns.yaml";
+constexpr const char* kHttpBody = "httpbin.example.test says hello";
+
+const char* kKubeDns = R"(apiVersion: v1
+kind: Service
+metadata: {name: kube-dns, namespace: kube-system}
+spec:
+  clusterIP: 198.19.0.10
+  ports:
+  - {name: dns, port: 53, protocol: UDP, targetPort: 53}
+  - {name: dns-tcp, port: 53, protocol: TCP, targetPort: 53}
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: kube-dns, namespace: kube-system}
+subsets:
+- addresses: [{ip: 198.18.0.11, nodeName: node1}, {ip: 198.18.0.12, nodeName: node2}]
+  ports: [{name: dns, port: 53, protocol: UDP}, {name: dns-tcp, port: 53, protocol: TCP}]
+)";
+
+std::string trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+std::vector<std::string> linesOf(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  for (std::string l; std::getline(in, l);)
+    if (!l.empty()) out.push_back(l);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// dig from a pod, one try; args e.g. "+short A web.default.svc.cluster.local".
+ShResult dig(const std::string& pod, const std::string& args, int timeSec = 2) {
+  return exec(pod, "dig +time=" + std::to_string(timeSec) + " +tries=1 @" + kDnsVip + " " + args,
+              timeSec + 10);
+}
+
+std::vector<std::string> digShort(const std::string& pod, const std::string& args) {
+  return linesOf(dig(pod, "+short " + args).out);
+}
+
+// Retries until the short answer equals want (answers follow manifest edits within ~100 ms).
+std::vector<std::string> digUntil(const std::string& pod, const std::string& args,
+                                  const std::vector<std::string>& want) {
+  std::vector<std::string> got;
+  waitFor([&] { return (got = digShort(pod, args)) == want; }, Ms(5000), Ms(100));
+  return got;
+}
+
+std::string status(const std::string& digOut) {
+  auto p = digOut.find("status: ");
+  if (p == std::string::npos) return "";
+  auto e = digOut.find(',', p);
+  return digOut.substr(p + 8, e - p - 8);
+}
+
+bool outsideRunning() {
+  return sh("ip netns exec " + prefix() + "-out ss -Hlun 'sport = :53' | grep -q . && ip netns exec " +
+            prefix() + "-out ss -Hltn 'sport = :80' | grep -q .", 10).rc == 0;
+}
+
+bool agentServesDns(const std::string& node, const std::string& ip) {
+  return sh("ip netns exec " + prefix() + "-" + node + " ss -Hlun 'src = " + ip +
+                " and sport = :53' | grep -q .", 10).rc == 0;
+}
+
+class DnsTest : public ClusterTest {
+ protected:
+  static inline std::string setupError;
+
+  static void SetUpTestSuite() {
+    ClusterTest::SetUpTestSuite();
+    std::string err;
+    if (!Cluster::ensureUp(&err)) return;
+    auto step = [](const std::string& cmd, int timeout = 30) {
+      if (!setupError.empty()) return;
+      ShResult r = sh(cmd, timeout);
+      if (r.rc != 0) setupError = "rc " + std::to_string(r.rc) + ": " + cmd + "\n" + r.out;
+    };
+    std::string cs = q(clusterSh()) + " ";
+    const std::string P = prefix();
+    // the outside world: dnsmasq for example.test, an HTTP server for httpbin.example.test
+    if (sh("test -e /run/netns/" + P + "-out", 5).rc != 0) step(cs + "outside-up " + P);
+    std::string www = runDir() + "/outside-www";
+    step("mkdir -p " + q(www) + " && printf '%s\\n' " + q(kHttpBody) + " > " + q(www + "/get"));
+    if (!outsideRunning()) {
+      step(cs + "outside-exec " + P +
+           " setsid -f dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts"
+           " --pid-file= --user=root --bind-interfaces --listen-address=" + kOutDns +
+           " --port=53 --local=/example.test/ --host-record=httpbin.example.test," + kOutHttp +
+           " --host-record=www.example.test," + kOutHttp + " >/dev/null 2>&1");
+      step(cs + "outside-exec " + P + " setsid -f /usr/bin/python3 -m http.server 80 --bind " +
+           kOutHttp + " --directory " + q(www) + " >/dev/null 2>&1");
+      if (!waitFor(outsideRunning, Ms(5000), Ms(100)) && setupError.empty())
+        setupError = "dnsmasq / http.server in " + P + "-out not listening";
+    }
+    // kube-dns: the agents' listeners on the node addresses
+    {
+      std::ofstream o(manifestsDir() + "/" + kKubeDnsFile);
+      o << kKubeDns;
+    }
+    for (const char* node : {"node1", "node2"}) {
+      std::string ip = node == std::string("node1") ? kNode1 : kNode2;
+      if (agentServesDns(node, ip)) continue;
+      step(cs + "stop-agent " + P + " " + node);
+      step(cs + "start-agent " + P + " " + node + " --dns-listen " + ip +
+           ":53 --dns-upstream " + kOutDns + " >/dev/null");
+    }
+    for (const char* pod : {"a", "b", "c"}) step(cs + "pod-resolv " + P + " " + pod + " " + kDnsVip);
+    if (!setupError.empty()) return;
+    bool ready = waitFor([] {
+      return digShort("a", "A kube-dns.kube-system.svc.cluster.local") ==
+             std::vector<std::string>{kDnsVip};
+    }, Ms(8000), Ms(200));
+    if (!ready) setupError = "kube-dns never answered through " + std::string(kDnsVip);
+  }
+
+  static void TearDownTestSuite() {
+    // other suites see the cluster as before (the agents keep serving DNS; harmless)
+    std::remove((manifestsDir() + "/" + kKubeDnsFile).c_str());
+  }
+
+  void SetUp() override {
+    ClusterTest::SetUp();
+    if (HasFatalFailure()) return;
+    if (!setupError.empty()) GTEST_FAIL() << "DNS set-up failed: " << setupError;
+  }
+};
+
+TEST_F(DnsTest, EveryRecordKindThroughKubeDns) {
+  writeManifest("dns-web.yaml",
+                serviceYaml("dnsweb", "198.19.5.1", "app: web",
+                            "[{name: http, port: 80, targetPort: 8080, protocol: TCP}]"));
+  writeManifest("dns-db.yaml",
+                serviceYaml("dnsdb", "None", "", "[{name: pg, port: 5432, protocol: TCP}]") +
+                    "---\napiVersion: v1\nkind: Endpoints\n"
+                    "metadata: {name: dnsdb, namespace: default}\n"
+                    "subsets:\n"
+                    "- addresses: [{ip: 198.18.129.2, hostname: db-0}, {ip: 198.18.130.2}]\n"
+                    "  notReadyAddresses: [{ip: 198.18.129.3}]\n"
+                    "  ports: [{name: pg, port: 5432, protocol: TCP}]\n");
+  // A, by FQDN and through the pod's search path
+  EXPECT_EQ(digUntil("a", "A dnsweb.default.svc.cluster.local", {"198.19.5.1"}),
+            std::vector<std::string>{"198.19.5.1"});
+  EXPECT_EQ(linesOf(exec("a", "dig +time=2 +tries=1 +search +short dnsweb").out),
+            std::vector<std::string>{"198.19.5.1"});
+  EXPECT_EQ(trimmed(exec("b", "getent hosts dnsweb.default").out),
+            "198.19.5.1      dnsweb.default.svc.cluster.local");
+  // SRV of a named port, PTR of the ClusterIP
+  EXPECT_EQ(digShort("c", "SRV _http._tcp.dnsweb.default.svc.cluster.local"),
+            std::vector<std::string>{"0 100 80 dnsweb.default.svc.cluster.local."});
+  EXPECT_EQ(digShort("a", "-x 198.19.5.1"),
+            std::vector<std::string>{"dnsweb.default.svc.cluster.local."});
+  // headless: ready endpoints only, hostname and dashed-IP names, PTR of an endpoint
+  EXPECT_EQ(digUntil("a", "A dnsdb.default.svc.cluster.local", {"198.18.129.2", "198.18.130.2"}),
+            (std::vector<std::string>{"198.18.129.2", "198.18.130.2"}));
+  EXPECT_EQ(digShort("a", "A db-0.dnsdb.default.svc.cluster.local"),
+            std::vector<std::string>{"198.18.129.2"});
+  EXPECT_EQ(digShort("a", "A 198-18-130-2.dnsdb.default.svc.cluster.local"),
+            std::vector<std::string>{"198.18.130.2"});
+  EXPECT_EQ(digShort("a", "SRV _pg._tcp.dnsdb.default.svc.cluster.local"),
+            (std::vector<std::string>{"0 50 5432 198-18-130-2.dnsdb.default.svc.cluster.local.",
+                                      "0 50 5432 db-0.dnsdb.default.svc.cluster.local."}));
+  EXPECT_EQ(digShort("a", "-x 198.18.129.2"),
+            std::vector<std::string>{"db-0.dnsdb.default.svc.cluster.local."});
+  // NXDOMAIN with the SOA; NODATA for a name without that type
+  ShResult nx = dig("a", "A nope.default.svc.cluster.local");
+  EXPECT_EQ(status(nx.out), "NXDOMAIN") << nx.out;
+  EXPECT_NE(nx.out.find("IN\tSOA\tns.dns.cluster.local. hostmaster.cluster.local."),
+            std::string::npos) << nx.out;
+  ShResult nodata = dig("a", "AAAA dnsweb.default.svc.cluster.local");
+  EXPECT_EQ(status(nodata.out), "NOERROR") << nodata.out;
+  EXPECT_NE(nodata.out.find("ANSWER: 0,"), std::string::npos) << nodata.out;
+  // EDNS0 advertised back; TCP
+  ShResult edns = dig("a", "A dnsweb.default.svc.cluster.local");
+  EXPECT_NE(edns.out.find("udp: 1232"), std::string::npos) << edns.out;
+  EXPECT_EQ(digShort("a", "+tcp A dnsweb.default.svc.cluster.local"),
+            std::vector<std::string>{"198.19.5.1"});
+}
+
+TEST_F(DnsTest, TruncatedOverUdpCompleteOverTcp) {
+  std::string addrs;
+  for (int i = 1; i <= 80; ++i) addrs += std::string(i > 1 ? ", " : "") + "{ip: 198.18.140." + std::to_string(i) + "}";
+  writeManifest("dns-big.yaml",
+                serviceYaml("dnsbig", "None", "", "[{name: http, port: 80, protocol: TCP}]") +
+                    "---\napiVersion: v1\nkind: Endpoints\n"
+                    "metadata: {name: dnsbig, namespace: default}\n"
+                    "subsets:\n- addresses: [" + addrs + "]\n"
+                    "  ports: [{name: http, port: 80, protocol: TCP}]\n");
+  std::vector<std::string> all;
+  waitFor([&] { return (all = digShort("a", "+tcp A dnsbig.default.svc.cluster.local")).size() == 80; },
+          Ms(5000), Ms(100));
+  EXPECT_EQ(all.size(), 80u);
+  ShResult udp = dig("a", "+noedns +ignore A dnsbig.default.svc.cluster.local");
+  EXPECT_NE(udp.out.find("flags: qr aa tc"), std::string::npos) << udp.out;
+  EXPECT_NE(udp.out.find("MSG SIZE  rcvd:"), std::string::npos);
+  auto p = udp.out.find("MSG SIZE  rcvd: ");
+  if (p != std::string::npos) EXPECT_LE(std::stoi(udp.out.substr(p + 16)), 512) << udp.out;
+  // dig's default (EDNS 1232, falls back to TCP on TC): the full answer
+  EXPECT_EQ(digShort("a", "A dnsbig.default.svc.cluster.local").size(), 80u);
+}
+
+// The Kubernetes docs' scenario: ExternalName httpbin -> httpbin.example.test,
+// fetched by short name from a pod; and a ClusterIP service by short name.
+TEST_F(DnsTest, ShortNamesFromAPodExternalNameAndClusterIP) {
+  writeManifest("dns-httpbin.yaml", "apiVersion: v1\nkind: Service\n"
+                                    "metadata: {name: httpbin, namespace: default}\n"
+                                    "spec: {type: ExternalName, externalName: httpbin.example.test}\n");
+  writeManifest("dns-echo.yaml",
+                serviceYaml("echo", "", "app: web",
+                            "[{name: http, port: 80, targetPort: 8080, protocol: TCP}]"));
+  std::vector<std::string> want = {"198.18.64.2", "httpbin.example.test."};
+  EXPECT_EQ(digUntil("a", "A httpbin.default.svc.cluster.local", want), want);
+  EXPECT_EQ(digShort("a", "CNAME httpbin.default.svc.cluster.local"),
+            std::vector<std::string>{"httpbin.example.test."});
+  ShResult curl = exec("a", "curl -sS --max-time 5 http://httpbin/get", 15);
+  EXPECT_EQ(curl.rc, 0) << curl.out;
+  EXPECT_EQ(trimmed(curl.out), kHttpBody);
+  // ClusterIP service "echo" by short name: connect, read ferry-echo's greeting
+  std::string py = "import socket; s = socket.create_connection(('echo', 80), timeout=3); "
+                   "print(s.recv(200).decode().split()[0])";
+  ShResult got;
+  waitFor([&] {
+    got = exec("c", "/usr/bin/python3 -c " + q(py), 15);
+    return got.rc == 0;
+  }, Ms(5000), Ms(200));
+  EXPECT_EQ(got.rc, 0) << got.out;
+  EXPECT_EQ(trimmed(got.out).rfind("pod-", 0), 0u) << got.out;
+}
+
+TEST_F(DnsTest, OutsideNamesAreForwardedAndFailuresAreServfail) {
+  EXPECT_EQ(digShort("a", "A www.example.test"), std::vector<std::string>{kOutHttp});
+  EXPECT_EQ(digShort("b", "+tcp A www.example.test"), std::vector<std::string>{kOutHttp});
+  ShResult nx = dig("a", "A nope.example.test");
+  EXPECT_EQ(status(nx.out), "NXDOMAIN") << nx.out;  // the upstream's answer, not ours
+  EXPECT_EQ(nx.out.find("flags: qr aa"), std::string::npos) << nx.out;
+  // a silent upstream: SERVFAIL within the agents' upstream timeout
+  std::string pids = "$(ip netns pids " + prefix() + "-out | xargs -r ps -o pid= -o comm= -p | awk '$2 == \"dnsmasq\" {print $1}')";
+  ASSERT_EQ(sh("kill -STOP " + pids, 10).rc, 0);
+  ShResult sf = dig("a", "A www.example.test", 8);
+  sh("kill -CONT " + pids, 10);
+  EXPECT_EQ(status(sf.out), "SERVFAIL") << sf.out;
+  EXPECT_EQ(digShort("a", "A www.example.test"), std::vector<std::string>{kOutHttp});
+}
+
+// ExternalName <-> ClusterIP and ExternalName <-> NodePort without restart: the
+// name changes kind, and the ClusterIP's dataplane entry appears / disappears.
+TEST_F(DnsTest, ServiceTypeChangesTakeEffectLive) {
+  const std::string name = "dnsflip.default.svc.cluster.local";
+  const std::string ports = "[{name: http, port: 80, targetPort: 8080, protocol: TCP}]";
+  auto external = [&] {
+    writeManifest("dns-flip.yaml", "apiVersion: v1\nkind: Service\n"
+                                   "metadata: {name: dnsflip, namespace: default}\n"
+                                   "spec: {type: ExternalName, externalName: www.example.test}\n");
+  };
+  auto withIp = [&](const std::string& type, const std::string& vip) {
+    std::string y = serviceYaml("dnsflip", vip, "app: web", ports);
+    y.replace(y.find("type: ClusterIP"), 15, "type: " + type);
+    writeManifest("dns-flip.yaml", y);
+  };
+  auto served = [](const std::string& vip) {
+    return askUntil("a", "tcp", vip, 80, [](const Answer& a) { return a.ok(); }).ok();
+  };
+  auto gone = [](const std::string& vip) {
+    return !askUntil("a", "tcp", vip, 80, [](const Answer& a) { return !a.ok(); }).ok();
+  };
+  const std::vector<std::string> cname = {"198.18.64.2", "www.example.test."};
+
+  external();
+  EXPECT_EQ(digUntil("a", "A " + name, cname), cname);
+  EXPECT_EQ(clusterIPOf("node1", "dnsflip"), "");
+
+  for (auto [type, vip] : {std::pair<std::string, std::string>{"ClusterIP", "198.19.5.2"},
+                           std::pair<std::string, std::string>{"NodePort", "198.19.5.3"}}) {
+    SCOPED_TRACE(type);
+    withIp(type, vip);  // ExternalName -> type
+    EXPECT_EQ(digUntil("a", "A " + name, {vip}), std::vector<std::string>{vip});
+    EXPECT_TRUE(served(vip)) << type << " " << vip << " not served after the change";
+    external();  // type -> ExternalName
+    EXPECT_EQ(digUntil("a", "A " + name, cname), cname);
+    EXPECT_TRUE(gone(vip)) << vip << " still served after the change to ExternalName";
+    EXPECT_EQ(clusterIPOf("node1", "dnsflip"), "");
+  }
+}
+
+}  // namespace
+}  // namespace e2e

@@ -1,0 +1,232 @@
+#include "dns/records.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+
+namespace ferry {
+
+namespace {
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string absolute(std::string s) {
+  s = lower(std::move(s));
+  if (s.empty() || s.back() != '.') s += '.';
+  return s;
+}
+
+// A label we can put in a name without escaping (what validation allows).
+bool plainLabel(const std::string& s) {
+  if (s.empty() || s.size() > 63) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+  });
+}
+
+const char* protoLabel(Protocol p) {
+  switch (p) {
+    case Protocol::TCP: return "_tcp";
+    case Protocol::UDP: return "_udp";
+    case Protocol::SCTP: return "_sctp";
+  }
+  return "_tcp";
+}
+
+bool publishNotReady(const Service& s) {
+  const nlohmann::json& o = s.object;
+  if (!o.is_object()) return false;
+  auto spec = o.find("spec");
+  if (spec == o.end() || !spec->is_object()) return false;
+  auto p = spec->find("publishNotReadyAddresses");
+  return p != spec->end() && p->is_boolean() && p->get<bool>();
+}
+
+// PTR candidates: lower rank wins (ClusterIP, then headless endpoint, then
+// any endpoint), then the first service in key order: one PTR per address,
+// as CoreDNS answers.
+struct PtrCandidate {
+  int rank;
+  std::string target;
+};
+
+class Builder {
+ public:
+  Builder(std::string zone) : zone_(std::move(zone)) {}
+
+  void addService(const Service& s) {
+    if (!plainLabel(s.name) || !plainLabel(s.ns)) return;
+    std::string base = lower(s.name + "." + s.ns + ".svc." + zone_);
+    if (s.type == ServiceType::ExternalName) {
+      if (!s.externalName.empty()) names_[base].cname = absolute(s.externalName);
+      return;
+    }
+    bool pnr = publishNotReady(s);
+    if (!s.headless) {
+      for (const IpAddr& ip : s.clusterIPs) {
+        names_[base].addrs.push_back(ip);
+        offerPtr(ip, 0, base);
+      }
+      for (const ServicePort& p : s.ports) {
+        DnsSrv srv{0, 100, p.port, base};
+        names_[base].srv.push_back(srv);
+        if (plainLabel(p.name))
+          names_[lower("_" + p.name + "." + protoLabel(p.protocol) + "." + base)].srv.push_back(srv);
+        for (const Endpoint& e : p.endpoints) offerPtr(e.ip, 2, endpointName(e, base));
+      }
+      return;
+    }
+    names_[base];  // a headless service with no endpoints still exists (NODATA)
+    for (const ServicePort& p : s.ports) {
+      std::vector<const Endpoint*> eps;
+      for (const Endpoint& e : p.endpoints)
+        if (e.ready || pnr) eps.push_back(&e);
+      std::string srvName =
+          plainLabel(p.name) ? lower("_" + p.name + "." + protoLabel(p.protocol) + "." + base) : "";
+      uint16_t weight = eps.empty() ? 0 : static_cast<uint16_t>(std::max<size_t>(1, 100 / eps.size()));
+      for (const Endpoint* e : eps) {
+        std::string en = endpointName(*e, base);
+        names_[base].addrs.push_back(e->ip);
+        names_[en].addrs.push_back(e->ip);
+        offerPtr(e->ip, 1, en);
+        DnsSrv srv{0, weight, e->port, en};
+        names_[base].srv.push_back(srv);
+        if (!srvName.empty()) names_[srvName].srv.push_back(srv);
+      }
+    }
+  }
+
+  void addNameserver(const ClusterSnapshot& snap) {
+    auto it = snap.services.find("kube-system/kube-dns");
+    if (it == snap.services.end() || it->second.type == ServiceType::ExternalName) return;
+    for (const IpAddr& ip : it->second.clusterIPs) names_["ns.dns." + zone_].addrs.push_back(ip);
+  }
+
+  std::map<std::string, DnsName> names() {
+    for (auto& [n, d] : names_) {
+      std::sort(d.addrs.begin(), d.addrs.end());
+      d.addrs.erase(std::unique(d.addrs.begin(), d.addrs.end()), d.addrs.end());
+      auto bySrv = [](const DnsSrv& a, const DnsSrv& b) {
+        return std::tie(a.target, a.port) < std::tie(b.target, b.port);
+      };
+      std::sort(d.srv.begin(), d.srv.end(), bySrv);
+      d.srv.erase(std::unique(d.srv.begin(), d.srv.end()), d.srv.end());
+    }
+    return std::move(names_);
+  }
+
+  std::map<std::string, std::string> ptrs() {
+    std::map<std::string, std::string> out;
+    for (auto& [rev, c] : ptr_) out[rev] = c.target;
+    return out;
+  }
+
+ private:
+  std::string endpointName(const Endpoint& e, const std::string& base) const {
+    std::string h = lower(e.hostname);
+    return (plainLabel(h) ? h : dashedName(e.ip)) + "." + base;
+  }
+
+  void offerPtr(const IpAddr& ip, int rank, const std::string& target) {
+    std::string rev = reverseName(ip);
+    auto it = ptr_.find(rev);
+    if (it == ptr_.end() || rank < it->second.rank) ptr_[rev] = {rank, target};
+  }
+
+  std::string zone_;
+  std::map<std::string, DnsName> names_;
+  std::map<std::string, PtrCandidate> ptr_;
+};
+
+}  // namespace
+
+std::string reverseName(const IpAddr& ip) {
+  std::string out;
+  char buf[8];
+  if (ip.isV4()) {
+    for (int i = 15; i >= 12; --i) {
+      std::snprintf(buf, sizeof buf, "%u.", ip.bytes[i]);
+      out += buf;
+    }
+    return out + "in-addr.arpa.";
+  }
+  for (int i = 15; i >= 0; --i) {
+    std::snprintf(buf, sizeof buf, "%x.%x.", ip.bytes[i] & 0xf, ip.bytes[i] >> 4);
+    out += buf;
+  }
+  return out + "ip6.arpa.";
+}
+
+std::string dashedName(const IpAddr& ip) {
+  std::string s = ip.str();
+  std::replace(s.begin(), s.end(), '.', '-');
+  std::replace(s.begin(), s.end(), ':', '-');
+  return s;
+}
+
+std::shared_ptr<const DnsRecords> DnsRecords::build(const ClusterSnapshot& snap,
+                                                    const std::string& domain, uint32_t ttl,
+                                                    uint32_t serial) {
+  auto r = std::make_shared<DnsRecords>();
+  r->zone_ = absolute(domain);
+  r->ttl_ = ttl;
+  r->serial_ = serial;
+  Builder b(r->zone_);
+  for (const auto& [key, svc] : snap.services) b.addService(svc);
+  b.addNameserver(snap);
+  r->names_ = b.names();
+  r->ptr_ = b.ptrs();
+  r->nonTerminals_.insert(r->zone_);
+  r->nonTerminals_.insert("svc." + r->zone_);
+  r->nonTerminals_.insert("pod." + r->zone_);
+  for (const auto& [name, d] : r->names_) {
+    // every proper suffix down to the zone apex
+    for (size_t dot = name.find('.'); dot != std::string::npos && dot + 1 < name.size();
+         dot = name.find('.', dot + 1)) {
+      std::string parent = name.substr(dot + 1);
+      if (parent.size() < r->zone_.size()) break;
+      if (!r->nonTerminals_.insert(parent).second) break;  // its suffixes are in already
+    }
+  }
+  return r;
+}
+
+const DnsName* DnsRecords::find(const std::string& name) const {
+  auto it = names_.find(name);
+  return it == names_.end() ? nullptr : &it->second;
+}
+
+bool DnsRecords::exists(const std::string& name) const {
+  return names_.count(name) || nonTerminals_.count(name);
+}
+
+const std::string* DnsRecords::ptr(const std::string& reverseName) const {
+  auto it = ptr_.find(reverseName);
+  return it == ptr_.end() ? nullptr : &it->second;
+}
+
+std::optional<IpAddr> DnsRecords::podAddress(const std::string& name) const {
+  std::string suffix = ".pod." + zone_;
+  if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix))
+    return std::nullopt;
+  std::string rest = name.substr(0, name.size() - suffix.size());  // "<dashed>.<ns>"
+  size_t dot = rest.find('.');
+  if (dot == std::string::npos || rest.find('.', dot + 1) != std::string::npos) return std::nullopt;
+  if (!plainLabel(rest.substr(dot + 1))) return std::nullopt;
+  std::string label = rest.substr(0, dot);
+  if (label.size() > 63) return std::nullopt;
+  std::string v4 = label;
+  std::replace(v4.begin(), v4.end(), '-', '.');
+  if (v4.find(':') == std::string::npos)
+    if (auto ip = IpAddr::parse(v4); ip && ip->isV4() && std::count(v4.begin(), v4.end(), '.') == 3)
+      return ip;
+  std::string v6 = label;
+  std::replace(v6.begin(), v6.end(), '-', ':');
+  if (auto ip = IpAddr::parse(v6); ip && !ip->isV4()) return ip;
+  return std::nullopt;
+}
+
+}  // namespace ferry

@@ -1,0 +1,72 @@
+// The cluster's DNS records, built from a ClusterSnapshot (pure; no I/O),
+// following the Kubernetes DNS specification as CoreDNS's kubernetes plugin
+// serves it:
+//   <svc>.<ns>.svc.<zone>                A/AAAA ClusterIPs; headless: endpoint IPs;
+//                                        ExternalName: CNAME
+//   <host>.<svc>.<ns>.svc.<zone>         headless endpoint (hostname, else dashed IP)
+//   _<port>._<proto>.<svc>.<ns>.svc.<zone>  SRV of a named port
+//   ns.dns.<zone>                        the kube-system/kube-dns ClusterIPs (apex NS target)
+//   reverse names                        PTR of ClusterIPs and endpoint IPs
+// Names are lower-case, absolute ("web.default.svc.cluster.local.").
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "model/snapshot.h"
+
+namespace ferry {
+
+struct DnsSrv {
+  uint16_t priority = 0, weight = 0, port = 0;
+  std::string target;  // absolute name
+  bool operator==(const DnsSrv&) const = default;
+};
+
+struct DnsName {
+  std::vector<IpAddr> addrs;  // A and AAAA, sorted, unique
+  std::vector<DnsSrv> srv;
+  std::string cname;          // ExternalName target (absolute), exclusive with the others
+};
+
+class DnsRecords {
+ public:
+  // domain: "cluster.local" (a trailing dot is optional). serial: the SOA serial.
+  static std::shared_ptr<const DnsRecords> build(const ClusterSnapshot& snap,
+                                                 const std::string& domain, uint32_t ttl,
+                                                 uint32_t serial);
+
+  const std::string& zone() const { return zone_; }  // "cluster.local."
+  uint32_t ttl() const { return ttl_; }
+  uint32_t serial() const { return serial_; }
+  // A name with records, or nullptr.
+  const DnsName* find(const std::string& name) const;
+  // True for a name with records and for an empty non-terminal (a proper
+  // suffix of one, e.g. "svc.cluster.local."): those get NODATA, not NXDOMAIN.
+  bool exists(const std::string& name) const;
+  // PTR target for a reverse name ("10.0.19.198.in-addr.arpa."), or nullptr.
+  const std::string* ptr(const std::string& reverseName) const;
+  // "<a-b-c-d>.<ns>.pod.<zone>" -> that address (pods insecure, CoreDNS's
+  // default Corefile); nullopt otherwise.
+  std::optional<IpAddr> podAddress(const std::string& name) const;
+  size_t size() const { return names_.size(); }
+
+ private:
+  std::string zone_;
+  uint32_t ttl_ = 5, serial_ = 1;
+  std::map<std::string, DnsName> names_;
+  std::set<std::string> nonTerminals_;
+  std::map<std::string, std::string> ptr_;
+};
+
+// "198.19.0.10" -> "10.0.19.198.in-addr.arpa.", IPv6 -> nibbles under ip6.arpa.
+std::string reverseName(const IpAddr& ip);
+// "198.18.129.2" -> "198-18-129-2"; IPv6 "2001:db8::1" -> "2001-db8--1" (CoreDNS's form).
+std::string dashedName(const IpAddr& ip);
+
+}  // namespace ferry
