@@ -2,9 +2,11 @@
 //   {"services": {"default/web": {"clusterIPs": ["198.19.0.10"],
 //                                 "created": "2024-05-01T12:00:00Z",
 //                                 "nodePorts": {"http/TCP": 30080},
-//                                 "healthCheckNodePort": 31000}}}
-// nodePorts and healthCheckNodePort are left out when there are none, so
-// records of ClusterIP-only services read the same by older agents.
+//                                 "healthCheckNodePort": 31000,
+//                                 "loadBalancerIPs": ["198.18.0.200"]}}}
+// nodePorts, healthCheckNodePort and loadBalancerIPs are left out when
+// there are none, so records of ClusterIP-only services read the same by
+// older agents (which keep unknown members as they are).
 #include "model/allocation.h"
 
 #include <algorithm>
@@ -24,6 +26,11 @@ json allocationToJson(const ServiceAllocation& a) {
   j["created"] = a.created;
   if (!a.nodePorts.empty()) j["nodePorts"] = a.nodePorts;
   if (a.healthCheckNodePort) j["healthCheckNodePort"] = a.healthCheckNodePort;
+  if (!a.loadBalancerIPs.empty()) {
+    json lb = json::array();
+    for (const auto& ip : a.loadBalancerIPs) lb.push_back(ip.str());
+    j["loadBalancerIPs"] = lb;
+  }
   return j;
 }
 
@@ -48,18 +55,26 @@ bool nodePortsFromJson(const std::string& at, const json& v, ServiceAllocation* 
   return true;
 }
 
+bool ipsFromJson(const std::string& at, const char* member, const json& v,
+                 std::vector<IpAddr>* out, std::string* error) {
+  if (!v.is_array()) return *error = at + "." + member + " must be a list", false;
+  for (const auto& s : v) {
+    auto ip = s.is_string() ? IpAddr::parse(s.get<std::string>()) : std::nullopt;
+    if (!ip) return *error = at + "." + member + ": not an IP address: " + s.dump(), false;
+    out->push_back(*ip);
+  }
+  return true;
+}
+
 bool allocationFromJson(const std::string& key, const json& j, ServiceAllocation* out,
                         std::string* error) {
   std::string at = "services[\"" + key + "\"]";
   if (!j.is_object()) return *error = at + " must be an object", false;
   for (const auto& [member, v] : j.items()) {
     if (member == "clusterIPs") {
-      if (!v.is_array()) return *error = at + ".clusterIPs must be a list", false;
-      for (const auto& s : v) {
-        auto ip = s.is_string() ? IpAddr::parse(s.get<std::string>()) : std::nullopt;
-        if (!ip) return *error = at + ".clusterIPs: not an IP address: " + s.dump(), false;
-        out->clusterIPs.push_back(*ip);
-      }
+      if (!ipsFromJson(at, "clusterIPs", v, &out->clusterIPs, error)) return false;
+    } else if (member == "loadBalancerIPs") {
+      if (!ipsFromJson(at, "loadBalancerIPs", v, &out->loadBalancerIPs, error)) return false;
     } else if (member == "created") {
       if (!v.is_string()) return *error = at + ".created must be a string", false;
       out->created = v.get<std::string>();

@@ -56,6 +56,9 @@
 //    band at FNV-1a-64("ns/name/<port key>") mod (band size) and probe
 //    upward, wrapping, then the lower band the same way. A full range is
 //    an error on that port's field.
+//
+// LoadBalancer addresses live in the same entry (loadBalancerIPs), assigned
+// in the same transaction by allocateLoadBalancerIPs (load_balancer.h).
 #pragma once
 
 #include <functional>
@@ -77,6 +80,9 @@ struct ServiceAllocation {
   std::map<std::string /*nodePortKey()*/, uint16_t> nodePorts{};  // omitted from JSON when empty
   uint16_t healthCheckNodePort = 0;                             // 0 = none (omitted)
   nlohmann::json extra = nlohmann::json::object();  // unknown members, kept as read
+  // LoadBalancer addresses from the address pools (load_balancer.h);
+  // omitted from JSON when empty.
+  std::vector<IpAddr> loadBalancerIPs{};
   bool operator==(const ServiceAllocation&) const = default;
 };
 

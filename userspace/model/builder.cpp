@@ -1,12 +1,15 @@
 #include "model/builder.h"
 
+#include "model/address_pool.h"
 #include "model/endpoints.h"
+#include "model/load_balancer.h"
 
 namespace ferry {
 
 namespace {
 
 using Results = std::map<std::string, AllocationResult>;
+using LbResults = std::map<std::string, LoadBalancerResult>;
 
 bool needsNodePorts(const Service& s) {
   return s.type == ServiceType::NodePort || s.type == ServiceType::LoadBalancer;
@@ -87,6 +90,26 @@ Results fallbackResults(const std::vector<AllocationRequest>& reqs, const Cluste
   return out;
 }
 
+// Without the record, LoadBalancers can only keep the address (or the
+// pending reason) they had.
+LbResults lbFallback(const std::vector<Service>& services, const ClusterSnapshot* prev,
+                     const std::string& why) {
+  LbResults out;
+  for (const Service& s : services) {
+    if (s.type != ServiceType::LoadBalancer) continue;
+    const Service* old = nullptr;
+    if (prev) {
+      auto it = prev->services.find(s.key());
+      if (it != prev->services.end()) old = &it->second;
+    }
+    if (old && old->type == ServiceType::LoadBalancer)
+      out[s.key()] = {old->loadBalancerIngress, old->loadBalancerPending, "", ""};
+    else
+      out[s.key()].pending = "cannot allocate: " + why;
+  }
+  return out;
+}
+
 class Builder {
  public:
   Builder(const std::vector<SourceFile>& files, const BuildOptions& opts, AllocationStore& store,
@@ -99,6 +122,9 @@ class Builder {
  private:
   std::set<std::string> retainedFromBrokenFiles() const;
   Results allocate(const std::set<std::string>& live);
+  std::vector<LoadBalancerRequest> lbRequests(const Results& results,
+                                              const std::set<std::string>& live) const;
+  const Service* previous(const std::string& key) const;
   bool addValid(Service s, const AllocationResult& r);
   void keepPrevious(const std::string& key);
 
@@ -108,7 +134,34 @@ class Builder {
   const ClusterSnapshot* prev_;
   EndpointSources src_;
   ClusterSnapshot snap_;
+  LbResults lb_;
 };
+
+const Service* Builder::previous(const std::string& key) const {
+  if (!prev_) return nullptr;
+  auto it = prev_->services.find(key);
+  return it == prev_->services.end() ? nullptr : &it->second;
+}
+
+// Valid services (allocation included) ask for an address or release it;
+// the other live ones hold theirs, described by their last good version.
+std::vector<LoadBalancerRequest> Builder::lbRequests(const Results& results,
+                                                     const std::set<std::string>& live) const {
+  std::map<std::string, LoadBalancerRequest> byKey;
+  for (const Service& s : m_.services) {
+    auto it = results.find(s.key());
+    if (it == results.end() || !it->second.error.empty()) continue;
+    const auto& ips = it->second.clusterIPs;
+    bool v4 = ips.empty() ? opts_.serviceCidrs.empty() || opts_.serviceCidrs[0].addr.isV4()
+                          : ips[0].isV4();
+    byKey[s.key()] = loadBalancerRequest(s, v4);
+  }
+  for (const auto& key : live)
+    if (!byKey.count(key)) byKey[key] = heldLoadBalancerRequest(key, previous(key));
+  std::vector<LoadBalancerRequest> out;
+  for (auto& [k, r] : byKey) out.push_back(std::move(r));
+  return out;
+}
 
 std::set<std::string> Builder::retainedFromBrokenFiles() const {
   std::set<std::string> keys;
@@ -129,10 +182,12 @@ Results Builder::allocate(const std::set<std::string>& live) {
       [&](AllocationRecord& rec) {
         results = allocateClusterIPs(rec, reqs, live, opts_.serviceCidrs, now,
                                      {opts_.nodePortMin, opts_.nodePortMax});
+        lb_ = allocateLoadBalancerIPs(rec, lbRequests(results, live), snap_.pools);
       },
       &error);
   if (ok) return results;
   snap_.errors.push_back({"", "", "", "ClusterIP allocation record: " + error});
+  lb_ = lbFallback(m_.services, prev_, error);
   return fallbackResults(reqs, prev_, error);
 }
 
@@ -147,6 +202,12 @@ bool Builder::addValid(Service s, const AllocationResult& r) {
     s.ports[i].nodePort = it == r.nodePorts.end() ? 0 : it->second;
   }
   s.healthCheckNodePort = r.healthCheckNodePort;
+  if (auto lb = lb_.find(s.key()); lb != lb_.end()) {
+    s.loadBalancerIngress = lb->second.ips;
+    s.loadBalancerPending = lb->second.pending;
+    if (!lb->second.error.empty())
+      snap_.errors.push_back({s.file, "Service " + s.key(), lb->second.field, lb->second.error});
+  }
   if (s.creationTimestamp.empty()) s.creationTimestamp = r.created;
   resolveEndpoints(s, src_, &snap_.errors);
   snap_.services[s.key()] = std::move(s);
@@ -166,6 +227,7 @@ void Builder::keepPrevious(const std::string& key) {
 ClusterSnapshot Builder::build() {
   snap_.errors = m_.errors;
   for (const auto& n : m_.nodes) snap_.nodes[n.node.name] = n.node;
+  snap_.pools = resolvePools(m_, prev_, &snap_.errors);
   std::set<std::string> retained = retainedFromBrokenFiles();
   std::set<std::string> live = m_.invalidServices;
   live.insert(retained.begin(), retained.end());

@@ -31,6 +31,11 @@ struct BuildOptions {
 //    and node ports.
 //  * In the snapshot, ServicePort::nodePort and Service::healthCheckNodePort
 //    are the allocated ports (0 = none).
+//  * IPAddressPools become snapshot.pools (address_pool.h resolvePools);
+//    LoadBalancer services get Service::loadBalancerIngress from them, or
+//    Service::loadBalancerPending saying why not (load_balancer.h). A bad
+//    requested address or pool annotation is an error in snapshot.errors,
+//    but the service is still served (ClusterIP, node ports) without one.
 ClusterSnapshot buildSnapshot(const std::vector<SourceFile>& files, const BuildOptions& opts,
                               AllocationStore& store, const ClusterSnapshot* previous);
 

@@ -26,6 +26,7 @@ constexpr KindInfo kKinds[] = {
     {"Pod", "v1", true},
     {"Node", "v1", false},
     {"EndpointSlice", "discovery.k8s.io/v1", true},
+    {"IPAddressPool", "metallb.io/v1beta1", false},  // namespaced in MetalLB; ignored here
 };
 
 const KindInfo* findKind(const std::string& kind) {
@@ -125,6 +126,10 @@ void ManifestParser::parseObject(const json& o, const std::string& file, const s
     out_.invalidServices.insert(m.ns + "/" + m.name);
     return;
   }
+  if (m.kind == "IPAddressPool" && (!identityOk || c.failed())) {
+    out_.invalidPools.insert(m.name);
+    return;
+  }
   if (identityOk) dispatch(c, o, m);
 }
 
@@ -174,6 +179,12 @@ void ManifestParser::dispatch(ObjectContext& c, const json& o, const ObjectMeta&
     out_.slices.push_back(parseEndpointSlice(c, o, m));
   } else if (m.kind == "Node") {
     out_.nodes.push_back({parseNode(c, o, m), m.file});
+  } else if (m.kind == "IPAddressPool") {
+    AddressPool p = parseAddressPool(c, o, m);
+    if (c.failed())
+      out_.invalidPools.insert(p.name);
+    else
+      out_.pools.push_back(std::move(p));
   }
 }
 

@@ -2,8 +2,9 @@
 // validation: no allocation, no endpoint resolution (see builder.h).
 //
 // Each file may hold several YAML documents (`---`), JSON, and `kind: List`.
-// Recognised kinds: Service, Endpoints, Pod, Node (v1) and EndpointSlice
-// (discovery.k8s.io/v1); other kinds are skipped silently. Every problem is
+// Recognised kinds: Service, Endpoints, Pod, Node (v1), EndpointSlice
+// (discovery.k8s.io/v1) and IPAddressPool (metallb.io/v1beta1, its
+// namespace ignored); other kinds are skipped silently. Every problem is
 // a ManifestError naming file, object and field; one bad document never
 // hides the others.
 #pragma once
@@ -95,6 +96,10 @@ struct Manifests {
   std::vector<EndpointsObject> endpoints;
   std::vector<EndpointSlice> slices;
   std::vector<NodeObject> nodes;
+  std::vector<AddressPool> pools;  // valid ones
+  // Names of IPAddressPools present but invalid: their last good version
+  // stays in use.
+  std::set<std::string> invalidPools;
   // Files holding a document that could not be identified (syntax error,
   // no kind or name): objects that vanished from them may just be
   // mid-edit, so the builder keeps their last good Services.

@@ -29,6 +29,7 @@ Pod parsePod(ObjectContext& c, const nlohmann::json& o, const ObjectMeta& m);
 EndpointsObject parseEndpoints(ObjectContext& c, const nlohmann::json& o, const ObjectMeta& m);
 EndpointSlice parseEndpointSlice(ObjectContext& c, const nlohmann::json& o, const ObjectMeta& m);
 Node parseNode(ObjectContext& c, const nlohmann::json& o, const ObjectMeta& m);
+AddressPool parseAddressPool(ObjectContext& c, const nlohmann::json& o, const ObjectMeta& m);
 
 // externalTrafficPolicy, healthCheckNodePort, externalIPs and the
 // LoadBalancer fields of a Service spec; s.type must already be set.

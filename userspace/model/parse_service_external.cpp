@@ -1,6 +1,7 @@
 // Service fields about traffic from outside the cluster: node ports'
 // traffic policy, external IPs and the LoadBalancer settings. Validation
 // follows the apiserver's (pkg/apis/core/validation) where ferry can.
+#include "model/load_balancer.h"
 #include "model/object_parsers.h"
 
 namespace ferry {
@@ -103,6 +104,68 @@ void parseSourceRanges(ObjectContext& c, const json& spec, Service& s) {
   }
 }
 
+std::string trimmed(const std::string& text) {
+  auto first = text.find_first_not_of(" \t");
+  if (first == std::string::npos) return "";
+  return text.substr(first, text.find_last_not_of(" \t") - first + 1);
+}
+
+// "a, b,c" -> {"a", "b", "c"}; "" -> {}.
+std::vector<std::string> commaList(const std::string& text) {
+  std::vector<std::string> out;
+  if (trimmed(text).empty()) return out;
+  size_t start = 0;
+  for (;;) {
+    auto comma = text.find(',', start);
+    out.push_back(trimmed(text.substr(start, comma == std::string::npos ? comma : comma - start)));
+    if (comma == std::string::npos) return out;
+    start = comma + 1;
+  }
+}
+
+const std::string* annotation(const Service& s, const char* key) {
+  auto it = s.annotations.find(key);
+  return it == s.annotations.end() ? nullptr : &it->second;
+}
+
+// Kubernetes reads the annotation when the field is empty (LoadBalancer only).
+void parseSourceRangesAnnotation(ObjectContext& c, Service& s) {
+  const std::string* text = annotation(s, kSourceRangesAnnotation);
+  if (!text || !s.loadBalancerSourceRanges.empty()) return;
+  std::vector<IpPrefix> ranges;
+  for (const auto& part : commaList(*text)) {
+    auto pfx = IpPrefix::parseMasked(part);
+    if (!pfx) {
+      c.error(annotationPath(kSourceRangesAnnotation),
+              "must be a list of CIDRs such as 10.240.0.0/24,10.250.0.0/24, got \"" + *text + "\"");
+      return;
+    }
+    ranges.push_back(*pfx);
+  }
+  s.loadBalancerSourceRanges = ranges;
+}
+
+// MetalLB's annotations; other controllers' ones are left alone.
+void parseMetalLBAnnotations(ObjectContext& c, Service& s) {
+  if (const std::string* text = annotation(s, kLoadBalancerIPsAnnotation)) {
+    for (const auto& part : commaList(*text)) {
+      auto ip = IpAddr::parse(part);
+      if (!ip) {
+        c.error(annotationPath(kLoadBalancerIPsAnnotation),
+                "\"" + part + "\" is not a valid IP address");
+        continue;
+      }
+      s.requestedLoadBalancerIPs.push_back(*ip);
+    }
+    if (s.loadBalancerIP && !s.requestedLoadBalancerIPs.empty())
+      c.error("spec.loadBalancerIP", std::string("may not be set together with the annotation ") +
+                                         kLoadBalancerIPsAnnotation);
+  }
+  if (const std::string* pool = annotation(s, kAddressPoolAnnotation))
+    s.addressPool = trimmed(*pool);
+  if (const std::string* key = annotation(s, kSharedIPAnnotation)) s.sharedIPKey = *key;
+}
+
 void parseLoadBalancer(ObjectContext& c, const json& spec, Service& s) {
   const std::string allocPath = "spec.allocateLoadBalancerNodePorts";
   if (auto alloc = optBool(c, spec, "allocateLoadBalancerNodePorts", allocPath)) {
@@ -113,6 +176,9 @@ void parseLoadBalancer(ObjectContext& c, const json& spec, Service& s) {
   }
   s.loadBalancerIP = optIp(c, spec, "loadBalancerIP", "spec.loadBalancerIP");
   parseSourceRanges(c, spec, s);
+  if (!isLoadBalancer(s)) return;
+  parseSourceRangesAnnotation(c, s);
+  parseMetalLBAnnotations(c, s);
 }
 
 }  // namespace

@@ -150,7 +150,19 @@ json serviceToJson(const Service& s) {
   j["kind"] = "Service";
   j["metadata"] = metadata(s, j.value("metadata", json::object()));
   fillSpec(objectMember(j, "spec"), s);
-  j["status"] = {{"loadBalancer", json::object()}};
+  json lb = json::object();
+  if (!s.loadBalancerIngress.empty()) {
+    json ingress = json::array();
+    for (const auto& ip : s.loadBalancerIngress) ingress.push_back({{"ip", ip.str()}});
+    lb["ingress"] = ingress;
+  }
+  j["status"] = {{"loadBalancer", lb}};
+  // Why a LoadBalancer service has no address (yet), for ferryctl -o wide.
+  if (!s.loadBalancerPending.empty())
+    j["status"]["conditions"] = json::array({{{"type", "ferry.io/LoadBalancerAddress"},
+                                              {"status", "False"},
+                                              {"reason", "Pending"},
+                                              {"message", s.loadBalancerPending}}});
   return j;
 }
 

@@ -12,7 +12,10 @@ namespace ferry {
 // creationTimestamp, allocated clusterIP/clusterIPs ("None" when
 // headless), defaulted ports and type, allocated nodePorts and
 // healthCheckNodePort, externalTrafficPolicy (for NodePort, LoadBalancer
-// and services with externalIPs), and `status: {loadBalancer: {}}`.
+// and services with externalIPs), and `status: {loadBalancer: {}}`, with
+// `ingress: [{ip: ...}]` when a load balancer address is assigned, and
+// `status.conditions: [{type: ferry.io/LoadBalancerAddress, status: "False",
+// reason: Pending, message: <why>}]` when a LoadBalancer service has none.
 nlohmann::json serviceToJson(const Service& s);
 
 // A v1 Endpoints object for the service: subsets of addresses /

@@ -40,11 +40,30 @@ bool Service::operator==(const Service& o) const {
   return std::tie(ns, name, type, headless, clusterIPs, externalName, ports, selector,
                   externalTrafficLocal, healthCheckNodePort, externalIPs,
                   allocateLoadBalancerNodePorts, loadBalancerIP, loadBalancerSourceRanges,
-                  annotations, creationTimestamp, file) ==
+                  annotations, requestedLoadBalancerIPs, addressPool, sharedIPKey,
+                  loadBalancerIngress, loadBalancerPending, creationTimestamp, file) ==
          std::tie(o.ns, o.name, o.type, o.headless, o.clusterIPs, o.externalName, o.ports,
                   o.selector, o.externalTrafficLocal, o.healthCheckNodePort, o.externalIPs,
                   o.allocateLoadBalancerNodePorts, o.loadBalancerIP, o.loadBalancerSourceRanges,
-                  o.annotations, o.creationTimestamp, o.file);
+                  o.annotations, o.requestedLoadBalancerIPs, o.addressPool, o.sharedIPKey,
+                  o.loadBalancerIngress, o.loadBalancerPending, o.creationTimestamp, o.file);
+}
+
+bool AddressRange::contains(const IpAddr& a) const {
+  return a.isV4() == first.isV4() && first <= a && a <= last;
+}
+
+bool AddressPool::contains(const IpAddr& a) const {
+  if (avoidBuggyIPs && a.isV4() && (a.bytes[15] == 0 || a.bytes[15] == 255)) return false;
+  for (const auto& r : ranges)
+    if (r.contains(a)) return true;
+  return false;
+}
+
+bool AddressPool::hasFamily(bool v4) const {
+  for (const auto& r : ranges)
+    if (r.first.isV4() == v4) return true;
+  return false;
 }
 
 bool Service::externallyAccessible() const {

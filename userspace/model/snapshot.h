@@ -76,8 +76,24 @@ struct Service {
   std::vector<IpAddr> externalIPs;       // spec.externalIPs
   bool allocateLoadBalancerNodePorts = true;  // LoadBalancer only
   std::optional<IpAddr> loadBalancerIP;  // spec.loadBalancerIP (deprecated field)
+  // spec.loadBalancerSourceRanges, or else (as Kubernetes does) the
+  // annotation service.beta.kubernetes.io/load-balancer-source-ranges.
   std::vector<IpPrefix> loadBalancerSourceRanges;
   std::map<std::string, std::string> annotations;  // metadata.annotations
+  // MetalLB's annotations, read for LoadBalancer services only:
+  // metallb.universe.tf/loadBalancerIPs (comma-separated; the first of the
+  // service's IP family is requested; exclusive with spec.loadBalancerIP),
+  std::vector<IpAddr> requestedLoadBalancerIPs;
+  // metallb.universe.tf/address-pool (assign from this pool only),
+  std::string addressPool;
+  // metallb.universe.tf/allow-shared-ip (services with the same key and
+  // disjoint ports may share an address; "" = never shared).
+  std::string sharedIPKey;
+  // In a snapshot (LoadBalancer only): the assigned address, at most one,
+  // of the first ClusterIP's family (status.loadBalancer.ingress) ...
+  std::vector<IpAddr> loadBalancerIngress;
+  // ... or, when there is none, why ("no available IPs in pool(s) ...").
+  std::string loadBalancerPending;
   std::string creationTimestamp;         // RFC 3339, from manifest or allocation record
   std::string file;                      // where it was defined
   nlohmann::json object;                 // the manifest as read (for -o json)
@@ -86,6 +102,30 @@ struct Service {
   // NodePort and LoadBalancer services, and ClusterIP ones with external
   // IPs: the ones externalTrafficPolicy applies to.
   bool externallyAccessible() const;
+};
+
+// An inclusive range of addresses of one family: a CIDR or "a-b" range.
+struct AddressRange {
+  IpAddr first, last;
+  std::string text;   // as written
+  size_t index = 0;   // position in spec.addresses, for messages
+  bool contains(const IpAddr& a) const;
+  bool operator==(const AddressRange&) const = default;
+};
+
+// A MetalLB IPAddressPool (metallb.io/v1beta1), the addresses that
+// LoadBalancer services are assigned from. Pools are cluster-wide here:
+// metadata.namespace is ignored.
+struct AddressPool {
+  std::string name;
+  std::vector<AddressRange> ranges;  // spec.addresses, in order
+  bool autoAssign = true;            // spec.autoAssign
+  bool avoidBuggyIPs = false;        // spec.avoidBuggyIPs: no IPv4 x.x.x.0 / x.x.x.255
+  std::string file;
+  // In a range and, with avoidBuggyIPs, not an IPv4 .0 or .255 address.
+  bool contains(const IpAddr& a) const;
+  bool hasFamily(bool v4) const;
+  bool operator==(const AddressPool&) const = default;
 };
 
 struct Node {
@@ -99,6 +139,7 @@ struct Node {
 struct ClusterSnapshot {
   std::map<std::string, Service> services;  // key: ns/name
   std::map<std::string, Node> nodes;
+  std::map<std::string, AddressPool> pools;  // key: name
   std::vector<ManifestError> errors;
 };
 

@@ -1,5 +1,7 @@
 #include "model/yaml_json.h"
 
+#include <algorithm>
+
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
@@ -135,8 +137,26 @@ YamlDocument parseChunk(const Chunk& c, int index) {
 
 }  // namespace
 
+// A JSON file (what the Kubernetes API and `kubectl -o json` produce) is
+// valid YAML, but yaml-cpp takes seconds for megabytes of it; a JSON
+// parser takes milliseconds. Anything that is not strict JSON (YAML flow
+// style like `{a: b}`) falls through to yaml-cpp.
+static bool parseAsJson(const std::string& content, std::vector<YamlDocument>* docs) {
+  size_t first = content.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos || (content[first] != '{' && content[first] != '[')) return false;
+  nlohmann::json v = nlohmann::json::parse(content, nullptr, /*allow_exceptions=*/false);
+  if (v.is_discarded()) return false;
+  YamlDocument d;
+  d.index = 1;
+  d.firstLine = 1 + static_cast<int>(std::count(content.begin(), content.begin() + first, '\n'));
+  d.value = std::move(v);
+  docs->push_back(std::move(d));
+  return true;
+}
+
 std::vector<YamlDocument> parseYamlDocuments(const std::string& content) {
   std::vector<YamlDocument> docs;
+  if (parseAsJson(content, &docs)) return docs;
   for (const Chunk& c : splitChunks(content)) {
     if (isBlank(c.text)) continue;
     docs.push_back(parseChunk(c, int(docs.size()) + 1));

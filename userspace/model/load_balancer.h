@@ -1,0 +1,96 @@
+// LoadBalancer addresses on bare metal, MetalLB-style: every LoadBalancer
+// service gets one address of its first ClusterIP's family from the
+// address pools (snapshot.h AddressPool), recorded in the shared
+// allocation record (ServiceAllocation::loadBalancerIPs) so that every
+// node's agent arrives at the same answer, stable across restarts.
+//
+// Policy (allocateLoadBalancerIPs), requests in ns/name order throughout:
+//  1. Release: a service that no longer needs an address (type changed
+//     away from LoadBalancer) drops it; deleted services are already gone
+//     from the record (allocateClusterIPs). Released addresses are free
+//     for everyone in the same pass.
+//  2. Held: services present but invalid (holdOnly, or without a request
+//     at all) keep their recorded addresses while those are still in a
+//     pool; they get nothing new.
+//  3. Kept: a service keeps its recorded address while it is still in a
+//     pool, of its family, in the pool its address-pool annotation names
+//     (if any), equal to its requested address (if any), and shareable
+//     with the addresses' other holders. Otherwise it is dropped.
+//  4. Requested (spec.loadBalancerIP, or the first address of the
+//     service's family in the metallb.universe.tf/loadBalancerIPs
+//     annotation): granted when the address is in a pool (the annotated
+//     one, if any; auto-assign or not) and free or shareable; otherwise an
+//     error on that field, and the service has no address.
+//  5. Dynamic: from the pool the metallb.universe.tf/address-pool
+//     annotation names (auto-assign or not; unknown = error), else from the
+//     auto-assign pools in name order. A service with a sharing key first
+//     takes an address already held by services it may share with (pools
+//     in order, addresses ascending); otherwise the first free address
+//     (entries in the order written, addresses ascending; IPv4 .0 / .255
+//     skipped with avoidBuggyIPs). None left: no address, `pending` says
+//     why; a later pass retries.
+// Sharing (MetalLB's rules): an address may be held by several services
+// only when all carry the same non-empty metallb.universe.tf/allow-shared-ip
+// key, no port+protocol is used by two of them, and they agree on the
+// backend key (externalTrafficPolicy Local services must have the same
+// selector; Local and Cluster ones do not mix), as one node announces the
+// address for all of them.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "model/allocation.h"
+#include "model/snapshot.h"
+
+namespace ferry {
+
+// The annotations read for LoadBalancer services.
+inline constexpr char kLoadBalancerIPsAnnotation[] = "metallb.universe.tf/loadBalancerIPs";
+inline constexpr char kAddressPoolAnnotation[] = "metallb.universe.tf/address-pool";
+inline constexpr char kSharedIPAnnotation[] = "metallb.universe.tf/allow-shared-ip";
+inline constexpr char kSourceRangesAnnotation[] =
+    "service.beta.kubernetes.io/load-balancer-source-ranges";
+// As Kubernetes writes annotation paths (keys hold dots and slashes):
+// "metadata.annotations[metallb.universe.tf/address-pool]".
+std::string annotationPath(const std::string& key);
+
+// One service's needs, as the builder sees them.
+struct LoadBalancerRequest {
+  std::string key;             // ns/name
+  bool needsAddress = false;   // type LoadBalancer (false releases its address)
+  bool holdOnly = false;       // present but invalid: keep what is recorded, nothing new
+  bool v4 = true;              // the family: its first ClusterIP's
+  // Candidates for the requested address: spec.loadBalancerIP, or the
+  // annotation's list (the first of the family is used). Empty = dynamic.
+  std::vector<IpAddr> requested{};
+  std::string requestedField{};  // "spec.loadBalancerIP" or the annotation's path
+  std::string pool{};            // metallb.universe.tf/address-pool ("" = any auto-assign)
+  std::string sharingKey{};      // metallb.universe.tf/allow-shared-ip ("" = exclusive)
+  std::string backendKey{};      // externalTrafficPolicy Local: the selector; else ""
+  std::vector<std::pair<uint16_t, Protocol>> ports{};
+};
+
+struct LoadBalancerResult {
+  std::vector<IpAddr> ips;   // at most one
+  std::string pending;       // why there is no address (needsAddress only)
+  std::string field, error;  // a manifest problem, also summarised in pending
+};
+
+// The request for a valid service whose first ClusterIP is of family v4.
+LoadBalancerRequest loadBalancerRequest(const Service& s, bool v4);
+// The request for a service present but invalid, from its last good
+// version (null: unknown; its addresses are then held exclusively).
+LoadBalancerRequest heldLoadBalancerRequest(const std::string& key, const Service* lastGood);
+
+// Applies the policy above to `record`, whose entries of deleted services
+// must already be gone. `requests` must be sorted by key and unique.
+// Results are keyed by ns/name, for requests that need an address.
+std::map<std::string, LoadBalancerResult> allocateLoadBalancerIPs(
+    AllocationRecord& record, const std::vector<LoadBalancerRequest>& requests,
+    const std::map<std::string, AddressPool>& pools);
+
+}  // namespace ferry

@@ -1,0 +1,299 @@
+// The LoadBalancer address policy documented in load_balancer.h.
+#include <algorithm>
+
+#include "model/address_pool.h"
+#include "model/load_balancer.h"
+
+namespace ferry {
+
+std::string annotationPath(const std::string& key) { return "metadata.annotations[" + key + "]"; }
+
+LoadBalancerRequest loadBalancerRequest(const Service& s, bool v4) {
+  LoadBalancerRequest r;
+  r.key = s.key();
+  r.needsAddress = s.type == ServiceType::LoadBalancer;
+  r.v4 = v4;
+  if (s.loadBalancerIP) {
+    r.requested = {*s.loadBalancerIP};
+    r.requestedField = "spec.loadBalancerIP";
+  } else if (!s.requestedLoadBalancerIPs.empty()) {
+    r.requested = s.requestedLoadBalancerIPs;
+    r.requestedField = annotationPath(kLoadBalancerIPsAnnotation);
+  }
+  r.pool = s.addressPool;
+  r.sharingKey = s.sharedIPKey;
+  if (s.externalTrafficLocal) {
+    r.backendKey = "Local:";
+    for (const auto& [k, v] : s.selector) r.backendKey += k + "=" + v + ",";
+  }
+  for (const auto& p : s.ports) r.ports.push_back({p.port, p.protocol});
+  return r;
+}
+
+LoadBalancerRequest heldLoadBalancerRequest(const std::string& key, const Service* lastGood) {
+  LoadBalancerRequest r;
+  if (lastGood) r = loadBalancerRequest(*lastGood, true);
+  r.key = key;
+  r.needsAddress = false;
+  r.holdOnly = true;
+  return r;
+}
+
+namespace {
+
+const char* familyName(bool v4) { return v4 ? "IPv4" : "IPv6"; }
+
+// What a request asks for, checked before anything is assigned.
+struct Plan {
+  std::optional<IpAddr> want;  // the requested address
+  std::string field, error;
+};
+
+struct Holder {
+  std::string key;
+  const LoadBalancerRequest* req;  // null: unknown, never shared
+};
+
+class LbAllocator {
+ public:
+  LbAllocator(AllocationRecord& rec, const std::vector<LoadBalancerRequest>& reqs,
+              const std::map<std::string, AddressPool>& pools)
+      : rec_(rec), reqs_(reqs), pools_(pools) {
+    for (const auto& r : reqs_) byKey_[r.key] = &r;
+  }
+
+  std::map<std::string, LoadBalancerResult> run();
+
+ private:
+  const LoadBalancerRequest* find(const std::string& key) const;
+  Plan plan(const LoadBalancerRequest& r) const;
+  const AddressPool* poolOf(const IpAddr& ip) const;
+  std::string notInPool(const IpAddr& ip) const;
+  std::string conflict(const IpAddr& ip, const LoadBalancerRequest* r) const;
+  bool owned(const IpAddr& ip) const;
+  void take(const IpAddr& ip, const std::string& key, const LoadBalancerRequest* r);
+  void hold(const std::string& key, ServiceAllocation& a, const LoadBalancerRequest* r);
+  void keep(const LoadBalancerRequest& r, const Plan& p, ServiceAllocation& a);
+  void requested(const LoadBalancerRequest& r, const Plan& p, LoadBalancerResult* res);
+  void dynamic(const LoadBalancerRequest& r, LoadBalancerResult* res);
+  std::optional<IpAddr> shared(const AddressPool& pool, const LoadBalancerRequest& r) const;
+  std::optional<IpAddr> firstFree(const AddressPool& pool, bool v4) const;
+
+  AllocationRecord& rec_;
+  const std::vector<LoadBalancerRequest>& reqs_;
+  const std::map<std::string, AddressPool>& pools_;
+  std::map<std::string, const LoadBalancerRequest*> byKey_;
+  std::map<IpAddr, std::vector<Holder>> owners_;
+};
+
+const LoadBalancerRequest* LbAllocator::find(const std::string& key) const {
+  auto it = byKey_.find(key);
+  return it == byKey_.end() ? nullptr : it->second;
+}
+
+Plan LbAllocator::plan(const LoadBalancerRequest& r) const {
+  Plan p;
+  if (!r.pool.empty() && !pools_.count(r.pool)) {
+    p.field = annotationPath(kAddressPoolAnnotation);
+    p.error = "unknown address pool \"" + r.pool + "\"";
+    return p;
+  }
+  if (r.requested.empty()) return p;
+  for (const auto& ip : r.requested)
+    if (ip.isV4() == r.v4) return p.want = ip, p;
+  p.field = r.requestedField;
+  std::string family = std::string(familyName(r.v4)) + " address (the service's IP family)";
+  p.error = r.requested.size() == 1 ? r.requested[0].str() + " is not an " + family
+                                    : "has no " + family;
+  return p;
+}
+
+// Pools are in name order; resolvePools makes them disjoint.
+const AddressPool* LbAllocator::poolOf(const IpAddr& ip) const {
+  for (const auto& [name, pool] : pools_)
+    if (pool.contains(ip)) return &pool;
+  return nullptr;
+}
+
+std::string LbAllocator::notInPool(const IpAddr& ip) const {
+  for (const auto& [name, pool] : pools_)
+    for (const auto& range : pool.ranges)
+      if (range.contains(ip))
+        return ip.str() + " is excluded from address pool " + name + " by avoidBuggyIPs";
+  return ip.str() + " is not in any address pool";
+}
+
+// "" when r may hold ip along with its current holders.
+std::string LbAllocator::conflict(const IpAddr& ip, const LoadBalancerRequest* r) const {
+  auto it = owners_.find(ip);
+  if (it == owners_.end()) return "";
+  for (const Holder& h : it->second) {
+    if (r && h.key == r->key) continue;
+    std::string taken = ip.str() + " is already assigned to " + h.key;
+    if (!r || !h.req || r->sharingKey.empty() || r->sharingKey != h.req->sharingKey) return taken;
+    if (r->backendKey != h.req->backendKey)
+      return taken + ", and sharing needs the same externalTrafficPolicy (and with Local, "
+                     "the same selector)";
+    for (const auto& port : r->ports)
+      if (std::find(h.req->ports.begin(), h.req->ports.end(), port) != h.req->ports.end())
+        return taken + ", which also uses port " + std::to_string(port.first) + "/" +
+               protocolName(port.second);
+  }
+  return "";
+}
+
+bool LbAllocator::owned(const IpAddr& ip) const {
+  auto it = owners_.find(ip);
+  return it != owners_.end() && !it->second.empty();
+}
+
+void LbAllocator::take(const IpAddr& ip, const std::string& key, const LoadBalancerRequest* r) {
+  owners_[ip].push_back({key, r});
+}
+
+// Invalid services keep what they have while it is still in a pool.
+void LbAllocator::hold(const std::string& key, ServiceAllocation& a, const LoadBalancerRequest* r) {
+  std::erase_if(a.loadBalancerIPs, [&](const IpAddr& ip) {
+    if (!poolOf(ip) || !conflict(ip, r).empty()) return true;
+    take(ip, key, r);
+    return false;
+  });
+}
+
+void LbAllocator::keep(const LoadBalancerRequest& r, const Plan& p, ServiceAllocation& a) {
+  std::vector<IpAddr> kept;
+  for (const auto& ip : a.loadBalancerIPs) {
+    const AddressPool* pool = poolOf(ip);
+    bool ok = p.error.empty() && kept.empty() && ip.isV4() == r.v4 && pool &&
+              (r.pool.empty() || pool->name == r.pool) && (!p.want || *p.want == ip) &&
+              conflict(ip, &r).empty();
+    if (!ok) continue;
+    kept.push_back(ip);
+    take(ip, r.key, &r);
+  }
+  a.loadBalancerIPs = kept;
+}
+
+void LbAllocator::requested(const LoadBalancerRequest& r, const Plan& p, LoadBalancerResult* res) {
+  const IpAddr& ip = *p.want;
+  const AddressPool* pool = poolOf(ip);
+  res->field = r.requestedField;
+  if (!pool) {
+    res->error = notInPool(ip);
+  } else if (!r.pool.empty() && pool->name != r.pool) {
+    res->error = ip.str() + " is in address pool " + pool->name + ", not in " + r.pool +
+                 " (annotation " + kAddressPoolAnnotation + ")";
+  } else {
+    res->error = conflict(ip, &r);
+  }
+  if (!res->error.empty()) return;
+  res->field.clear();
+  rec_.services[r.key].loadBalancerIPs = {ip};
+  take(ip, r.key, &r);
+}
+
+std::optional<IpAddr> LbAllocator::shared(const AddressPool& pool,
+                                          const LoadBalancerRequest& r) const {
+  for (const auto& [ip, holders] : owners_)
+    if (!holders.empty() && ip.isV4() == r.v4 && poolOf(ip) == &pool && conflict(ip, &r).empty())
+      return ip;
+  return std::nullopt;
+}
+
+// Stops at the first address not held, so it costs at most the number of
+// held (and skipped) addresses, whatever the size of the range.
+std::optional<IpAddr> LbAllocator::firstFree(const AddressPool& pool, bool v4) const {
+  for (const auto& range : pool.ranges) {
+    if (range.first.isV4() != v4) continue;
+    for (IpAddr ip = range.first;; ip = nextAddress(ip)) {
+      if (pool.contains(ip) && !owned(ip) && poolOf(ip) == &pool) return ip;
+      if (ip == range.last) break;
+    }
+  }
+  return std::nullopt;
+}
+
+void LbAllocator::dynamic(const LoadBalancerRequest& r, LoadBalancerResult* res) {
+  std::vector<const AddressPool*> candidates;
+  std::string names;
+  for (const auto& [name, pool] : pools_) {
+    bool eligible = r.pool.empty() ? pool.autoAssign : name == r.pool;
+    if (!eligible || !pool.hasFamily(r.v4)) continue;
+    candidates.push_back(&pool);
+    names += (names.empty() ? "" : ", ") + name;
+  }
+  if (candidates.empty()) {
+    res->pending = r.pool.empty()
+                       ? std::string("no auto-assign address pool has ") + familyName(r.v4) +
+                             " addresses"
+                       : "address pool " + r.pool + " has no " + familyName(r.v4) + " addresses";
+    return;
+  }
+  std::optional<IpAddr> ip;
+  if (!r.sharingKey.empty())
+    for (const AddressPool* pool : candidates)
+      if (!ip) ip = shared(*pool, r);
+  for (const AddressPool* pool : candidates)
+    if (!ip) ip = firstFree(*pool, r.v4);
+  if (!ip) {
+    res->pending = "no available IPs in pool(s) " + names;
+    return;
+  }
+  rec_.services[r.key].loadBalancerIPs = {*ip};
+  take(*ip, r.key, &r);
+}
+
+std::map<std::string, LoadBalancerResult> LbAllocator::run() {
+  std::map<std::string, Plan> plans;
+  for (const auto& r : reqs_)
+    if (r.needsAddress) plans[r.key] = plan(r);
+  for (auto& [key, a] : rec_.services) {
+    const LoadBalancerRequest* r = find(key);
+    if (r && !r->needsAddress && !r->holdOnly) a.loadBalancerIPs.clear();
+  }
+  for (auto& [key, a] : rec_.services) {
+    const LoadBalancerRequest* r = find(key);
+    if (!r || r->holdOnly) hold(key, a, r);
+  }
+  for (auto& [key, a] : rec_.services) {
+    const LoadBalancerRequest* r = find(key);
+    if (r && r->needsAddress) keep(*r, plans[key], a);
+  }
+  std::map<std::string, LoadBalancerResult> out;
+  auto unassigned = [&](const LoadBalancerRequest& r) {
+    auto it = rec_.services.find(r.key);
+    return it == rec_.services.end() || it->second.loadBalancerIPs.empty();
+  };
+  for (const auto& r : reqs_) {
+    if (!r.needsAddress) continue;
+    const Plan& p = plans[r.key];
+    LoadBalancerResult& res = out[r.key];
+    if (!p.error.empty()) {
+      res.field = p.field;
+      res.error = p.error;
+    } else if (p.want && unassigned(r)) {
+      requested(r, p, &res);
+    }
+  }
+  for (const auto& r : reqs_) {
+    if (!r.needsAddress) continue;
+    LoadBalancerResult& res = out[r.key];
+    if (res.error.empty() && !plans[r.key].want && unassigned(r)) dynamic(r, &res);
+  }
+  for (auto& [key, res] : out) {
+    if (!res.error.empty()) res.pending = res.field + ": " + res.error;
+    auto it = rec_.services.find(key);
+    if (it != rec_.services.end()) res.ips = it->second.loadBalancerIPs;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::map<std::string, LoadBalancerResult> allocateLoadBalancerIPs(
+    AllocationRecord& record, const std::vector<LoadBalancerRequest>& requests,
+    const std::map<std::string, AddressPool>& pools) {
+  return LbAllocator(record, requests, pools).run();
+}
+
+}  // namespace ferry
