@@ -246,3 +246,27 @@ TEST(PlanDelta, SourceRangesAreWrittenBeforeTheirFlagAndRemovedAfter) {
 
 }  // namespace
 }  // namespace ferry
+
+namespace ferry {
+namespace {
+
+TEST(DesiredFromSnapshot, LoadBalancerAddressIsAnExternalFrontendWithSourceRanges) {
+  ClusterSnapshot snap;
+  Service svc = nodePortService(true);
+  svc.type = ServiceType::LoadBalancer;
+  svc.externalIPs.clear();
+  svc.loadBalancerIngress = {ip("198.18.0.201")};
+  svc.loadBalancerSourceRanges = {*IpPrefix::parse("198.18.0.100/32")};
+  snap.services["default/web"] = svc;
+  Desired d = desiredFromSnapshot(snap, "node1");
+  FrontendKey lb{ip("198.18.0.201"), 8080, 6, FERRY_SCOPE_EXTERNAL};
+  ASSERT_TRUE(d.frontends.count(lb));
+  EXPECT_EQ(d.frontends.at(lb).flags, FERRY_SVC_F_LOCAL);
+  ASSERT_EQ(d.frontends.at(lb).sourceRanges.size(), 1u);
+  ASSERT_EQ(d.frontends.at(lb).backends.size(), 1u);
+  FrontendKey np{nodePortAddr(true), 32618, 6, FERRY_SCOPE_EXTERNAL};
+  EXPECT_TRUE(d.frontends.at(np).sourceRanges.empty()) << "source ranges apply to the LB address";
+}
+
+}  // namespace
+}  // namespace ferry

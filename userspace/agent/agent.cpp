@@ -55,6 +55,14 @@ Expected<std::unique_ptr<Agent>> Agent::create(const AgentConfig& cfg) {
   if (!src) return src.status();
   a->source_ = std::move(*src);
   a->store_ = std::make_unique<FileAllocationStore>(cfg.allocationFile);
+  a->announce_ = std::make_unique<AnnounceController>(
+      cfg.nodeName,
+      std::make_unique<DirectoryLeaseStore>(cfg.leaseDir, std::chrono::seconds(cfg.leaseSeconds)),
+      std::chrono::seconds(cfg.leaseSeconds), AnnounceClocks{},
+      [](AnnounceController::Level l, const std::string& m) {
+        if (l == AnnounceController::Level::Warn) logWarn(m);
+        else logInfo(m);
+      });
 
   auto links = LinkWatcher::open();
   if (!links) return links.status();
@@ -86,6 +94,7 @@ void Agent::sync() {
   opts.nodePortMin = cfg_.nodePortMin;
   opts.nodePortMax = cfg_.nodePortMax;
   ClusterSnapshot next = buildSnapshot(source_->readAll(), opts, *store_, &snapshot_);
+  auto tBuilt = Clock::now();
 
   for (const ManifestError& e : next.errors) {
     bool known = std::find(snapshot_.errors.begin(), snapshot_.errors.end(), e) !=
@@ -96,6 +105,7 @@ void Agent::sync() {
   // Before the no-map-change return below: names change without map changes
   // (ExternalName targets, hostnames, not-ready endpoints).
   if (dns_) dns_->update(snapshot_);
+  announce_->update(snapshot_);
 
   for (const std::string& e : health_.update(healthTargets(snapshot_, cfg_.nodeName)))
     logError(e);
@@ -104,12 +114,17 @@ void Agent::sync() {
   ProgrammedState after;
   MapDelta delta = planDelta(programmed_, want, &after);
   if (delta.size() == 0) return;
+  auto tPlanned = Clock::now();
   std::vector<std::string> failures = writer_->apply(delta);
   for (const auto& f : failures) logError(f);
   programmed_ = failures.empty() ? std::move(after) : writer_->readBack();
-  auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
+  auto us = [](auto a, auto b) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(b - a).count());
+  };
+  auto done = Clock::now();
   logInfo("synced " + std::to_string(snapshot_.services.size()) + " services: " +
-          std::to_string(delta.size()) + " map changes in " + std::to_string(us) + " us");
+          std::to_string(delta.size()) + " map changes in " + us(t0, done) + " us (build " +
+          us(t0, tBuilt) + ", plan " + us(tBuilt, tPlanned) + ", maps " + us(tPlanned, done) + ")");
 }
 
 void Agent::recordQdisc(const std::string& ifname) {
@@ -197,6 +212,9 @@ void Agent::syncDevices() {
   std::erase_if(extAttached_, [&](int i) { return !external.count(i); });
   syncNodeAddrs();
   updateNodeIp();
+  std::vector<std::string> externalNames;
+  for (int ifindex : extAttached_) externalNames.push_back(links_->links().at(ifindex).name);
+  announce_->setDevices(externalNames);
 }
 
 void Agent::updateNodeIp() {
@@ -244,6 +262,7 @@ nlohmann::json Agent::handle(const nlohmann::json& req) const {
     if (stats[i])
       out["stats"][std::string(kHookNames[i / FERRY_STAT_MAX]) + "/" +
                    kStatNames[i % FERRY_STAT_MAX]] = stats[i];
+  out["announce"] = announce_->statusJson();
   out["programmed"] = {{"frontends", programmed_.frontends.size()},
                        {"backends", programmed_.backends.size()},
                        {"devices", attached_.size()}};
@@ -274,6 +293,8 @@ Status Agent::run() {
       for (const pollfd& p : dns_->pollFds()) fds.push_back(p);
     const size_t healthFirst = fds.size();  // then healthCheckNodePort listeners
     for (int fd : health_.pollFds()) fds.push_back({fd, POLLIN, 0});
+    const size_t announceFirst = fds.size();  // then ARP/NDP sockets
+    for (int fd : announce_->pollFds()) fds.push_back({fd, POLLIN, 0});
     int timeout = -1;
     if (pending) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*pending - Clock::now());
@@ -281,8 +302,8 @@ Status Agent::run() {
     }
     if (dns_ && dns_->timeoutMs() >= 0)
       timeout = timeout < 0 ? dns_->timeoutMs() : std::min(timeout, dns_->timeoutMs());
-    if (health_.timeoutMs() >= 0)
-      timeout = timeout < 0 ? health_.timeoutMs() : std::min(timeout, health_.timeoutMs());
+    for (int t : {health_.timeoutMs(), announce_->timeoutMs()})
+      if (t >= 0) timeout = timeout < 0 ? t : std::min(timeout, t);
     int n = poll(fds.data(), fds.size(), timeout);
     if (n < 0 && errno != EINTR) return Status::sys("poll", errno);
     if (fds[0].revents) break;
@@ -294,15 +315,21 @@ Status Agent::run() {
         if (fds[i].revents) dns_->onReady(fds[i].fd, fds[i].revents);
       dns_->onTimer();
     }
-    for (size_t i = healthFirst; n > 0 && i < fds.size(); ++i)
+    for (size_t i = healthFirst; n > 0 && i < announceFirst; ++i)
       if (fds[i].revents) health_.onReadable(fds[i].fd);
     health_.onTimer();
+    for (size_t i = announceFirst; n > 0 && i < fds.size(); ++i)
+      if (fds[i].revents) announce_->onReadable(fds[i].fd);
+    announce_->onTimer();  // renews this node's lease when due
     if (pending && Clock::now() >= *pending) {
       pending.reset();
       sync();
     }
   }
   close(sfd);
+  // A clean stop releases the lease: another node takes the addresses over
+  // at its next lease read, not after the lease expires.
+  announce_->stop();
   logInfo("ferryd stopping; the dataplane stays in place");
   return Status::ok();
 }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "agent/control.h"
+#include "announce/controller.h"
 #include "agent/health.h"
 #include "agent/links.h"
 #include "agent/source.h"
@@ -43,6 +44,8 @@ struct AgentConfig {
   DatapathOptions datapath;
   enum class Xdp { Native, Generic, Off } xdp = Xdp::Native;  // on external devices
   uint16_t nodePortMin = 30000, nodePortMax = 32767;
+  std::string leaseDir;  // default: <manifests>/.ferry/leases (shared by the agents)
+  int leaseSeconds = 2;
   DnsConfig dns;  // cluster DNS; off when dns.listen is empty
 };
 
@@ -80,6 +83,7 @@ class Agent {
   std::set<int> extAttached_;  // external devices carrying our programs
   std::set<IpAddr> nodeAddrs_;  // programmed in ferry_node_addrs
   HealthServer health_;
+  std::unique_ptr<AnnounceController> announce_;  // L2 announcement of LB addresses
   std::optional<IpAddr> hairpinIp_;
 };
 

@@ -64,6 +64,12 @@ int parseFlags(int argc, char** argv, Flags* f) {
       ("xdp", po::value(&xdp)->default_value("native"),
        "NodePort/externalIP fast path on external devices: native, generic or off "
        "(tc only); native falls back to tc where the driver lacks XDP")
+      ("lease-dir", po::value(&f->cfg.leaseDir),
+       "directory of the agents' leases (shared by every node; default: "
+       "<manifests>/.ferry/leases); the owner of a LoadBalancer address is chosen among "
+       "Ready nodes with a live lease")
+      ("lease-seconds", po::value(&f->cfg.leaseSeconds)->default_value(2),
+       "lease duration; a crashed owner is replaced within about this plus a third")
       ("cleanup", po::bool_switch(&f->cleanup),
        "detach and unpin everything an agent with this --bpffs created, then exit");
   po::variables_map vm;
@@ -147,6 +153,11 @@ int parseFlags(int argc, char** argv, Flags* f) {
   else if (xdp == "off") f->cfg.xdp = AgentConfig::Xdp::Off;
   else {
     std::cerr << "ferryd: --xdp: \"" << xdp << "\" is not native, generic or off\n";
+    return 2;
+  }
+  if (f->cfg.leaseDir.empty()) f->cfg.leaseDir = f->cfg.manifestsDir + "/.ferry/leases";
+  if (f->cfg.leaseSeconds < 1 || f->cfg.leaseSeconds > 3600) {
+    std::cerr << "ferryd: --lease-seconds: want 1-3600\n";
     return 2;
   }
   if (f->cfg.allocationFile.empty())

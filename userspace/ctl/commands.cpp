@@ -129,7 +129,10 @@ Result cmd_get(const json& snapshot, const GetOptions& o) {
   if (o.all_namespaces) header.push_back("NAMESPACE");
   if (o.resource == "services") {
     for (const char* h : {"NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"}) header.push_back(h);
-    if (wide) header.push_back("SELECTOR");
+    if (wide) {
+      header.push_back("SELECTOR");
+      header.push_back("REASON");
+    }
   } else {
     for (const char* h : {"NAME", "ENDPOINTS", "AGE"}) header.push_back(h);
   }
@@ -146,7 +149,10 @@ Result cmd_get(const json& snapshot, const GetOptions& o) {
       row.push_back(service_external_ip(i, wide));
       row.push_back(service_ports(spec));
       row.push_back(age(meta, o.now));
-      if (wide) row.push_back(format_selector(spec));
+      if (wide) {
+        row.push_back(format_selector(spec));
+        row.push_back(service_lb_reason(i));
+      }
     } else {
       row.push_back(format_endpoints(i));
       row.push_back(age(meta, o.now));

@@ -25,8 +25,8 @@ Usage:
 
 Commands:
   get services    Services as ferryd sees them, in kubectl's format:
-                  NAME TYPE CLUSTER-IP EXTERNAL-IP PORT(S) AGE (-o wide adds SELECTOR,
-                  -A adds NAMESPACE first). -o json prints a v1 List (or the object
+                  NAME TYPE CLUSTER-IP EXTERNAL-IP PORT(S) AGE (-o wide adds SELECTOR
+                  and REASON, why a LoadBalancer is <pending>; -A adds NAMESPACE first). -o json prints a v1 List (or the object
                   when NAME is given); -o name prints service/NAME.
   get endpoints   Endpoints: NAME ENDPOINTS AGE (first 3 ready ip:port, then
                   " + N more..."; <none> without subsets).

@@ -176,6 +176,23 @@ inline std::string service_external_ip(const json& svc, bool wide) {
   return "<unknown>";
 }
 
+// REASON (-o wide): why a LoadBalancer service has no address, from the
+// agent's status.conditions entry of type ferry.io/LoadBalancerAddress with
+// status "False" (its message, else its reason); "<none>" otherwise.
+inline std::string service_lb_reason(const json& svc) {
+  if (!svc.is_object() || !svc.contains("status") || !svc["status"].is_object()) return "<none>";
+  const json& st = svc["status"];
+  if (!st.contains("conditions") || !st["conditions"].is_array()) return "<none>";
+  for (const auto& c : st["conditions"]) {
+    if (str_or(c, "type") != "ferry.io/LoadBalancerAddress" || str_or(c, "status") != "False")
+      continue;
+    std::string why = str_or(c, "message");
+    if (why.empty()) why = str_or(c, "reason");
+    if (!why.empty()) return why;
+  }
+  return "<none>";
+}
+
 inline std::string service_cluster_ip(const json& spec) {
   std::string ip = str_or(spec, "clusterIP");
   return ip.empty() ? "<none>" : ip;

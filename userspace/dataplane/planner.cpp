@@ -117,6 +117,13 @@ Desired desiredFromSnapshot(const ClusterSnapshot& snap, const std::string& node
       for (const IpAddr& ext : svc.externalIPs)
         addFrontend(d, {ext, sp.port, proto, FERRY_SCOPE_EXTERNAL},
                     owner + " externalIP " + ext.str(), sp, nodeName, local);
+      if (svc.type != ServiceType::LoadBalancer) continue;
+      for (const IpAddr& lb : svc.loadBalancerIngress) {
+        FrontendKey fk{lb, sp.port, proto, FERRY_SCOPE_EXTERNAL};
+        addFrontend(d, fk, owner + " loadBalancer " + lb.str(), sp, nodeName, local);
+        for (const IpPrefix& r : svc.loadBalancerSourceRanges)
+          if (r.addr.isV4() == lb.isV4()) d.frontends[fk].sourceRanges.push_back(r);
+      }
     }
   }
   return d;
