@@ -46,7 +46,7 @@ echo "hello from httpbin.example.test, outside the cluster" >"$RUN/outside-www/g
   --local=/example.test/ --host-record=httpbin.example.test,198.18.64.2 >/dev/null 2>&1
 "$C" outside-exec "$P" setsid -f python3 -m http.server 80 --bind 198.18.64.2 \
   --directory "$RUN/outside-www" >/dev/null 2>&1
-cp "$ROOT"/scripts/demo-manifests/{pods,services,kube-dns}.yaml "$RUN/manifests/"
+cp "$ROOT"/scripts/demo-manifests/{pods,services,kube-dns,pool}.yaml "$RUN/manifests/"
 "$C" start-agent "$P" node1 --dns-listen 198.18.0.11:53 --dns-upstream 198.18.64.1 >/dev/null
 "$C" start-agent "$P" node2 --dns-listen 198.18.0.12:53 --dns-upstream 198.18.64.1 >/dev/null
 "$C" pod-resolv "$P" test 198.19.0.10 >/dev/null
@@ -55,7 +55,7 @@ sleep 0.5
 
 step "ferryctl get services (the seed's four types; ClusterIPs allocated from 198.19.0.0/16)"
 show "${CTL[@]}" get services -o wide
-echo "(LoadBalancer addresses come with the next issue.)"
+echo "(the pool 'lan' has one address: web-lb got it, web-lb-2 waits <pending>)"
 
 step "ferryctl get endpoints"
 show "${CTL[@]}" get endpoints
@@ -87,6 +87,19 @@ show "$C" pod-exec "$P" test python3 -c \
   'import socket; print(socket.create_connection(("web", 80), timeout=3).recv(200).decode().strip())'
 echo "By short name, through the ExternalName service 'httpbin' (CNAME to httpbin.example.test):"
 show "$C" pod-exec "$P" test curl -sS --max-time 5 http://httpbin/get
+
+LBIP=$("${CTL[@]}" get services web-lb -o json | jq -r '.status.loadBalancer.ingress[0].ip')
+step "LoadBalancer web-lb at $LBIP: one node answers ARP for it (no interface has it)"
+ip -n "$P-ext" neigh flush all
+show ip netns exec "$P-ext" "$B/ferry-echo" ask tcp "$LBIP" 8080 --count 3
+show ip -n "$P-ext" neigh show "$LBIP"
+for n in node1 node2; do
+  printf '%s eth0: %s\n' "$n" "$(ip -n "$P-$n" -br link show eth0 | awk '{print $3}')"
+done
+echo "Growing the pool to two addresses: web-lb-2 gets the second one"
+sed -i 's|198.18.0.200/32|198.18.0.200-198.18.0.201|' "$RUN/manifests/pool.yaml"
+sleep 0.5
+show "${CTL[@]}" get services
 
 NOBODY=$("${CTL[@]}" get services nobody -o json | jq -r .spec.clusterIP)
 step "A service without endpoints is refused at once (no timeout)"

@@ -234,7 +234,7 @@ class Report:
               "`synced N services` (maps written), in ms of its log clock; in parentheses the agent's "
               "own sync time (re-reading every manifest, planning, writing the maps). Single endpoint "
               "change: the measured service's file rewritten with one endpoint removed, then restored "
-              "(four changes); the wall time includes the agent's 100 ms inotify debounce. Baselines: `iptables-restore` / `nft -f` of the same set into "
+              "(four changes); the wall time includes the agent's 10 ms inotify debounce. Baselines: `iptables-restore` / `nft -f` of the same set into "
               "an empty node netns; `timeout` means the tool did not finish in the run's limit (the "
               "traffic rows of that scale are then not measured).", ""]
         L += ["## Per-packet cost (BPF_PROG_TEST_RUN)", ""] + self.bpf_table() + [""]

@@ -19,8 +19,9 @@ namespace ferry {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-// Edits arrive as bursts of inotify events; one sync per burst.
-constexpr auto kDebounce = std::chrono::milliseconds(100);
+// Edits arrive as bursts of inotify events (a write, or a write and a
+// rename) within microseconds; one sync per burst.
+constexpr auto kDebounce = std::chrono::milliseconds(10);
 const char* const kStatNames[] = {FERRY_STAT_NAMES};
 const char* const kHookNames[] = {FERRY_HOOK_NAMES};
 

@@ -14,6 +14,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <algorithm>
 #include <filesystem>
 
 #include "ferry.skel.h"
@@ -68,6 +69,26 @@ int libbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
 template <typename K, typename V>
 Status Map<K, V>::update(const K& k, const V& v) const {
   if (bpf_map_update_elem(fd_, &k, &v, BPF_ANY)) return Status::sys("map update", errno);
+  return Status::ok();
+}
+
+template <typename K, typename V>
+Status Map<K, V>::updateMany(const std::vector<K>& keys, const std::vector<V>& values,
+                             size_t* failedAt) const {
+  constexpr size_t kChunk = 4096;
+  for (size_t off = 0; off < keys.size(); off += kChunk) {
+    uint32_t n = static_cast<uint32_t>(std::min(kChunk, keys.size() - off));
+    LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
+    uint32_t count = n;
+    if (bpf_map_update_batch(fd_, &keys[off], &values[off], &count, &opts) == 0) continue;
+    for (size_t i = off; i < off + n; ++i) {  // find and name the failing entry
+      Status s = update(keys[i], values[i]);
+      if (!s) {
+        if (failedAt) *failedAt = i;
+        return s;
+      }
+    }
+  }
   return Status::ok();
 }
 

@@ -23,6 +23,10 @@ class Map {
  public:
   explicit Map(int fd = -1) : fd_(fd) {}
   Status update(const K& k, const V& v) const;
+  // Many entries in one system call (chunked); on failure falls back to
+  // one call per entry so the error names the entry that failed.
+  Status updateMany(const std::vector<K>& keys, const std::vector<V>& values,
+                    size_t* failedAt) const;
   Status erase(const K& k) const;  // missing key is not an error
   bool lookup(const K& k, V* v) const;
   // Visits every entry (snapshot semantics of bpf_map_get_next_key).

@@ -165,7 +165,10 @@ std::vector<uint32_t> relayoutSlots(const std::vector<uint32_t>& old,
 
 MapDelta planDelta(const ProgrammedState& cur, const Desired& want, ProgrammedState* next) {
   MapDelta delta;
-  ProgrammedState st = cur;
+  // Read from `cur`, build the new state beside it: copying a state of
+  // 100,000 entries per sync would cost more than the diff itself.
+  const ProgrammedState& st = cur;
+  uint32_t nextBackendId = cur.nextBackendId, nextSvcId = cur.nextSvcId;
 
   // Backends: keep ids of those that stay; new ones get fresh ids.
   std::map<BackendKey, ProgrammedBackend> backends;
@@ -175,7 +178,7 @@ MapDelta planDelta(const ProgrammedState& cur, const Desired& want, ProgrammedSt
     if (it != st.backends.end()) {
       pb = it->second;
     } else {
-      pb.id = st.nextBackendId++;
+      pb.id = nextBackendId++;
     }
     bool changed = it == st.backends.end() || pb.flags != flags;
     pb.flags = flags;
@@ -200,7 +203,7 @@ MapDelta planDelta(const ProgrammedState& cur, const Desired& want, ProgrammedSt
       oldSlots = it->second.slots;
       oldCount = it->second.count;
     } else {
-      pf.svcId = st.nextSvcId++;
+      pf.svcId = nextSvcId++;
     }
     pf.slots = relayoutSlots(oldSlots, ids);
     for (size_t i = 0; i < pf.slots.size(); ++i) {
@@ -235,10 +238,11 @@ MapDelta planDelta(const ProgrammedState& cur, const Desired& want, ProgrammedSt
   for (const auto& r : st.srcRanges)
     if (!srcRanges.count(r)) delta.srcRangeDeletes.push_back(toSrcRangeKey(r.first, r.second));
 
-  st.backends = std::move(backends);
-  st.frontends = std::move(frontends);
-  st.srcRanges = std::move(srcRanges);
-  *next = std::move(st);
+  next->backends = std::move(backends);
+  next->frontends = std::move(frontends);
+  next->srcRanges = std::move(srcRanges);
+  next->nextBackendId = nextBackendId;
+  next->nextSvcId = nextSvcId;
   return delta;
 }
 

@@ -12,10 +12,38 @@ std::vector<std::string> MapWriter::apply(const MapDelta& d) {
   auto svc = dp_.services();
   auto be = dp_.backends();
   auto ranges = dp_.srcRanges();
-  for (const auto& [id, b] : d.backendUpserts) note(be.update(id, b), "backend " + std::to_string(id));
+  {
+    std::vector<uint32_t> ids;
+    std::vector<ferry_backend> values;
+    for (const auto& [id, b] : d.backendUpserts) {
+      ids.push_back(id);
+      values.push_back(b);
+    }
+    size_t failedAt = 0;
+    Status s = be.updateMany(ids, values, &failedAt);
+    if (!s) note(s, "backend " + std::to_string(ids[failedAt]));
+  }
   for (const auto& k : d.srcRangeUpserts) note(ranges.update(k, 1), "source range");
-  for (const auto& u : d.slotUpserts) note(svc.update(u.key, u.value), u.owner);
-  for (const auto& u : d.masterUpserts) note(svc.update(u.key, u.value), u.owner);
+  // Slots and masters go in batches (a full resync of 10,000 services is
+  // 200,000 entries); slots strictly before masters, as the delta orders.
+  for (const auto* list : {&d.slotUpserts, &d.masterUpserts}) {
+    std::vector<ferry_svc_key> keys;
+    std::vector<ferry_svc_value> values;
+    keys.reserve(list->size());
+    values.reserve(list->size());
+    for (const auto& u : *list) {
+      keys.push_back(u.key);
+      values.push_back(u.value);
+    }
+    size_t failedAt = 0;
+    Status s = svc.updateMany(keys, values, &failedAt);
+    if (!s) {
+      note(s, (*list)[failedAt].owner);
+      // the rest of this list, one by one, so every failure is named
+      for (size_t i = failedAt + 1; i < list->size(); ++i)
+        note(svc.update((*list)[i].key, (*list)[i].value), (*list)[i].owner);
+    }
+  }
   for (const auto& k : d.masterDeletes) note(svc.erase(k), "frontend " + fromSvcKey(k).str());
   for (const auto& k : d.slotDeletes) note(svc.erase(k), "frontend " + fromSvcKey(k).str());
   for (uint32_t id : d.backendDeletes) note(be.erase(id), "backend " + std::to_string(id));
