@@ -9,6 +9,7 @@ PKGS=(
   libboost-program-options-dev libgtest-dev libyaml-cpp-dev nlohmann-json3-dev
   libmnl-dev libldns-dev
   iproute2 iputils-ping iperf3 ethtool jq dnsutils dnsmasq-base python3 procps util-linux curl
+  iptables nftables gnuplot-nox
 )
 
 missing=()

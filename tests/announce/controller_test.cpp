@@ -118,12 +118,35 @@ TEST_F(ControllerTest, StatusJson) {
   auto n1 = make("node1");
   n1->update(addrs_, {});
   run({n1.get()}, milliseconds(100));
+  EXPECT_EQ(n1->statusJson()["owned"], nlohmann::json::array())
+      << "a starting agent holds off for one lease read of the others";
+  run({n1.get()}, milliseconds(700));
   nlohmann::json j = n1->statusJson();
   EXPECT_EQ(j["node"], "node1");
   EXPECT_EQ(j["owners"]["198.18.0.200"], "node1");
   EXPECT_EQ(j["owned"], nlohmann::json::array({"198.18.0.200"}));
   EXPECT_EQ(j["leases"][0]["holder"], "node1");
   EXPECT_EQ(j["leases"][0]["live"], true);
+}
+
+TEST_F(ControllerTest, AStartingAgentNeverAnswersAlongsideTheOwner) {
+  // Whichever node the hash prefers, at no step may both answer ARP.
+  for (const char* first : {"node1", "node2"}) {
+    shared_ = std::make_shared<MemoryLeases>();
+    auto a = make(first), b = make(std::string(first) == "node1" ? "node2" : "node1");
+    a->update(addrs_, {});
+    run({a.get()}, milliseconds(2000));
+    ASSERT_EQ(a->statusJson()["owned"].size(), 1u);
+    b->update(addrs_, {});
+    MonoTime end = time_.mono + milliseconds(3000);
+    while (time_.mono < end) {
+      for (auto* c : {a.get(), b.get()}) c->onTimer();
+      size_t answering = a->statusJson()["owned"].size() + b->statusJson()["owned"].size();
+      ASSERT_LE(answering, 1u) << "two nodes answer ARP at t=" << time_.mono.time_since_epoch().count();
+      time_.advance(milliseconds(10));
+    }
+    EXPECT_EQ(a->statusJson()["owned"].size() + b->statusJson()["owned"].size(), 1u);
+  }
 }
 
 TEST_F(ControllerTest, CleanStopHandsOverAtTheNextTick) {

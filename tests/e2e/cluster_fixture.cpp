@@ -1,6 +1,9 @@
 #include "cluster_fixture.h"
 
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -359,6 +362,42 @@ nlohmann::json ferryctlJson(const std::string& node, const std::string& what) {
   } catch (...) {
     return nlohmann::json();
   }
+}
+
+nlohmann::json agentReply(const std::string& node, int timeoutMs) {
+  std::string path = socketOf(node);
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  if (path.size() >= sizeof sa.sun_path) return nlohmann::json();
+  std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return nlohmann::json();
+  struct Closer {
+    int fd;
+    ~Closer() { close(fd); }
+  } closer{fd};
+  timeval tv{timeoutMs / 1000, (timeoutMs % 1000) * 1000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) return nlohmann::json();
+  const std::string req = "{\"cmd\": \"snapshot\"}\n";
+  if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()))
+    return nlohmann::json();
+  auto deadline = std::chrono::steady_clock::now() + Ms(timeoutMs);
+  std::string reply;
+  char buf[65536];
+  while (std::chrono::steady_clock::now() < deadline) {
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    reply.append(buf, static_cast<size_t>(n));
+    if (reply.back() == '\n') {  // a complete document ends the reply, as for ferryctl
+      auto j = nlohmann::json::parse(reply, nullptr, /*allow_exceptions=*/false);
+      if (!j.is_discarded()) return j;
+    }
+  }
+  auto j = nlohmann::json::parse(reply, nullptr, /*allow_exceptions=*/false);
+  return j.is_discarded() ? nlohmann::json() : j;
 }
 
 std::string clusterIPOf(const std::string& node, const std::string& name) {

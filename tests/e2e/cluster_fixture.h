@@ -102,6 +102,10 @@ Answer askUntil(const std::string& where, const std::string& proto, const std::s
 ShResult ferryctl(const std::string& node, const std::string& args, bool mergeStderr = true);
 // ferryctl get WHAT -o json, parsed (null json on failure)
 nlohmann::json ferryctlJson(const std::string& node, const std::string& what = "services");
+// The agent's whole reply to {"cmd": "snapshot"} on node's control socket
+// (services, endpoints, errors, stats, announce, ...), read directly (ferryctl
+// prints only parts of it); null json on failure (agent down, timeout).
+nlohmann::json agentReply(const std::string& node, int timeoutMs = 3000);
 // spec.clusterIP of Service default/name as node reports it ("" if absent)
 std::string clusterIPOf(const std::string& node, const std::string& name);
 

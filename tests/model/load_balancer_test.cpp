@@ -143,8 +143,12 @@ TEST(LoadBalancer, PoolChosenByAnnotationAndNonAutoAssignPools) {
   LbBuild none;
   none.run({lbYaml("a")});
   EXPECT_EQ(none.lb("a"), "pending: no auto-assign address pool has IPv4 addresses");
-  EXPECT_EQ(serviceToJson(none.snap.services.at("default/a"))["status"],
-            nlohmann::json({{"loadBalancer", nlohmann::json::object()}}));
+  // No ingress; the reason travels as a condition (ferryctl -o wide REASON).
+  nlohmann::json status = serviceToJson(none.snap.services.at("default/a"))["status"];
+  EXPECT_EQ(status["loadBalancer"], nlohmann::json::object());
+  EXPECT_EQ(status["conditions"],
+            nlohmann::json::parse(R"([{"type": "ferry.io/LoadBalancerAddress", "status": "False",
+              "reason": "Pending", "message": "no auto-assign address pool has IPv4 addresses"}])"));
 }
 
 TEST(LoadBalancer, ExhaustionIsPendingUntilThePoolGrows) {

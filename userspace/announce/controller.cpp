@@ -70,15 +70,21 @@ void AnnounceController::reopenDevices() {
       continue;
     }
     openErrors_.erase(name);
-    (*a)->setOwned(state_.owned());
+    (*a)->setOwned(announced_);
     log(Level::Info, "L2 announcement: answering ARP/NDP on " + name);
     devices_[name] = std::move(*a);
   }
 }
 
+std::set<IpAddr> AnnounceController::announceable() const {
+  if (claimFrom_ && clocks_.mono() < *claimFrom_) return {};
+  return state_.owned();
+}
+
 void AnnounceController::recompute() {
-  std::set<IpAddr> before = state_.owned();
-  const std::set<IpAddr>& now = state_.compute(leases_, clocks_.wall());
+  std::set<IpAddr> before = announced_;
+  state_.compute(leases_, clocks_.wall());
+  std::set<IpAddr> now = announceable();
   for (const IpAddr& a : now)
     if (!before.count(a)) log(Level::Info, "L2 announcement: this node now owns " + a.str());
   for (const IpAddr& a : before)
@@ -91,6 +97,7 @@ void AnnounceController::recompute() {
                              " (no Ready node with a live lease, or with a local endpoint)");
     lastUnowned_ = std::move(unowned);
   }
+  announced_ = now;
   if (now != before)
     for (auto& [name, dev] : devices_) dev->setOwned(now);
 }
@@ -138,6 +145,10 @@ int AnnounceController::timeoutMs() const {
     auto left = std::chrono::ceil<std::chrono::milliseconds>(*nextTick_ - clocks_.mono());
     t = std::max<int>(0, static_cast<int>(left.count()));
   }
+  if (claimFrom_ && announced_.empty() && !state_.owned().empty()) {
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(*claimFrom_ - clocks_.mono());
+    t = std::min(t, std::max<int>(0, static_cast<int>(left.count())));
+  }
   for (const auto& [name, dev] : devices_) {
     int d = dev->timeoutMs();
     if (d >= 0) t = std::min(t, d);
@@ -148,11 +159,15 @@ int AnnounceController::timeoutMs() const {
 void AnnounceController::onTimer() {
   if (stopped_) return;
   MonoTime now = clocks_.mono();
+  if (!claimFrom_) claimFrom_ = now + interval_ + std::chrono::milliseconds(100);
+  bool holdOver = announced_.empty() && now >= *claimFrom_ && !state_.owned().empty();
   if (!nextTick_ || now >= *nextTick_) {
     // From now, not from the due time: a stalled loop does not catch up
     // with a burst of renewals.
     nextTick_ = now + interval_;
     tick();
+  } else if (holdOver) {
+    recompute();
   }
   for (auto& [name, dev] : devices_) dev->onTimer();
 }
@@ -177,7 +192,7 @@ nlohmann::json AnnounceController::statusJson() const {
   j["owners"] = nlohmann::json::object();
   for (const auto& [addr, node] : state_.owners()) j["owners"][addr.str()] = node;
   j["owned"] = nlohmann::json::array();
-  for (const IpAddr& a : state_.owned()) j["owned"].push_back(a.str());
+  for (const IpAddr& a : announced_) j["owned"].push_back(a.str());
   j["unowned"] = nlohmann::json::array();
   for (const IpAddr& a : state_.unowned()) j["unowned"].push_back(a.str());
   j["devices"] = nlohmann::json::object();

@@ -92,6 +92,13 @@ class AnnounceController {
   std::map<std::string, std::string> openErrors_;  // last failure per device, logged once
   std::string renewError_, readErrors_;
   std::vector<IpAddr> lastUnowned_;
+  // A starting agent announces nothing until the others have had one
+  // lease read to see its lease (and to release what it takes over):
+  // otherwise two nodes answer ARP for the same address for up to one
+  // read interval.
+  std::optional<MonoTime> claimFrom_;
+  std::set<IpAddr> announced_;  // what the devices answer for
+  std::set<IpAddr> announceable() const;
 };
 
 }  // namespace ferry

@@ -26,8 +26,9 @@ Usage:
 Commands:
   get services    Services as ferryd sees them, in kubectl's format:
                   NAME TYPE CLUSTER-IP EXTERNAL-IP PORT(S) AGE (-o wide adds SELECTOR
-                  and REASON, why a LoadBalancer is <pending>; -A adds NAMESPACE first). -o json prints a v1 List (or the object
-                  when NAME is given); -o name prints service/NAME.
+                  and REASON, why a LoadBalancer is <pending>; -A adds NAMESPACE
+                  first). -o json prints a v1 List (or the object when NAME is
+                  given); -o name prints service/NAME.
   get endpoints   Endpoints: NAME ENDPOINTS AGE (first 3 ready ip:port, then
                   " + N more..."; <none> without subsets).
   get errors      Manifests ferryd rejected: FILE OBJECT FIELD MESSAGE.
