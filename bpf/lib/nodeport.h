@@ -17,8 +17,12 @@
 #include "lib/parse.h"
 #include "lib/svc_tc.h"
 
-/* SNAT source ports: above Linux's default ephemeral range
- * (32768-60999) so they never collide with the node's own sockets. */
+/* SNAT source ports. The client's own port is tried first (as
+ * iptables' MASQUERADE does): a client does not reuse a port while its
+ * side of a connection is in TIME_WAIT, so neither does the SNATed
+ * tuple, and the endpoint never sees a SYN land on its TIME_WAIT socket.
+ * When that port is taken, random ports from this range, above Linux's
+ * default ephemeral range (32768-60999). */
 const volatile __u16 snat_port_min = 61000;
 const volatile __u16 snat_port_max = 65535;
 #define SNAT_PORT_TRIES 8
@@ -136,7 +140,8 @@ static __always_inline int ext4_commit(const struct pkt4 *p, struct ext4_plan *e
 	if (!(e->f.flags & FERRY_CT_F_SNAT))
 		return ct4_create(p, &e->f, now) ? FERRY_STAT_DROP_CT_FULL : 0;
 	for (i = 0; i < SNAT_PORT_TRIES; i++) {
-		e->f.sport = bpf_htons(snat_port_min + bpf_get_prandom_u32() % range);
+		e->f.sport = i == 0 ? p->sport
+				    : bpf_htons(snat_port_min + bpf_get_prandom_u32() % range);
 		ct4_rev_key(&key, p, &e->f);
 		old = bpf_map_lookup_elem(&ferry_ct, &key);
 		if (old && ct_alive(old, now))

@@ -36,6 +36,7 @@ class PrivateNetns : public ::testing::Environment {
         "ip link set t1 up",
         "ip neigh replace 198.18.0.12 lladdr 02:00:00:00:00:12 dev t0 nud permanent",
         "ip neigh replace 198.18.0.100 lladdr 02:00:00:00:01:00 dev t0 nud permanent",
+        "ip neigh replace 198.18.0.101 lladdr 02:00:00:00:01:01 dev t0 nud permanent",
         "ip route add 198.18.130.0/24 via 198.18.0.12",
         "sysctl -qw net.ipv4.ip_forward=1",
     };
@@ -118,7 +119,7 @@ TEST_P(NodePortTest, RemoteEndpointIsSourceNatedAndSentToItsNode) {
   ASSERT_TRUE(ctLookup(in, FERRY_CT_FWD, &fwd));
   EXPECT_TRUE(fwd.flags & FERRY_CT_F_SNAT);
   uint16_t snatPort = ntohs(fwd.alt_port);
-  EXPECT_GE(snatPort, 61000);
+  EXPECT_EQ(snatPort, 40000) << "the client's port is kept when it is free";
   Pkt want = in;
   want.saddr = kNode;
   want.sport = snatPort;
@@ -150,6 +151,31 @@ TEST_P(NodePortTest, RemoteEndpointIsSourceNatedAndSentToItsNode) {
   EXPECT_EQ(r.verdict, xdp() ? uint32_t(XDP_TX) : uint32_t(TC_ACT_REDIRECT));
   EXPECT_BYTES(build(wantReply), r.out);
   EXPECT_EQ(stat(hook(), FERRY_STAT_REVNAT), 1u);
+}
+
+TEST_P(NodePortTest, SecondClientWithTheSamePortGetsAnotherSnatPort) {
+  addBackend(1, kRemotePod, 8080);
+  addService("", kNodePort, 6, {1}, FERRY_SCOPE_EXTERNAL);
+  Pkt first = fromClient();
+  ingress(first);
+  Pkt second = fromClient();
+  second.saddr = "198.18.0.101";  // same source port 40000
+  Result r = ingress(second);
+  EXPECT_EQ(r.verdict, xdp() ? uint32_t(XDP_TX) : uint32_t(TC_ACT_REDIRECT));
+  ferry_ct_value a{}, b{};
+  ASSERT_TRUE(ctLookup(first, FERRY_CT_FWD, &a));
+  ASSERT_TRUE(ctLookup(second, FERRY_CT_FWD, &b));
+  EXPECT_EQ(ntohs(a.alt_port), 40000);
+  EXPECT_GE(ntohs(b.alt_port), 61000);
+  // each reply finds its own client
+  Pkt reply;
+  reply.saddr = kRemotePod;
+  reply.sport = 8080;
+  reply.daddr = kNode;
+  reply.dport = ntohs(b.alt_port);
+  reply.tcpFlags = 0x12;
+  r = ingress(reply);
+  EXPECT_EQ(r.out[14 + 16 + 3], 101) << "reply went to the wrong client";
 }
 
 TEST_P(NodePortTest, UdpToRemoteEndpoint) {

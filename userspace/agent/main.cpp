@@ -2,6 +2,7 @@
 #include <boost/program_options.hpp>
 
 #include <cstdio>
+#include <malloc.h>
 #include <iostream>
 
 #include "agent/agent.h"
@@ -168,6 +169,11 @@ int parseFlags(int argc, char** argv, Flags* f) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Every sync builds a snapshot of many small objects while the last one
+  // is alive; glibc's fastbins then make each sync slower than the one
+  // before (10,000 services: 0.6 s growing past 1.2 s in five syncs).
+  // Without them it stays flat.
+  mallopt(M_MXFAST, 0);
   Flags f;
   if (int rc = parseFlags(argc, argv, &f)) return rc == 1 ? 0 : rc;
   if (f.cleanup) {
