@@ -227,7 +227,7 @@ void Agent::updateNodeIp() {
         if (a.isV4() && !ip) ip = a;
     }
   }
-  if (ip == hairpinIp_) return;
+  if (ip == snatIp_) return;
   ferry_config c{};
   dp_->config().lookup(0, &c);
   c.snat4 = ip ? toAbiAddr(*ip) : ferry_addr{};
@@ -236,7 +236,7 @@ void Agent::updateNodeIp() {
     logError("node address for SNAT: " + s.message());
     return;
   }
-  hairpinIp_ = ip;
+  snatIp_ = ip;
   logInfo("node address for SNAT (hairpin, NodePort to other nodes): " +
           (ip ? ip->str() : std::string("none")));
 }

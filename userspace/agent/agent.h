@@ -84,7 +84,7 @@ class Agent {
   std::set<IpAddr> nodeAddrs_;  // programmed in ferry_node_addrs
   HealthServer health_;
   std::unique_ptr<AnnounceController> announce_;  // L2 announcement of LB addresses
-  std::optional<IpAddr> hairpinIp_;
+  std::optional<IpAddr> snatIp_;  // the node address in ferry_config (SNAT source)
 };
 
 }  // namespace ferry

@@ -45,7 +45,7 @@ int parseFlags(int argc, char** argv, Flags* f) {
       ("external-device", po::value(&externalDevices),
        "the node's external device(s), comma-separated; never treated as pod devices")
       ("node-ip", po::value(&nodeIp),
-       "node address used as source of hairpin flows (default: first global IPv4 address)")
+       "node address used as SNAT source (hairpin flows, NodePort traffic sent to other nodes; default: first global IPv4 address of the external devices)")
       ("ct-size", po::value(&f->cfg.datapath.ctMapSize)->default_value(262144),
        "connection tracking entries (two per flow)")
       ("svc-map-size", po::value(&f->cfg.datapath.svcMapSize)->default_value(262144),
