@@ -13,10 +13,13 @@ if [[ $(id -u) -ne 0 ]]; then
   exit 1
 fi
 
-"$ROOT/scripts/build.sh" >/tmp/ferry-demo-build.log 2>&1 || {
-  tail -30 /tmp/ferry-demo-build.log
+BUILD_LOG=$(mktemp)
+"$ROOT/scripts/build.sh" >"$BUILD_LOG" 2>&1 || {
+  tail -30 "$BUILD_LOG"
+  rm -f "$BUILD_LOG"
   exit 1
 }
+rm -f "$BUILD_LOG"
 B="$ROOT/build"
 C="$ROOT/scripts/cluster.sh"
 
