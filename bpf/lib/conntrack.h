@@ -85,38 +85,38 @@ static __always_inline void ct4_rev_key(struct ferry_ct_key *k, const struct pkt
 	ct4_key(k, f->baddr, f->saddr, f->bport, f->sport, p->proto, FERRY_CT_REV);
 }
 
+/* One direction's entry: what the packet becomes (nat), and the other
+ * end (alt). */
+static __always_inline void ct4_value(struct ferry_ct_value *v, __be32 nat_addr, __be16 nat_port,
+				      __be32 alt_addr, __be16 alt_port, const struct flow4 *f,
+				      __u64 expires)
+{
+	__builtin_memset(v, 0, sizeof(*v));
+	addr_set_v4(&v->nat_addr, nat_addr);
+	v->nat_port = nat_port;
+	addr_set_v4(&v->alt_addr, alt_addr);
+	v->alt_port = alt_port;
+	v->expires_ns = expires;
+	v->flags = f->flags;
+	v->backend_id = f->backend_id;
+	v->svc_id = f->svc_id;
+}
+
 /* Records both directions of a new flow. The reverse entry goes first:
  * a reply must never beat its translation. */
 static __always_inline int ct4_create(const struct pkt4 *p, const struct flow4 *f, __u64 now)
 {
-	struct ferry_ct_value fwd, rev;
+	struct ferry_ct_value v;
 	struct ferry_ct_key key;
 	__u64 expires = now + ct_timeout(p->proto, 0);
 
-	__builtin_memset(&rev, 0, sizeof(rev));
-	addr_set_v4(&rev.nat_addr, p->daddr);
-	rev.nat_port = p->dport;
-	addr_set_v4(&rev.alt_addr, p->saddr);
-	rev.alt_port = p->sport;
-	rev.expires_ns = expires;
-	rev.flags = f->flags;
-	rev.backend_id = f->backend_id;
-	rev.svc_id = f->svc_id;
+	ct4_value(&v, p->daddr, p->dport, p->saddr, p->sport, f, expires);
 	ct4_rev_key(&key, p, f);
-	if (bpf_map_update_elem(&ferry_ct, &key, &rev, BPF_ANY))
+	if (bpf_map_update_elem(&ferry_ct, &key, &v, BPF_ANY))
 		return -1;
-
-	__builtin_memset(&fwd, 0, sizeof(fwd));
-	addr_set_v4(&fwd.nat_addr, f->baddr);
-	fwd.nat_port = f->bport;
-	addr_set_v4(&fwd.alt_addr, f->saddr);
-	fwd.alt_port = f->sport;
-	fwd.expires_ns = expires;
-	fwd.flags = f->flags;
-	fwd.backend_id = f->backend_id;
-	fwd.svc_id = f->svc_id;
+	ct4_value(&v, f->baddr, f->bport, f->saddr, f->sport, f, expires);
 	ct4_key(&key, p->saddr, p->daddr, p->sport, p->dport, p->proto, FERRY_CT_FWD);
-	if (bpf_map_update_elem(&ferry_ct, &key, &fwd, BPF_ANY))
+	if (bpf_map_update_elem(&ferry_ct, &key, &v, BPF_ANY))
 		return -1;
 	return 0;
 }

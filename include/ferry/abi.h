@@ -189,7 +189,6 @@ enum ferry_stat {
 	FERRY_STAT_PASS = 0,          /* not for a service: untouched */
 	FERRY_STAT_MALFORMED,         /* truncated / bad header: untouched */
 	FERRY_STAT_FRAGMENT,          /* IP fragment: untouched */
-	FERRY_STAT_UNSUPPORTED,       /* e.g. IP options on a service flow */
 	FERRY_STAT_FWD_NEW,           /* new flow, backend chosen */
 	FERRY_STAT_FWD_ESTABLISHED,   /* translated using conntrack */
 	FERRY_STAT_FWD_RESELECT,      /* conntrack named a removed backend */
@@ -210,7 +209,7 @@ enum ferry_stat {
 };
 
 #define FERRY_STAT_NAMES                                                       \
-	"pass", "malformed", "fragment", "unsupported", "fwd_new",             \
+	"pass", "malformed", "fragment", "fwd_new",                            \
 	    "fwd_established", "fwd_reselect", "revnat", "hairpin",            \
 	    "reject_no_backend", "drop_no_backend", "drop_ct_full",            \
 	    "drop_rewrite", "sock_lb", "sock_reject", "drop_no_local", "to_tc", \

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "agent/log.h"
 #include "model/builder.h"
@@ -24,6 +25,8 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kDebounce = std::chrono::milliseconds(10);
 const char* const kStatNames[] = {FERRY_STAT_NAMES};
 const char* const kHookNames[] = {FERRY_HOOK_NAMES};
+static_assert(std::size(kStatNames) == FERRY_STAT_MAX, "FERRY_STAT_NAMES out of step");
+static_assert(std::size(kHookNames) == FERRY_HOOK_MAX, "FERRY_HOOK_NAMES out of step");
 
 std::string qdiscRecord(const std::string& stateDir) { return stateDir + "/created-qdiscs"; }
 
