@@ -197,6 +197,14 @@ std::string q(const std::string& s) {
   return r + "'";
 }
 
+ShResult killHard(int pid) {
+  std::string p = std::to_string(pid);
+  return sh("kill -9 " + p + " && for i in $(seq 30); do "
+            "s=$(awk '{print $3}' /proc/" + p + "/stat 2>/dev/null); "
+            "if [ -z \"$s\" ] || [ \"$s\" = Z ]; then exit 0; fi; sleep 0.1; done; exit 1",
+            10);
+}
+
 ShResult sh(const std::string& cmd, int timeoutSec, bool mergeStderr) {
   std::string full = "timeout -k 2 " + std::to_string(timeoutSec) + " bash -c " + q(cmd) +
                      (mergeStderr ? " 2>&1" : "") + " </dev/null";

@@ -42,6 +42,11 @@ struct ShResult {
 // rc: exit status, 124 on timeout, 128+N when killed by signal N.
 ShResult sh(const std::string& cmd, int timeoutSec = 30, bool mergeStderr = true);
 
+// kill -9 a process and wait (at most 3 s) until it is gone or a zombie:
+// an agent started in the background is re-parented, and whoever reaps it
+// may take its time, so waiting for the pid itself to vanish can hang.
+ShResult killHard(int pid);
+
 // Single-quote a string for bash.
 std::string q(const std::string& s);
 

@@ -686,10 +686,10 @@ TEST_F(ClusterTest, LoadBalancerOwnerFailover) {
         std::ifstream f(runDir() + "/" + owner + ".pid");
         int pid = 0;
         f >> pid;
-        if (pid > 0)
-          sh("kill -9 " + std::to_string(pid) + "; timeout 3 tail --pid=" + std::to_string(pid) +
-                 " -f /dev/null; rm -f " + q(runDir() + "/" + owner + ".pid"),
-             10);
+        if (pid > 0) {
+          killHard(pid);
+          sh("rm -f " + q(runDir() + "/" + owner + ".pid"), 10);
+        }
       };
     } else {
       fault = [&] { writeManifest("lb05-nodes.yaml", nodesYaml(owner != "node1", owner != "node2")); };

@@ -634,9 +634,7 @@ TEST_F(ClusterTest, NodePortSurvivesAgentRestartDuringIperf) {
   std::this_thread::sleep_for(Ms(1500));
   int pid = std::atoi(readFile(runDir() + "/node1.pid").c_str());
   ASSERT_GT(pid, 0);
-  r = sh("kill -9 " + std::to_string(pid) + " && timeout 3 tail --pid=" + std::to_string(pid) +
-             " -f /dev/null",
-         10);
+  r = killHard(pid);
   EXPECT_EQ(r.rc, 0) << r.out;
   r = sh(cs + "start-agent " + P + " node1 >/dev/null", 30);
   ASSERT_EQ(r.rc, 0) << r.out;
