@@ -1,66 +1,76 @@
 #!/usr/bin/env bash
-# Remove the leftovers of ALL ferry test runs (safe to run at any time; idempotent):
-#   - processes inside every netns named fy<5 hex>-* (TERM, then KILL), then the netns
-#   - mounts below /tmp/ferry-* (the per-run bpffs)
-#   - cgroup2 directories ferry-* (their processes are killed first)
-#   - the /tmp/ferry-* run directories
-# Runs with a custom FERRY_PREFIX are covered by their run dir / cgroup names;
-# their netns are removed when a /tmp/ferry-<P> dir or ferry-<P>-* cgroup names them.
-# Touches nothing else: no root-namespace interfaces, routes or sysctls.
+# Remove leftovers of ferry test runs; safe while other runs are in progress.
+#
+#   scripts/cleanup.sh           every run whose owner is gone
+#   scripts/cleanup.sh P [P...]  exactly the runs with these prefixes (owner or not)
+#
+# A run is what `scripts/cluster.sh up` made for prefix P: netns P-*, cgroups
+# ferry-P-*, /etc/netns/P-*, and /tmp/ferry-P with its bpffs mount. `up`
+# records the run's owner (pid and start time of the test, demo or bench
+# process) in /tmp/ferry-P/owner; without a prefix, only runs whose owner
+# no longer exists are removed (a pid reused by a newer process does not
+# count as the owner). A directory without that marker is never removed,
+# and netns or cgroups whose run has no marker are only listed (remove
+# them by naming the prefix). Removing a run: TERM (then KILL) to the
+# processes in its netns and cgroups, its agents' `ferryd --cleanup`, then
+# netns, mounts, cgroups, files (`cluster.sh down P`). Nothing else is
+# touched: no root-namespace interface, route or sysctl.
 set -euo pipefail
 # shellcheck source=cluster.sh
 source "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
 [[ $(id -u) -eq 0 ]] || { echo "cleanup.sh: must run as root" >&2; exit 1; }
-set +e
+log() { echo "cleanup.sh: $*" >&2; }
 
-prefixes=()
-# from netns names
-while read -r ns _; do
-  if [[ "$ns" =~ ^(fy[0-9a-f]{5})- ]]; then prefixes+=("${BASH_REMATCH[1]}"); fi
-done < <(ip netns list 2>/dev/null)
-# from run dirs
+if (($# > 0)); then
+  for p in "$@"; do
+    [[ "$p" =~ ^[a-z][a-z0-9]{1,14}$ ]] || { log "bad prefix '$p'"; exit 2; }
+  done
+  for p in "$@"; do
+    if "$BASH" "$_FERRY_CLUSTER_SH" owner-alive "$p"; then
+      log "removing run $p (its owner $(sed -n 's/^pid=//p' "/tmp/ferry-$p/owner") still runs: asked by name)"
+    else
+      log "removing run $p"
+    fi
+    cluster_down "$p"
+  done
+  exit 0
+fi
+
+set +e
+removed=0 kept=0
+declare -A marked=()
 for d in /tmp/ferry-*; do
-  [[ -d "$d" ]] || continue
+  [[ -d "$d" && -f "$d/owner" ]] || continue
   p=${d#/tmp/ferry-}
-  [[ "$p" =~ ^[a-z][a-z0-9]{1,14}$ ]] && prefixes+=("$p")
+  [[ "$p" =~ ^[a-z][a-z0-9]{1,14}$ ]] || continue
+  marked[$p]=1
+  "$BASH" "$_FERRY_CLUSTER_SH" owner-alive "$p"
+  case $? in
+    0) kept=$((kept + 1)) ;;
+    1) log "removing run $p (owner $(sed -n 's/^pid=//p' "$d/owner") is gone)"
+       cluster_down "$p"; removed=$((removed + 1)) ;;
+  esac
 done
-# from cgroups
+
+# What has no marked run dir: list it, leave it (it may belong to a run in
+# another root, e.g. scripts/check-fresh.sh's, or to one made before markers).
+declare -A unowned=()
+while read -r ns _; do
+  [[ "$ns" =~ ^([a-z][a-z0-9]{1,14})-(lan|ext|out|node[0-9]+|pod-.*)$ ]] || continue
+  [[ -n "${marked[${BASH_REMATCH[1]}]:-}" ]] || unowned[${BASH_REMATCH[1]}]+=" netns:$ns"
+done < <(ip netns list 2>/dev/null)
 CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 if [[ -n "$CG2" ]]; then
   for d in "$CG2"/ferry-*; do
     [[ -d "$d" ]] || continue
-    b=$(basename "$d")
-    if [[ "$b" =~ ^ferry-([a-z][a-z0-9]{1,14})-node[0-9]+$ ]]; then prefixes+=("${BASH_REMATCH[1]}"); fi
+    if [[ "$(basename "$d")" =~ ^ferry-([a-z][a-z0-9]{1,14})-node[0-9]+$ ]]; then
+      [[ -n "${marked[${BASH_REMATCH[1]}]:-}" ]] || unowned[${BASH_REMATCH[1]}]+=" cgroup:$d"
+    fi
   done
 fi
-
-mapfile -t prefixes < <(printf '%s\n' "${prefixes[@]}" | sort -u | grep .)
-for p in "${prefixes[@]}"; do
-  echo "cleanup.sh: removing run $p" >&2
-  cluster_down "$p"
+for p in "${!unowned[@]}"; do
+  log "not touching prefix $p (no owner marker /tmp/ferry-$p/owner):${unowned[$p]}"
+  log "  if it is a leftover, remove it with: scripts/cleanup.sh $p"
 done
-
-# sweep anything the per-run teardown could not attribute
-while read -r ns _; do
-  [[ "$ns" =~ ^fy[0-9a-f]{5}- ]] || continue
-  _cl_kill_netns_pids "$ns"
-  ip netns del "$ns" 2>/dev/null || echo "cleanup.sh: warning: could not delete netns $ns" >&2
-done < <(ip netns list 2>/dev/null)
-for d in /tmp/ferry-*; do
-  [[ -e "$d" ]] || continue
-  _cl_umount_below "$d"
-done
-if [[ -n "$CG2" ]]; then
-  for d in "$CG2"/ferry-*; do
-    [[ -d "$d" ]] && _cl_rm_cgroup "$d"
-  done
-fi
-for d in /tmp/ferry-*; do
-  [[ -e "$d" ]] || continue
-  if [[ -z "$(awk -v d="$d" '$2 == d || index($2, d "/") == 1' /proc/mounts)" ]]; then
-    rm -rf "$d"
-  else
-    echo "cleanup.sh: warning: keeping $d (still has mounts)" >&2
-  fi
-done
+log "$removed run(s) removed, $kept in progress left alone"
 exit 0

@@ -8,7 +8,11 @@
 #   scripts/cluster.sh delpod P NAME
 #   scripts/cluster.sh node-exec P NODE cmd...
 #   scripts/cluster.sh pod-exec P NAME cmd...
-#   scripts/cluster.sh start-agent P NODE [extra ferryd args...]
+#   scripts/cluster.sh start-agent P NODE [--no-dns] [extra ferryd args...]
+#                      (the agent serves cluster DNS on the node's LAN address, port 53,
+#                       forwarding to the outside world's 198.18.64.1, unless the args
+#                       name --dns-listen / --dns-upstream themselves, or --no-dns)
+#   scripts/cluster.sh owner-alive P              -> exit 0 while the run's owner runs
 #   scripts/cluster.sh stop-agent P NODE [SIGNAL]
 #   scripts/cluster.sh info P                     -> shell assignments (eval-able)
 #   scripts/cluster.sh selftest                   -> up, 3 pods, pings, down, leak check
@@ -31,13 +35,18 @@
 #   FERRY_NODES    number of nodes (default 2)
 #   FERRY_BUILD    build dir holding ferryd (default <repo>/build)
 #   FERRYD         ferryd binary (default $FERRY_BUILD/ferryd)
+#   FERRY_OWNER    pid of the process that owns a run brought `up` (default: the
+#                  caller of cluster.sh); recorded with its start time in
+#                  /tmp/ferry-P/owner. scripts/cleanup.sh removes a run only when
+#                  that process is gone (or when given the run's prefix), and
+#                  `down` removes only a run dir holding that marker.
 #
 # Names for prefix P (node i = 1..N):
 #   netns        P-lan (bridge br0), P-ext, P-node<i>, P-pod-<name>
 #   links        in P-lan: <P>n<i> (node ports), <P>ext; in nodes/ext/pods: eth0;
 #                pod host side (in its node): <P><name> if <= 15 chars, else a
 #                15-char name <P[0:7]><name[0:3]><5 hex of md5(P/name)>.
-#   run dir      /tmp/ferry-P/{bpffs (bpf fs mount),manifests,logs,pods,state-<node>}
+#   run dir      /tmp/ferry-P/{owner,bpffs (bpf fs mount),manifests,logs,pods,state-<node>}
 #                agent: /tmp/ferry-P/<node>.{sock,log,pid}
 #   cgroup2      $CG2/ferry-P-node<i>  (CG2 = the cgroup2 mount from /proc/mounts)
 #
@@ -195,6 +204,40 @@ _cl_umount_below() {
 
 _cl_ferryd() { echo "${FERRYD:-${FERRY_BUILD:-$_FERRY_ROOT/build}/ferryd}"; }
 
+# start time of PID in clock ticks since boot (field 22 of /proc/PID/stat);
+# empty when PID does not exist. With the pid it names one process for good.
+_cl_start_time() {
+  local st
+  st=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+  st=${st##*) }   # the fields after "(comm)": field 3 (state) is the first
+  # shellcheck disable=SC2086
+  set -- $st
+  echo "${20}"
+}
+
+# Records who owns run dir DIR: FERRY_OWNER (default: the caller of cluster.sh).
+_cl_write_owner() {
+  local dir=$1 pid=${FERRY_OWNER:-$PPID} start
+  [[ "$pid" =~ ^[0-9]+$ ]] || _cl_die "FERRY_OWNER '$pid' is not a pid"
+  start=$(_cl_start_time "$pid")
+  [[ -n "$start" ]] || _cl_die "owner pid $pid does not exist"
+  printf 'pid=%s\nstart=%s\ncmd=%s\n' "$pid" "$start" \
+    "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-200)" >"$dir/owner.tmp"
+  mv "$dir/owner.tmp" "$dir/owner"
+}
+
+# Exit status 0: the owner recorded in DIR/owner still runs; 1: it is gone
+# (its pid no longer exists or now names a process started at another time);
+# 2: DIR has no owner marker (not made by cluster.sh).
+_cl_owner_state() {
+  local dir=$1 pid start
+  [[ -f "$dir/owner" ]] || return 2
+  pid=$(sed -n 's/^pid=//p' "$dir/owner"); start=$(sed -n 's/^start=//p' "$dir/owner")
+  [[ -n "$pid" && -n "$start" ]] || return 2
+  [[ "$(_cl_start_time "$pid")" == "$start" ]] && return 0
+  return 1
+}
+
 # ---------------------------------------------------------------- implementation
 _cl_up() {
   _cl_need_root
@@ -204,6 +247,9 @@ _cl_up() {
   local RUN CG2 n i j lanif
   RUN=$(_cl_run "$P"); CG2=$(_cl_cg2)
   _cl_ns_exists "$P-lan" && _cl_die "cluster $P already exists"
+  [[ -e "$RUN" ]] && _cl_die "$RUN already exists (another run's, or a leftover: scripts/cleanup.sh $P)"
+  mkdir "$RUN"
+  _cl_write_owner "$RUN"
   # tear down whatever was built if anything below fails (each CLI call is its own process)
   _CL_UP_P=$P
   trap 'rc=$?; if ((rc != 0)); then _cl_log "up failed, tearing down $_CL_UP_P"; _cl_down "$_CL_UP_P" || true; fi; exit $rc' EXIT
@@ -399,6 +445,21 @@ _cl_start_agent() {
   RUN=$(_cl_run "$P"); CG2=$(_cl_cg2)
   bin=$(_cl_ferryd)
   [[ -x "$bin" ]] || _cl_die "no ferryd at $bin (build first, or set FERRY_BUILD/FERRYD)"
+  # Every agent of a test cluster is its node's cluster DNS, and forwards
+  # only inside the address plan (TESTNET.md: the outside world's server),
+  # never to the machine's /etc/resolv.conf. Restarts keep it so.
+  local a dns=1 listen=0 upstream=0 args=()
+  for a in "$@"; do
+    case "$a" in
+      --no-dns) dns=0; continue ;;
+      --dns-listen | --dns-listen=*) listen=1 ;;
+      --dns-upstream | --dns-upstream=*) upstream=1 ;;
+    esac
+    args+=("$a")
+  done
+  ((dns && !listen)) && args+=(--dns-listen "198.18.0.$((10 + $(_cl_node_index "$NODE"))):53")
+  ((!upstream)) && args+=(--dns-upstream 198.18.64.1)
+  set -- "${args[@]}"
   _cl_ns_exists "$P-$NODE" || _cl_die "no netns $P-$NODE"
   if [[ -f "$RUN/$NODE.pid" ]] && _cl_pid_alive "$(cat "$RUN/$NODE.pid")"; then
     _cl_die "agent on $NODE already running (pid $(cat "$RUN/$NODE.pid"))"
@@ -477,7 +538,6 @@ _cl_down() {
   for ns in $all_ns; do
     ip netns del "$ns" 2>/dev/null || _cl_log "warning: could not delete netns $ns"
   done
-  _cl_umount_below "$RUN"
   for f in /etc/netns/"$P"-*; do   # pods' resolv.conf (pod-resolv)
     [[ -d "$f" ]] && rm -rf "$f"
   done
@@ -485,6 +545,12 @@ _cl_down() {
     [[ -d "$f" ]] && _cl_rm_cgroup "$f"
   done
   if [[ -d "$RUN" ]]; then
+    _cl_owner_state "$RUN"
+    if (($? == 2)); then   # never remove what cluster.sh did not make
+      _cl_log "warning: keeping $RUN: no owner marker, not made by cluster.sh up"
+      return 0
+    fi
+    _cl_umount_below "$RUN"
     if [[ -z "$(awk -v d="$RUN" '$2 == d || index($2, d "/") == 1' /proc/mounts)" ]]; then
       rm -rf "$RUN"
     else
@@ -531,6 +597,7 @@ _cl_outside_up() {
   ip -n "$ns" addr add 2001:db8:64::1/64 dev eth0 nodad
   ip -n "$ns" addr add 2001:db8:64::2/64 dev eth0 nodad
   ip -n "$ns" link set eth0 up
+  _cl_wire "$ns"
   ip -n "$ns" route add 198.18.0.0/24 dev eth0
   ip -n "$ns" -6 route add 2001:db8::/64 dev eth0
   for n in $(_cl_nodes); do
@@ -632,6 +699,7 @@ _cl_main() {
     outside-exec) _cl_outside_exec "$@" ;;
     pod-resolv) _cl_pod_resolv "$@" ;;
     new-prefix) _cl_random_prefix ;;
+    owner-alive) _cl_check_prefix "${1:-}"; _cl_owner_state "$(_cl_run "$1")" ;;
     selftest) _cl_selftest ;;
     -h | --help | help) _cl_usage ;;
     *) _cl_usage >&2; exit 2 ;;

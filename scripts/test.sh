@@ -14,6 +14,8 @@ fi
 # FERRY_PREFIX) and removes it itself; the trap catches what a crash left,
 # without touching other runs.
 export FERRY_PREFIX=${FERRY_PREFIX:-$("$ROOT/scripts/cluster.sh" new-prefix)}
+# this script owns the run: scripts/cleanup.sh leaves it alone while it runs
+export FERRY_OWNER=$$
 trap '"$ROOT/scripts/cluster.sh" down "$FERRY_PREFIX" >/dev/null 2>&1 || true' EXIT
 cd "$ROOT/build"
 ctest --output-on-failure --timeout 900 "$@"
