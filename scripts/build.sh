@@ -1,9 +1,45 @@
 #!/usr/bin/env bash
-# Install dependencies (if missing) and build ferry into <repo>/build.
-# Extra arguments are passed to cmake's configure step.
+# Install dependencies (if missing) and build ferry into <repo>/build,
+# printing one line per stage with the elapsed time, and CMake's progress.
+#   scripts/build.sh [--target T]... [cmake configure args...]
+# Without --target: everything (agent, CLI, tools, every test binary).
+# BUILD_QUIET=1: only the stage lines, not every compiler step.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+targets=()
+while (($# > 0)) && [[ "$1" == --target ]]; do
+  targets+=("${2:?--target needs a name}")
+  shift 2
+done
+T0=$(date +%s)
+stage() { echo "build.sh: [$(($(date +%s) - T0)) s] $*" >&2; }
+
+stage "dependencies (scripts/deps.sh)"
 "$ROOT/scripts/deps.sh"
 cd "$ROOT"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@"
-make -C build -j"$(nproc)"
+stage "configure (cmake)"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+stage "compile ${targets[*]:-everything} with $(nproc) jobs"
+if [[ "${BUILD_QUIET:-0}" == 1 ]]; then
+  # a line per tenth of CMake's progress, with the elapsed time; the whole
+  # output goes to a temp file, shown (its end) only if the build fails
+  LOG=$(mktemp)
+  trap 'rm -f "$LOG"' EXIT
+  set +e
+  make -C build -j"$(nproc)" ${targets[@]+"${targets[@]}"} 2>&1 | tee "$LOG" \
+    | awk -v t0="$T0" '
+        match($0, /^\[ *[0-9]+%\]/) {
+          p = substr($0, 2, RLENGTH - 3) + 0
+          if (int(p / 10) > last) { last = int(p / 10); "date +%s" | getline now; close("date +%s")
+            printf "build.sh: [%d s] %3d%% %s\n", now - t0, p, substr($0, RLENGTH + 2); fflush() } }' >&2
+  rc=${PIPESTATUS[0]}
+  set -e
+  if ((rc != 0)); then
+    tail -40 "$LOG" >&2
+    stage "build failed (make exit $rc)"
+    exit "$rc"
+  fi
+else
+  make -C build -j"$(nproc)" ${targets[@]+"${targets[@]}"}
+fi
+stage "done"

@@ -21,6 +21,7 @@
 
 #include "announce/announcer.h"
 #include "test_util.h"
+#include "../common/needs.h"
 
 namespace ferry {
 namespace {
@@ -72,7 +73,7 @@ class NetnsTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    if (!g_ready) GTEST_SKIP() << g_why;
+    if (!g_ready) FERRY_CANNOT_RUN(g_why);
     auto a = L2Announcer::open("ann0");
     ASSERT_TRUE(a) << a.status().message();
     ann_ = std::move(*a);

@@ -18,6 +18,7 @@
 
 #include "dns/server.h"
 #include "dns_test_util.h"
+#include "../common/needs.h"
 
 namespace ferry {
 namespace {
@@ -78,7 +79,7 @@ class DnsServerIo : public ::testing::Test {
   }
 
   void SetUp() override {
-    if (!g_netnsReady) GTEST_SKIP() << "needs root for a private network namespace";
+    if (!g_netnsReady) FERRY_CANNOT_RUN("needs root for a private network namespace");
     upstream_ = udpSocket(kUpstreamPort);
     ASSERT_GE(upstream_, 0);
     DnsConfig cfg;

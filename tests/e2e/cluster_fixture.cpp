@@ -123,6 +123,7 @@ Answer parseLine(const std::string& line) {
 bool g_upOk = false;
 std::string g_upErr;
 bool g_upTried = false;
+bool g_fixtureUp = false;  // e2e_tests --cluster-up
 
 bool runStep(const std::string& cmd, std::string* err, int timeoutSec = 60) {
   ShResult r = sh(cmd, timeoutSec);
@@ -288,6 +289,26 @@ ShResult exec(const std::string& where, const std::string& cmd, int timeoutSec) 
   return sh(q(clusterSh()) + " " + sub + " " + g_prefix + " " + where + " " + cmd, timeoutSec);
 }
 
+int established(const std::string& where, int localPort, const std::string& peer) {
+  ShResult r = exec(where, "ss -Htn state established " +
+                               q("( sport = :" + std::to_string(localPort) + " )"), 10);
+  if (r.rc != 0) return 0;
+  int n = 0;
+  std::istringstream is(r.out);
+  for (std::string line; std::getline(is, line);) {
+    // Recv-Q Send-Q Local:Port Peer:Port
+    std::istringstream ls(line);
+    std::string rq, sq, local, remote;
+    if (!(ls >> rq >> sq >> local >> remote)) continue;
+    std::string ip;
+    int port = 0;
+    splitHostPort(remote, &ip, &port);
+    if (ip.rfind("::ffff:", 0) == 0) ip = ip.substr(7);  // IPv4-mapped (dual-stack socket)
+    if (peer.empty() || ip == peer) ++n;
+  }
+  return n;
+}
+
 std::ostream& operator<<(std::ostream& os, const Answer& a) {
   return os << "{rc=" << a.rc << " out=\"" << trim(a.raw) << "\"}";
 }
@@ -421,6 +442,95 @@ std::string clusterIPOf(const std::string& node, const std::string& name) {
 
 // ------------------------------------------------------------------ cluster
 
+namespace {
+
+// CTest mode: the fixture test `e2e_cluster_up` brought the cluster up and
+// each case attaches to it (FERRY_E2E_ATTACH=1, set by CMakeLists.txt).
+bool attachMode() {
+  const char* a = std::getenv("FERRY_E2E_ATTACH");
+  return a && std::string(a) == "1";
+}
+
+// Where e2e_cluster_up leaves the prefix when FERRY_PREFIX is not set
+// (ctest run directly, without scripts/test.sh).
+std::string prefixFile() { return std::string(FERRY_BINARY_DIR) + "/e2e-cluster.prefix"; }
+
+std::string sharedPrefix() {
+  const char* p = std::getenv("FERRY_PREFIX");
+  if (p && *p) return p;
+  std::ifstream f(prefixFile());
+  std::string s;
+  std::getline(f, s);
+  return trim(s);
+}
+
+bool agentsAnswer(Ms timeout) {
+  return waitFor([] {
+    for (const char* node : {"node1", "node2"})
+      if (!ferryctlJson(node, "services").is_object()) return false;
+    return true;
+  }, timeout, Ms(100));
+}
+
+bool attach(std::string* err) {
+  g_prefix = sharedPrefix();
+  if (g_prefix.empty()) {
+    *err = "FERRY_E2E_ATTACH=1 but no FERRY_PREFIX and no " + prefixFile() +
+           " (the e2e_cluster_up fixture test brings the cluster up)";
+    return false;
+  }
+  if (access(("/run/netns/" + g_prefix + "-lan").c_str(), F_OK) != 0) {
+    *err = "no test cluster " + g_prefix + " (did the e2e_cluster_up fixture test pass?)";
+    return false;
+  }
+  if (agentsAnswer(Ms(3000))) return true;
+  // an earlier case left an agent down: bring it back, once
+  for (const char* node : {"node1", "node2"}) {
+    if (ferryctlJson(node, "services").is_object()) continue;
+    std::string cs = q(clusterSh());
+    sh(cs + " stop-agent " + g_prefix + " " + node, 30);
+    ShResult r = sh(cs + " start-agent " + g_prefix + " " + node + " >/dev/null", 30);
+    if (r.rc != 0) {
+      *err = std::string("agent on ") + node + " of cluster " + g_prefix + " is down and does not restart: " +
+             r.out;
+      return false;
+    }
+  }
+  if (!agentsAnswer(Ms(5000))) {
+    *err = "agents of cluster " + g_prefix + " do not answer ferryctl";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool Cluster::ensureOutside(std::string* err) {
+  auto running = [] {
+    return sh("ip netns exec " + prefix() + "-out ss -Hlun 'sport = :53' | grep -q . && "
+              "ip netns exec " + prefix() + "-out ss -Hltn 'sport = :80' | grep -q .", 10).rc == 0;
+  };
+  if (running()) return true;
+  std::string cs = q(clusterSh()) + " ", P = prefix(), e;
+  if (sh("test -e /run/netns/" + P + "-out", 5).rc != 0 && !runStep(cs + "outside-up " + P, &e))
+    return *err = e, false;
+  std::string www = runDir() + "/outside-www";
+  if (!runStep("mkdir -p " + q(www) + " && printf '%s\\n' " + q(kOutsideHttpBody) + " > " +
+                   q(www + "/get"), &e) ||
+      !runStep(cs + "outside-exec " + P +
+                   " setsid -f dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv"
+                   " --no-hosts --pid-file= --user=root --bind-interfaces --listen-address=" +
+                   kOutsideDns + " --port=53 --local=/example.test/ --host-record=httpbin.example.test," +
+                   kOutsideHttp + " --host-record=www.example.test," + kOutsideHttp +
+                   " >/dev/null 2>&1", &e) ||
+      !runStep(cs + "outside-exec " + P + " setsid -f /usr/bin/python3 -m http.server 80 --bind " +
+                   kOutsideHttp + " --directory " + q(www) + " >/dev/null 2>&1", &e))
+    return *err = e, false;
+  if (!waitFor(running, Ms(5000), Ms(100)))
+    return *err = "dnsmasq / http.server in " + P + "-out not listening", false;
+  return true;
+}
+
 bool Cluster::ensureUp(std::string* err) {
   if (g_upTried) {
     *err = g_upErr;
@@ -428,7 +538,16 @@ bool Cluster::ensureUp(std::string* err) {
   }
   g_upTried = true;
   setenv("FERRY_BUILD", FERRY_BINARY_DIR, 1);
+  if (attachMode()) {
+    g_upOk = attach(&g_upErr);
+    *err = g_upErr;
+    return g_upOk;
+  }
   installHandlers();
+  // who owns the run (scripts/cleanup.sh leaves it alone while the owner lives):
+  // this process, or with --cluster-up the caller's (test.sh's, else ctest's)
+  if (!g_fixtureUp || !std::getenv("FERRY_OWNER"))
+    setenv("FERRY_OWNER", std::to_string(g_fixtureUp ? getppid() : getpid()).c_str(), 1);
 
   for (const char* bin : {"ferryd", "ferryctl", "ferry-echo"}) {
     std::string p = std::string(FERRY_BINARY_DIR) + "/" + bin;
@@ -438,10 +557,21 @@ bool Cluster::ensureUp(std::string* err) {
       return false;
     }
   }
-  ShResult np = sh(q(clusterSh()) + " new-prefix", 20);
-  std::string P = trim(np.out);
-  if (np.rc != 0 || P.empty() || P.size() >= sizeof g_sigPrefix) {
-    g_upErr = "cluster.sh new-prefix failed: " + np.out;
+  std::string P;
+  const char* envPrefix = std::getenv("FERRY_PREFIX");
+  if (g_fixtureUp && envPrefix && *envPrefix) {
+    P = envPrefix;
+  } else {
+    ShResult np = sh(q(clusterSh()) + " new-prefix", 20);
+    P = trim(np.out);
+    if (np.rc != 0 || P.empty()) {
+      g_upErr = "cluster.sh new-prefix failed: " + np.out;
+      *err = g_upErr;
+      return false;
+    }
+  }
+  if (P.size() >= sizeof g_sigPrefix) {
+    g_upErr = "prefix too long: " + P;
     *err = g_upErr;
     return false;
   }
@@ -501,8 +631,37 @@ bool Cluster::ensureUp(std::string* err) {
     return true;
   });
   if (!ready) return fail("servers or agents not ready after 5 s");
+  if (!ensureOutside(&e)) return fail(e);
   g_upOk = true;
   return true;
+}
+
+int Cluster::fixtureUp() {
+  g_fixtureUp = true;
+  std::string err;
+  if (!ensureUp(&err)) {
+    std::fprintf(stderr, "e2e: test cluster not up: %s\n", err.c_str());
+    return 1;
+  }
+  if (!std::getenv("FERRY_PREFIX") || !*std::getenv("FERRY_PREFIX")) {
+    std::ofstream o(prefixFile(), std::ios::trunc);
+    o << prefix() << "\n";
+  }
+  g_downDone = true;  // stays up for the cases; e2e_cluster_down removes it
+  std::printf("e2e: test cluster %s is up\n", prefix().c_str());
+  return 0;
+}
+
+int Cluster::fixtureDown() {
+  std::string P = sharedPrefix();
+  if (P.empty()) {
+    std::printf("e2e: no test cluster to remove\n");
+    return 0;
+  }
+  ShResult r = sh(q(clusterSh()) + " down " + q(P), 120);
+  std::remove(prefixFile().c_str());
+  std::printf("e2e: test cluster %s removed\n%s", P.c_str(), r.out.c_str());
+  return r.rc == 0 ? 0 : 1;
 }
 
 void Cluster::down() {

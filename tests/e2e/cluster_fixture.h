@@ -9,9 +9,14 @@
 //                      host-network ferry-echo "node2-host" on 198.18.0.12:7070
 // Every pod serves TCP 8080 and 9090 and UDP 5353 with ferry-echo (--name pod-<x>).
 //
-// The cluster comes up in ClusterTest::SetUpTestSuite (once) and is torn down
-// (`cluster.sh down P`) by a global test environment, an atexit hook, and
-// signal handlers (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGABRT, SIGSEGV).
+// Under CTest every case is its own test and process: the fixture test
+// e2e_cluster_up (`e2e_tests --cluster-up`) brings the cluster up once,
+// each case attaches to it (FERRY_E2E_ATTACH=1), and e2e_cluster_down
+// removes it; `ctest -R <case>` runs the fixture tests around the case.
+// Run directly, the binary brings its own cluster up in
+// ClusterTest::SetUpTestSuite (once) and tears it down (`cluster.sh down P`)
+// through a global test environment, an atexit hook, and signal handlers
+// (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGABRT, SIGSEGV).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -76,6 +81,10 @@ std::string serviceYaml(const std::string& name, const std::string& clusterIP,
 // or in the external client netns P-ext (198.18.0.100) with "ext".
 ShResult exec(const std::string& where, const std::string& cmd, int timeoutSec = 30);
 
+// Established TCP connections in `where` (as for exec) whose local port is
+// localPort, counted by `ss`; with peer, only those from that address.
+int established(const std::string& where, int localPort, const std::string& peer = "");
+
 // One parsed ferry-echo answer line: "NAME <client-ip>:<port> <local-ip>:<port>".
 struct Answer {
   int rc = -1;            // ferry-echo exit status (0 ok, 3 refused, 4 timeout)
@@ -114,12 +123,30 @@ nlohmann::json agentReply(const std::string& node, int timeoutMs = 3000);
 // spec.clusterIP of Service default/name as node reports it ("" if absent)
 std::string clusterIPOf(const std::string& node, const std::string& name);
 
+// The outside world (cluster.sh outside-up, TESTNET.md 198.18.64.0/24): dnsmasq
+// on kOutsideDns serving example.test (httpbin / www -> kOutsideHttp), the
+// agents' DNS upstream; an HTTP server on kOutsideHttp:80 answering
+// GET /get with kOutsideHttpBody.
+inline constexpr const char* kOutsideDns = "198.18.64.1";
+inline constexpr const char* kOutsideHttp = "198.18.64.2";
+inline constexpr const char* kOutsideHttpBody = "httpbin.example.test says hello";
+
 class Cluster {
  public:
-  // Brings the cluster up once; later calls return the first result.
+  // Brings the cluster up once (or, under FERRY_E2E_ATTACH=1, attaches to the
+  // one e2e_cluster_up made, restarting an agent an earlier case left down);
+  // later calls return the first result.
   static bool ensureUp(std::string* err);
-  // Idempotent: `cluster.sh down P`.
+  // Starts the outside world's servers if they are not listening.
+  static bool ensureOutside(std::string* err);
+  // Idempotent: `cluster.sh down P` (only for a cluster this process brought up).
   static void down();
+  // `e2e_tests --cluster-up` / `--cluster-down`: the CTest fixture tests.
+  // Up uses FERRY_PREFIX (else a new prefix, left in <build>/e2e-cluster.prefix)
+  // and records FERRY_OWNER (else the parent, ctest) as the run's owner.
+  // Exit status 0 on success.
+  static int fixtureUp();
+  static int fixtureDown();
 };
 
 class ClusterTest : public ::testing::Test {

@@ -14,10 +14,10 @@ namespace e2e {
 namespace {
 
 constexpr const char* kDnsVip = "198.19.0.10";
-constexpr const char* kOutDns = "198.18.64.1";
-constexpr const char* kOutHttp = "198.18.64.2";
+constexpr const char* kOutDns = kOutsideDns;
+constexpr const char* kOutHttp = kOutsideHttp;
 constexpr const char* kKubeDnsFile = "zz-dns-kube-dns.yaml";
-constexpr const char* kHttpBody = "httpbin.example.test says hello";
+constexpr const char* kHttpBody = kOutsideHttpBody;
 
 const char* kKubeDns = R"(apiVersion: v1
 kind: Service
@@ -75,11 +75,6 @@ std::string status(const std::string& digOut) {
   return digOut.substr(p + 8, e - p - 8);
 }
 
-bool outsideRunning() {
-  return sh("ip netns exec " + prefix() + "-out ss -Hlun 'sport = :53' | grep -q . && ip netns exec " +
-            prefix() + "-out ss -Hltn 'sport = :80' | grep -q .", 10).rc == 0;
-}
-
 bool agentServesDns(const std::string& node, const std::string& ip) {
   return sh("ip netns exec " + prefix() + "-" + node + " ss -Hlun 'src = " + ip +
                 " and sport = :53' | grep -q .", 10).rc == 0;
@@ -101,20 +96,8 @@ class DnsTest : public ClusterTest {
     std::string cs = q(clusterSh()) + " ";
     const std::string P = prefix();
     // the outside world: dnsmasq for example.test, an HTTP server for httpbin.example.test
-    if (sh("test -e /run/netns/" + P + "-out", 5).rc != 0) step(cs + "outside-up " + P);
-    std::string www = runDir() + "/outside-www";
-    step("mkdir -p " + q(www) + " && printf '%s\\n' " + q(kHttpBody) + " > " + q(www + "/get"));
-    if (!outsideRunning()) {
-      step(cs + "outside-exec " + P +
-           " setsid -f dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts"
-           " --pid-file= --user=root --bind-interfaces --listen-address=" + kOutDns +
-           " --port=53 --local=/example.test/ --host-record=httpbin.example.test," + kOutHttp +
-           " --host-record=www.example.test," + kOutHttp + " >/dev/null 2>&1");
-      step(cs + "outside-exec " + P + " setsid -f /usr/bin/python3 -m http.server 80 --bind " +
-           kOutHttp + " --directory " + q(www) + " >/dev/null 2>&1");
-      if (!waitFor(outsideRunning, Ms(5000), Ms(100)) && setupError.empty())
-        setupError = "dnsmasq / http.server in " + P + "-out not listening";
-    }
+    // (up already when the e2e_cluster_up fixture made the cluster)
+    if (std::string e; !Cluster::ensureOutside(&e)) setupError = e;
     // kube-dns: the agents' listeners on the node addresses
     {
       std::ofstream o(manifestsDir() + "/" + kKubeDnsFile);

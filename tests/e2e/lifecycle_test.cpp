@@ -92,7 +92,14 @@ TEST_F(ClusterTest, AgentRestartDuringTraffic) {
   auto hold = std::async(std::launch::async, [&] {
     return exec("b", q(echoBin()) + " hold tcp " + vip + " 80 --seconds 8", 40);
   });
-  std::this_thread::sleep_for(Ms(1200));
+  // both flows are live at pod c before the agent goes: iperf3's control and
+  // data connections from pod a, the held connection from pod b
+  auto flowsLive = [] {
+    return established("c", 5201, kPodA) >= 2 && established("c", 8080, kPodB) >= 1;
+  };
+  ASSERT_TRUE(waitFor(flowsLive, Ms(5000), Ms(100)))
+      << "iperf3 / hold never connected through " << vip << ": "
+      << exec("c", "ss -Htn state established").out;
 
   // 1. graceful stop (SIGTERM) and restart
   std::string pidPath = runDir() + "/node1.pid";
@@ -102,7 +109,12 @@ TEST_F(ClusterTest, AgentRestartDuringTraffic) {
   EXPECT_FALSE(agentAlive(pid1)) << "ferryd still running after stop-agent";
   r = sh(cs + "start-agent " + P + " node1 >/dev/null", 30);
   ASSERT_EQ(r.rc, 0) << r.out;
-  std::this_thread::sleep_for(Ms(1500));
+  // the restarted agent has read the pinned state back and programmed the
+  // service, and both flows survived the restart
+  EXPECT_TRUE(waitFor([&] { return clusterIPOf("node1", "t11-restart") == vip; }))
+      << ferryctl("node1", "get services").out;
+  EXPECT_TRUE(flowsLive()) << "flows lost across the graceful restart: "
+                           << exec("c", "ss -Htn state established").out;
 
   // 2. kill -9 and restart
   int pid2 = std::atoi(readFile(pidPath).c_str());

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -607,7 +608,12 @@ Failover measureFailover(const std::string& ip, const std::string& newOwner,
       attempts.push_back({end, a});
     }
   });
-  std::this_thread::sleep_for(Ms(400));
+  // the client is answered (through the current owner) before the fault
+  waitFor([&] {
+    std::lock_guard<std::mutex> l(mu);
+    return std::any_of(attempts.begin(), attempts.end(),
+                       [](const Attempt& at) { return at.a.ok(); });
+  }, Ms(3000), Ms(20));
   faultMs = msSince(t0);
   fault();
   auto deadline = Clock::now() + limit;

@@ -349,7 +349,10 @@ TEST_F(ClusterTest, NodePortHealthCheckServerHandlesSplitAndIdleClients) {
                          std::string(kNode2) + "/30013\" || exit 7; done; sleep 2";
     return sh("ip netns exec " + prefix() + "-ext timeout 6 bash -c " + q(script), 10);
   });
-  std::this_thread::sleep_for(Ms(300));
+  // all 25 connected before the control socket is asked
+  EXPECT_TRUE(waitFor([] { return established("node2", 30013, "198.18.0.100") >= 25; },
+                      Ms(4000), Ms(50)))
+      << exec("node2", "ss -Htn state established").out;
   auto t0 = std::chrono::steady_clock::now();
   ShResult ctl = ferryctl("node2", "get services np03b-hc");
   long ms = std::chrono::duration_cast<Ms>(std::chrono::steady_clock::now() - t0).count();
@@ -626,12 +629,21 @@ TEST_F(ClusterTest, NodePortSurvivesAgentRestartDuringIperf) {
                     " -p 30010 -t 8 -b 2G --connect-timeout 3000 2>/dev/null",
                 40);
   });
-  std::this_thread::sleep_for(Ms(1200));
+  // the stream is live at pod c (source-NATed to node1) before the agent goes:
+  // iperf3's control and data connections
+  auto streamLive = [] { return established("c", 5201, kNode1) >= 2; };
+  ASSERT_TRUE(waitFor(streamLive, Ms(5000), Ms(100)))
+      << "iperf3 never connected through node1's nodePort: "
+      << exec("c", "ss -Htn state established").out;
   ShResult r = sh(cs + "stop-agent " + P + " node1", 30);
   EXPECT_EQ(r.rc, 0) << r.out;
   r = sh(cs + "start-agent " + P + " node1 >/dev/null", 30);
   ASSERT_EQ(r.rc, 0) << r.out;
-  std::this_thread::sleep_for(Ms(1500));
+  // the restarted agent serves the nodePort again, and the stream survived
+  EXPECT_TRUE(waitFor([] { return nodePortOf("node1", "np09-iperf") == 30010; }))
+      << ferryctl("node1", "get services").out;
+  EXPECT_TRUE(streamLive()) << "stream lost across the graceful restart: "
+                            << exec("c", "ss -Htn state established").out;
   int pid = std::atoi(readFile(runDir() + "/node1.pid").c_str());
   ASSERT_GT(pid, 0);
   r = killHard(pid);
