@@ -271,7 +271,7 @@ agent_start() {
 
 map_memory_mb() { # memlock of the maps the agent holds
   local pid=$1
-  awk '/^map_type/ { m = 1 } /^memlock/ { if (m) s += $2 } ENDFILE { m = 0 } END { printf "%.1f", s / 1048576 }' \
+  awk 'FNR == 1 { m = 0 } /^map_type/ { m = 1 } /^memlock/ { if (m) s += $2 } END { printf "%.1f", s / 1048576 }' \
     /proc/"$pid"/fdinfo/* 2>/dev/null
 }
 
