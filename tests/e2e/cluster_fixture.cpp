@@ -491,8 +491,8 @@ bool attach(std::string* err) {
     sh(cs + " stop-agent " + g_prefix + " " + node, 30);
     ShResult r = sh(cs + " start-agent " + g_prefix + " " + node + " >/dev/null", 30);
     if (r.rc != 0) {
-      *err = std::string("agent on ") + node + " of cluster " + g_prefix + " is down and does not restart: " +
-             r.out;
+      *err = std::string("agent on ") + node + " of cluster " + g_prefix +
+             " is down and does not restart: " + r.out;
       return false;
     }
   }
