@@ -353,24 +353,25 @@ static __always_inline void xlate4_forward(struct xlate4 *x, const struct flow4 
 }
 
 /* A packet that is aimed at no frontend (a direct flow, e.g. a pod to
- * another pod's address). Netfilter tracks it too, and its reply tuple
- * may be one a translated flow holds (the same client port, earlier,
- * through a ClusterIP to this backend). Then:
- *   - the translated flow is closed (FIN/RST seen), or the packet is not
- *     a new TCP connection's SYN but finds a closed holder: the direct
- *     flow takes the tuple, the old entries go (CT_REPLACED);
- *   - the translated flow is live: the direct flow gets a null binding,
- *     its source port remapped so replies of both stay apart (NULLBIND).
- * Only TCP SYNs and UDP packets are checked for a clash (a TCP flow's
- * clash is decided at its SYN); packets of a null-bound flow find their
- * FWD entry. Returns PASS (untouched), CT_REPLACED (untouched, old flow
- * removed) or NULLBIND with *x filled, or a drop reason. */
+ * another pod's address). Netfilter tracks every flow, and so does this
+ * for flows from pods: a direct TCP SYN or UDP packet records an
+ * identity entry pair (FERRY_CT_F_NULLBIND), so that a later translated
+ * flow whose reply tuple it holds gets a remapped port, as nf_nat would
+ * give it. And when the direct flow's own reply tuple is held:
+ *   - by a closed translated flow (FIN/RST seen) or an expired one: the
+ *     direct flow takes the tuple, the old entries go (CT_REPLACED);
+ *   - by a live translated flow: the direct flow's source port is
+ *     remapped (NULLBIND), so replies of both stay apart.
+ * Packets of a tracked direct flow find its FWD entry; other TCP packets
+ * (flows older than the agent) pass untracked. Returns PASS (untouched),
+ * CT_REPLACED (untouched, old flow removed), NULLBIND with *x filled, or
+ * a drop reason. */
 static __always_inline int ct4_direct(const struct pkt4 *p, __u64 now, struct xlate4 *x)
 {
 	struct ferry_ct_value *ct;
 	struct ferry_ct_key key;
 	struct flow4 f;
-	int stat;
+	int stat, result = FERRY_STAT_PASS;
 
 	ct4_key(&key, p->saddr, p->daddr, p->sport, p->dport, p->proto, FERRY_CT_FWD);
 	ct = bpf_map_lookup_elem(&ferry_ct, &key);
@@ -378,7 +379,7 @@ static __always_inline int ct4_direct(const struct pkt4 *p, __u64 now, struct xl
 		if (!((ct->flags & FERRY_CT_F_CLOSING) && tcp_bare_syn(p))) {
 			ct4_use_fwd(p, ct, &f, now);
 			xlate4_forward(x, &f);
-			return FERRY_STAT_NULLBIND;
+			return f.sport == p->sport ? FERRY_STAT_PASS : FERRY_STAT_NULLBIND;
 		}
 		ct4_kill_fwd(p, ct);
 	}
@@ -387,11 +388,9 @@ static __always_inline int ct4_direct(const struct pkt4 *p, __u64 now, struct xl
 	/* this packet's reply tuple */
 	ct4_key(&key, p->daddr, p->saddr, p->dport, p->sport, p->proto, FERRY_CT_REV);
 	ct = bpf_map_lookup_elem(&ferry_ct, &key);
-	if (!ct)
-		return FERRY_STAT_PASS;
-	if (!ct_alive(ct, now) || (ct->flags & FERRY_CT_F_CLOSING)) {
+	if (ct && (!ct_alive(ct, now) || (ct->flags & FERRY_CT_F_CLOSING))) {
 		ct4_kill_rev(&key, ct);
-		return FERRY_STAT_CT_REPLACED;
+		result = FERRY_STAT_CT_REPLACED;
 	}
 	__builtin_memset(&f, 0, sizeof(f));
 	f.baddr = p->daddr;
@@ -403,7 +402,7 @@ static __always_inline int ct4_direct(const struct pkt4 *p, __u64 now, struct xl
 	if (stat)
 		return stat;
 	xlate4_forward(x, &f);
-	return FERRY_STAT_NULLBIND;
+	return f.sport == p->sport ? result : FERRY_STAT_NULLBIND;
 }
 
 #endif

@@ -31,7 +31,7 @@ static __always_inline int lb4_direct(struct __sk_buff *skb, const struct pkt4 *
 	int stat = ct4_direct(p, now, &x);
 
 	if (stat != FERRY_STAT_NULLBIND)
-		return stat;
+		return stat; /* untouched (identity entries) or dropped */
 	if (nat4_apply(skb, p, &x))
 		return FERRY_STAT_DROP_REWRITE;
 	return stat;
@@ -116,6 +116,9 @@ static __always_inline int lb4_reverse(struct __sk_buff *skb, const struct pkt4 
 	if (hairpin_only && !hairpin)
 		return FERRY_STAT_PASS;
 	ct4_use_rev(p, ct, now);
+	/* a direct flow's identity entries: tracked, nothing to rewrite */
+	if ((ct->flags & (FERRY_CT_F_NULLBIND | FERRY_CT_F_REMAP)) == FERRY_CT_F_NULLBIND)
+		return FERRY_STAT_PASS;
 	xlate4_reply(&x, ct);
 	if (nat4_apply(skb, p, &x))
 		return FERRY_STAT_DROP_REWRITE;
