@@ -22,6 +22,15 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } ferry_backends SEC(".maps");
 
+/* (service id, backend id) pairs of every frontend's current backends. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 262144);
+	__type(key, struct ferry_member_key);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} ferry_members SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 262144);

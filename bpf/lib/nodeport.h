@@ -17,16 +17,6 @@
 #include "lib/parse.h"
 #include "lib/svc_tc.h"
 
-/* SNAT source ports. The client's own port is tried first (as
- * iptables' MASQUERADE does): a client does not reuse a port while its
- * side of a connection is in TIME_WAIT, so neither does the SNATed
- * tuple, and the endpoint never sees a SYN land on its TIME_WAIT socket.
- * When that port is taken, random ports from this range, above Linux's
- * default ephemeral range (32768-60999). */
-const volatile __u16 snat_port_min = 61000;
-const volatile __u16 snat_port_max = 65535;
-#define SNAT_PORT_TRIES 8
-
 /* loadBalancerSourceRanges of a frontend. */
 static __always_inline int src_range4_allowed(__u32 svc_id, __be32 saddr)
 {
@@ -67,8 +57,8 @@ static __always_inline void ext4_plan(const struct pkt4 *p, const struct ferry_c
 	/* The reply of a flow we sent on to another node. */
 	rev = ct4_lookup_rev(p, now);
 	if (rev && (rev->flags & FERRY_CT_F_EXTERNAL) && (rev->flags & FERRY_CT_F_SNAT)) {
-		ct_refresh(rev, p->proto, p->tcp_flags, now);
-		xlate4_reply(&e->x, p, rev);
+		ct4_use_rev(p, rev, now);
+		xlate4_reply(&e->x, rev);
 		e->action = EXT_FORWARD;
 		e->stat = FERRY_STAT_REVNAT;
 		return;
@@ -84,7 +74,12 @@ static __always_inline void ext4_plan(const struct pkt4 *p, const struct ferry_c
 		e->stat = FERRY_STAT_DROP_SRC_RANGE;
 		return;
 	}
-	if (!ct4_lookup_fwd(p, now, &e->f, &e->stat)) {
+	if (!ct4_lookup_fwd(p, now, svc->svc_id, &e->f, &e->stat)) {
+		/* a FIN or RST of a flow we no longer track starts nothing */
+		if (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) {
+			e->stat = FERRY_STAT_PASS;
+			return;
+		}
 		if (!svc->count) {
 			if (svc->flags & FERRY_SVC_F_LOCAL) {
 				e->action = EXT_DROP;
@@ -116,7 +111,7 @@ static __always_inline void ext4_plan(const struct pkt4 *p, const struct ferry_c
 				e->stat = FERRY_STAT_DROP_NO_BACKEND;
 				return;
 			}
-			e->f.sport = 0; /* chosen by ext4_commit */
+			e->f.sport = p->sport; /* kept if free (ct4_create) */
 			e->f.flags |= FERRY_CT_F_SNAT;
 		}
 		e->create = 1;
@@ -125,33 +120,22 @@ static __always_inline void ext4_plan(const struct pkt4 *p, const struct ferry_c
 	e->action = (e->f.flags & FERRY_CT_F_SNAT) ? EXT_FORWARD : EXT_LOCAL;
 }
 
-/* Writes the conntrack entries of a new flow; under SNAT picks a source
- * port whose reverse entry is free (or expired). Returns 0 or a drop
- * reason. */
+/* Writes the conntrack entries of a new flow; under SNAT the client's
+ * port is kept when its reply tuple is free (as iptables' MASQUERADE
+ * does: a client does not reuse a port while its side is in TIME_WAIT,
+ * so the endpoint never sees a SYN land on its TIME_WAIT socket), else
+ * a random one. Returns 0 or a drop reason. */
 static __always_inline int ext4_commit(const struct pkt4 *p, struct ext4_plan *e, __u64 now)
 {
-	struct ferry_ct_key key;
-	struct ferry_ct_value *old;
-	__u32 range = (__u32)snat_port_max - snat_port_min + 1;
-	int i;
+	int stat;
 
 	if (!e->create)
 		return 0;
-	if (!(e->f.flags & FERRY_CT_F_SNAT))
-		return ct4_create(p, &e->f, now) ? FERRY_STAT_DROP_CT_FULL : 0;
-	for (i = 0; i < SNAT_PORT_TRIES; i++) {
-		e->f.sport = i == 0 ? p->sport
-				    : bpf_htons(snat_port_min + bpf_get_prandom_u32() % range);
-		ct4_rev_key(&key, p, &e->f);
-		old = bpf_map_lookup_elem(&ferry_ct, &key);
-		if (old && ct_alive(old, now))
-			continue;
-		if (ct4_create(p, &e->f, now))
-			return FERRY_STAT_DROP_CT_FULL;
-		e->x.sport = e->f.sport;
-		return 0;
-	}
-	return FERRY_STAT_DROP_SNAT_PORTS;
+	stat = ct4_create(p, &e->f, now);
+	if (stat)
+		return stat;
+	e->x.sport = e->f.sport;
+	return 0;
 }
 
 #endif

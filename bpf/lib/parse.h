@@ -30,9 +30,12 @@ struct pkt4 {
 #define TCP_FLAG_RST 0x04
 #define TCP_FLAG_ACK 0x10
 
-/* Returns FERRY_STAT_FWD_NEW as "parsed, go on", or the reason to stop:
- * PASS (not IPv4 TCP/UDP), MALFORMED, FRAGMENT. Works on XDP and tc
- * frames alike. */
+/* An unfragmented ICMP packet: p has addresses and offsets only. */
+#define PARSE4_ICMP (-1)
+
+/* Returns FERRY_STAT_FWD_NEW as "parsed TCP/UDP, go on", PARSE4_ICMP, or
+ * the reason to stop: PASS (not IPv4 TCP/UDP/ICMP), MALFORMED, FRAGMENT.
+ * Works on XDP and tc frames alike. */
 static __always_inline int parse4(void *data, void *data_end, struct pkt4 *p)
 {
 	struct ethhdr *eth = data;
@@ -48,7 +51,8 @@ static __always_inline int parse4(void *data, void *data_end, struct pkt4 *p)
 		return FERRY_STAT_MALFORMED;
 	if (ip->version != 4 || ip->ihl < 5)
 		return FERRY_STAT_MALFORMED;
-	if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP)
+	if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP &&
+	    ip->protocol != IPPROTO_ICMP)
 		return FERRY_STAT_PASS;
 	if (bpf_ntohs(ip->tot_len) < (__u32)ip->ihl * 4)
 		return FERRY_STAT_MALFORMED;
@@ -65,24 +69,25 @@ static __always_inline int parse4(void *data, void *data_end, struct pkt4 *p)
 	p->proto = ip->protocol;
 	p->ihl = ip->ihl;
 	p->tcp_flags = 0;
+	/* ICMP: addresses and offsets only; icmp.h reads the rest. */
+	if (p->proto == IPPROTO_ICMP)
+		return PARSE4_ICMP;
 
+	/* One pointer for both protocols: ports are the first 4 bytes of
+	 * TCP and UDP alike (the compiler merges the two reads otherwise,
+	 * which the verifier cannot follow). */
+	__u8 *l4 = data + p->l4_off;
+
+	if ((void *)(l4 + sizeof(struct udphdr)) > data_end)
+		return FERRY_STAT_MALFORMED;
+	p->sport = *(__be16 *)l4;
+	p->dport = *(__be16 *)(l4 + 2);
 	if (p->proto == IPPROTO_TCP) {
-		struct tcphdr *tcp = data + p->l4_off;
-
-		if ((void *)(tcp + 1) > data_end)
+		if ((void *)(l4 + sizeof(struct tcphdr)) > data_end)
 			return FERRY_STAT_MALFORMED;
-		if (tcp->doff < 5)
+		if ((l4[12] >> 4) < 5) /* data offset */
 			return FERRY_STAT_MALFORMED;
-		p->sport = tcp->source;
-		p->dport = tcp->dest;
-		p->tcp_flags = ((__u8 *)tcp)[13];
-	} else {
-		struct udphdr *udp = data + p->l4_off;
-
-		if ((void *)(udp + 1) > data_end)
-			return FERRY_STAT_MALFORMED;
-		p->sport = udp->source;
-		p->dport = udp->dest;
+		p->tcp_flags = l4[13];
 	}
 	return FERRY_STAT_FWD_NEW;
 }

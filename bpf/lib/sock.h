@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* Socket-level load balancing for the node's own processes (cgroup
- * sock_addr hooks): connect()/sendmsg() to a service address is turned
+ * sock_addr hooks; the programs are in bpf/entry/sock.c): connect()/sendmsg() to a service address is turned
  * into the backend's address before any packet exists, so no per-packet
  * translation or conntrack is needed; getpeername()/recvmsg() show the
  * service address again. */
@@ -90,30 +90,6 @@ static __always_inline int sock4_revnat(struct bpf_sock_addr *ctx)
 	ctx->user_ip4 = rev->addr.w[3];
 	ctx->user_port = rev->port;
 	return SOCK_ALLOW;
-}
-
-SEC("cgroup/connect4")
-int ferry_sock4_connect(struct bpf_sock_addr *ctx)
-{
-	return sock4_xlate(ctx);
-}
-
-SEC("cgroup/sendmsg4")
-int ferry_sock4_sendmsg(struct bpf_sock_addr *ctx)
-{
-	return sock4_xlate(ctx);
-}
-
-SEC("cgroup/recvmsg4")
-int ferry_sock4_recvmsg(struct bpf_sock_addr *ctx)
-{
-	return sock4_revnat(ctx);
-}
-
-SEC("cgroup/getpeername4")
-int ferry_sock4_getpeername(struct bpf_sock_addr *ctx)
-{
-	return sock4_revnat(ctx);
 }
 
 #endif

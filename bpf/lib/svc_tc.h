@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* The pod-side path of the tc programs: a pod's packet to a service
  * (ClusterIP, or a NodePort / externalIP reached from inside) translated
- * to a backend, and replies translated back. */
+ * to a backend, replies translated back, direct flows kept apart from
+ * translated ones, and ICMP errors about tracked flows translated. */
 #ifndef FERRY_BPF_SVC_TC_H
 #define FERRY_BPF_SVC_TC_H
 
 #include "lib/common.h"
 #include "lib/conntrack.h"
+#include "lib/icmp.h"
 #include "lib/lb.h"
 #include "lib/maps.h"
 #include "lib/nat.h"
@@ -21,6 +23,20 @@ static __always_inline __be32 snat4_addr(const struct ferry_config *cfg)
 	return cfg->snat4.w[3];
 }
 
+/* A packet for no frontend: untouched, unless it is a direct flow whose
+ * reply tuple a translated flow holds (ct4_direct). */
+static __always_inline int lb4_direct(struct __sk_buff *skb, const struct pkt4 *p, __u64 now)
+{
+	struct xlate4 x;
+	int stat = ct4_direct(p, now, &x);
+
+	if (stat != FERRY_STAT_NULLBIND)
+		return stat; /* untouched (identity entries) or dropped */
+	if (nat4_apply(skb, p, &x))
+		return FERRY_STAT_DROP_REWRITE;
+	return stat;
+}
+
 /* Pod -> service. Returns the stat that names the outcome. */
 static __always_inline int lb4_forward(struct __sk_buff *skb, const struct pkt4 *p,
 				       const struct ferry_config *cfg)
@@ -30,15 +46,18 @@ static __always_inline int lb4_forward(struct __sk_buff *skb, const struct pkt4 
 	struct frontend fe;
 	struct xlate4 x;
 	struct flow4 f;
-	__u64 now;
-	int stat;
+	__u64 now = ferry_now(cfg);
+	int stat, err;
 
 	svc = svc4_lookup_frontend(p->daddr, p->dport, p->proto, 1, &fe);
 	if (!svc)
-		return FERRY_STAT_PASS;
-	now = ferry_now(cfg);
+		return lb4_direct(skb, p, now);
 	__builtin_memset(&f, 0, sizeof(f));
-	if (!ct4_lookup_fwd(p, now, &f, &stat)) {
+	if (!ct4_lookup_fwd(p, now, svc->svc_id, &f, &stat)) {
+		/* A FIN or RST of a flow we no longer track starts nothing:
+		 * it would claim a reply tuple for a connection that ended. */
+		if (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
+			return FERRY_STAT_PASS;
 		if (!svc->count) {
 			if (svc->flags & FERRY_SVC_F_LOCAL)
 				return FERRY_STAT_DROP_NO_LOCAL;
@@ -61,8 +80,9 @@ static __always_inline int lb4_forward(struct __sk_buff *skb, const struct pkt4 
 				return FERRY_STAT_DROP_NO_BACKEND;
 			f.flags = FERRY_CT_F_HAIRPIN | FERRY_CT_F_SNAT;
 		}
-		if (ct4_create(p, &f, now))
-			return FERRY_STAT_DROP_CT_FULL;
+		err = ct4_create(p, &f, now);
+		if (err)
+			return err;
 	}
 
 	xlate4_forward(&x, &f);
@@ -79,8 +99,8 @@ static __always_inline int lb4_forward(struct __sk_buff *skb, const struct pkt4 
 	return stat;
 }
 
-/* Backend -> client reply: source back to the service address (and, for
- * hairpin flows, destination back to the client). */
+/* Backend -> client reply: source back to the service address,
+ * destination back to the client's own address and port. */
 static __always_inline int lb4_reverse(struct __sk_buff *skb, const struct pkt4 *p,
 				       const struct ferry_config *cfg, int hairpin_only)
 {
@@ -95,8 +115,11 @@ static __always_inline int lb4_reverse(struct __sk_buff *skb, const struct pkt4 
 	hairpin = ct->flags & FERRY_CT_F_HAIRPIN;
 	if (hairpin_only && !hairpin)
 		return FERRY_STAT_PASS;
-	ct_refresh(ct, p->proto, p->tcp_flags, now);
-	xlate4_reply(&x, p, ct);
+	ct4_use_rev(p, ct, now);
+	/* a direct flow's identity entries: tracked, nothing to rewrite */
+	if ((ct->flags & (FERRY_CT_F_NULLBIND | FERRY_CT_F_REMAP)) == FERRY_CT_F_NULLBIND)
+		return FERRY_STAT_PASS;
+	xlate4_reply(&x, ct);
 	if (nat4_apply(skb, p, &x))
 		return FERRY_STAT_DROP_REWRITE;
 	if (hairpin) {

@@ -92,9 +92,23 @@ struct ferry_backend {
 	__u32 pad;
 };
 
-/* Connection tracking. A translated flow has two entries: FWD keyed by
- * the client's original tuple (client -> frontend) and REV keyed by the
- * backend's reply tuple (backend -> client, or -> the hairpin source). */
+/* Service membership: (service id, backend id) -> 1 while the backend is
+ * one of the frontend's current backends. A conntrack entry names both
+ * ids; every packet of an established flow checks the pair here, so a
+ * flow leaves a backend that left its service even when the backend
+ * stays in another service (netfilter flushes such flows too). */
+struct ferry_member_key {
+	__u32 svc_id;
+	__u32 backend_id;
+};
+
+/* Connection tracking, shaped like netfilter's two tuple hashes. A
+ * translated flow has two entries: FWD keyed by the client's original
+ * tuple (client -> frontend) and REV keyed by the reply tuple the backend
+ * sends (backend -> the flow's source towards it: the client, or the
+ * node under SNAT, with a remapped port after a clash). Both entries
+ * hold the whole other tuple, so a rewrite never keeps a field from the
+ * packet. */
 enum ferry_ct_dir {
 	FERRY_CT_FWD = 0,
 	FERRY_CT_REV = 1,
@@ -116,20 +130,23 @@ enum ferry_ct_flags {
 	FERRY_CT_F_CLOSING = 1 << 1,  /* FIN or RST seen: short timeout */
 	FERRY_CT_F_SNAT = 1 << 2,     /* source NATed to the node (hairpin, remote backend) */
 	FERRY_CT_F_EXTERNAL = 1 << 3, /* entered through an external frontend */
+	FERRY_CT_F_REMAP = 1 << 4,    /* source port remapped: the reply tuple clashed */
+	FERRY_CT_F_NULLBIND = 1 << 5, /* no service: a direct flow given its own reply
+				       * tuple (netfilter's null binding) */
 };
 
 struct ferry_ct_value {
-	/* FWD: backend address. REV: frontend (service) address. */
+	/* FWD: backend address (new destination). REV: frontend (new source). */
 	union ferry_addr nat_addr;
-	/* FWD with SNAT: source address used towards the backend.
-	 * REV: the client's address (restored as destination under SNAT). */
+	/* FWD: source address used towards the backend (the client's own
+	 * unless SNAT). REV: the client's address (new destination). */
 	union ferry_addr alt_addr;
 	__u64 expires_ns; /* bpf_ktime_get_ns() time */
 	__be16 nat_port;  /* FWD: backend port. REV: frontend port. */
 	__u16 flags;      /* enum ferry_ct_flags */
-	__u32 backend_id;
-	__u32 svc_id;
-	__be16 alt_port;  /* FWD with SNAT: source port. REV: client port. */
+	__u32 backend_id; /* 0 for a null binding */
+	__u32 svc_id;     /* the frontend's service id; 0 for a null binding */
+	__be16 alt_port;  /* FWD: source port towards the backend. REV: client port. */
 	__u16 pad;
 };
 
@@ -205,6 +222,9 @@ enum ferry_stat {
 	FERRY_STAT_DROP_NO_ROUTE,     /* no route towards the backend */
 	FERRY_STAT_DROP_SNAT_PORTS,   /* no free source port for SNAT */
 	FERRY_STAT_DROP_SRC_RANGE,    /* source outside loadBalancerSourceRanges */
+	FERRY_STAT_ICMP_RELATED,      /* ICMP error about a tracked flow translated */
+	FERRY_STAT_CT_REPLACED,       /* a new flow took a closed flow's tuple */
+	FERRY_STAT_NULLBIND,          /* direct flow remapped off a translated reply tuple */
 	FERRY_STAT_MAX,
 };
 
@@ -213,7 +233,8 @@ enum ferry_stat {
 	    "fwd_established", "fwd_reselect", "revnat", "hairpin",            \
 	    "reject_no_backend", "drop_no_backend", "drop_ct_full",            \
 	    "drop_rewrite", "sock_lb", "sock_reject", "drop_no_local", "to_tc", \
-	    "drop_no_route", "drop_snat_ports", "drop_src_range"
+	    "drop_no_route", "drop_snat_ports", "drop_src_range",              \
+	    "icmp_related", "ct_replaced", "nullbind"
 
 FERRY_STATIC_ASSERT(sizeof(union ferry_addr) == 16, "ferry_addr");
 FERRY_STATIC_ASSERT(sizeof(struct ferry_svc_key) == 24, "svc_key");
@@ -228,5 +249,6 @@ FERRY_STATIC_ASSERT(sizeof(struct ferry_sock_key) == 32, "sock_key");
 FERRY_STATIC_ASSERT(sizeof(struct ferry_sock_value) == 24, "sock_value");
 FERRY_STATIC_ASSERT(sizeof(struct ferry_config) == 48, "config");
 FERRY_STATIC_ASSERT(sizeof(struct ferry_src_range_key) == 24, "src_range_key");
+FERRY_STATIC_ASSERT(sizeof(struct ferry_member_key) == 8, "member_key");
 
 #endif /* FERRY_ABI_H */

@@ -7,7 +7,9 @@
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 
+#include <algorithm>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -76,21 +78,32 @@ class DatapathTest : public ::testing::Test {
     return k;
   }
 
-  // A service whose slots name `ids` (backends added separately).
+  // A service whose slots name `ids` (backends added separately), with
+  // its memberships (as the planner writes them: added before the slots,
+  // stale ones removed after).
   void addService(const std::string& vip, uint16_t port, uint8_t proto,
                   const std::vector<uint32_t>& ids, uint8_t scope = FERRY_SCOPE_CLUSTER,
-                  uint16_t flags = 0) {
+                  uint16_t flags = 0, uint32_t svcId = 7) {
+    for (uint32_t id : ids) ASSERT_TRUE(dp_->members().update(ferry_member_key{svcId, id}, 1));
     for (size_t i = 0; i < ids.size(); ++i) {
       ferry_svc_value v{};
       v.backend_id = ids[i];
+      v.svc_id = svcId;
       ASSERT_TRUE(dp_->services().update(svcKey(vip, port, proto, i + 1, scope), v));
     }
     ferry_svc_value master{};
     master.count = ids.size();
-    master.svc_id = 7;
+    master.svc_id = svcId;
     master.flags = flags;
     ASSERT_TRUE(dp_->services().update(svcKey(vip, port, proto, 0, scope), master));
+    std::string fe = vip + "/" + std::to_string(port) + "/" + std::to_string(proto) + "/" +
+                     std::to_string(scope);
+    for (uint32_t old : members_[fe])
+      if (std::find(ids.begin(), ids.end(), old) == ids.end())
+        ASSERT_TRUE(dp_->members().erase(ferry_member_key{svcId, old}));
+    members_[fe] = ids;
   }
+  std::map<std::string, std::vector<uint32_t>> members_;
 
   struct Result {
     uint32_t verdict;

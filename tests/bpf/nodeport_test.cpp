@@ -7,7 +7,7 @@
 
 #include <cstdlib>
 
-#include "fixture.h"
+#include "conntrack_util.h"
 
 namespace ferry {
 namespace {
@@ -311,6 +311,74 @@ TEST_P(NodePortTest, LoadBalancerSourceRangesAdmitOnlyListedClients) {
   EXPECT_EQ(stat(hook(), FERRY_STAT_DROP_SRC_RANGE), 1u);
 }
 
+// Issue 10 case 4, NodePort to another node's endpoint (SNAT): the
+// endpoint's node says "fragmentation needed" to us about our SNATed
+// packet; the client gets it about its own packet to the NodePort.
+TEST_P(NodePortTest, FragNeededAboutSnatedFlowGoesBackToTheClient) {
+  addBackend(1, kRemotePod, 8080);
+  addService("", kNodePort, 6, {1}, FERRY_SCOPE_EXTERNAL);
+  Pkt in = fromClient();
+  ingress(in);
+  ferry_ct_value fwd{};
+  ASSERT_TRUE(ctLookup(in, FERRY_CT_FWD, &fwd));
+  Pkt data = in;
+  data.tcpFlags = 0x18;
+  data.payload = std::vector<uint8_t>(100, 1);
+  Pkt sent = data;
+  sent.saddr = kNode;
+  sent.sport = ntohs(fwd.alt_port);
+  sent.daddr = kRemotePod;
+  sent.dport = 8080;
+  auto err = test::icmpError(3, 4, kNode2, kNode, build(sent), 48, 1400);
+  std::copy(kNode2Mac.begin(), kNode2Mac.end(), err.begin() + 6);
+  std::copy(kNodeMac.begin(), kNodeMac.end(), err.begin());
+  Result r = run(prog(), err, PrivateNetns::ifindex);
+  if (xdp()) {  // XDP leaves ICMP errors to tc
+    EXPECT_EQ(r.verdict, uint32_t(XDP_PASS));
+    EXPECT_EQ(hex(err), hex(r.out));
+    r = run(Program::ExtIn, err, PrivateNetns::ifindex);
+  }
+  EXPECT_EQ(r.verdict, uint32_t(TC_ACT_REDIRECT));
+  auto want = test::icmpError(3, 4, kNode, kClient4, build(data), 48, 1400);
+  std::copy(kClientMac.begin(), kClientMac.end(), want.begin());
+  std::copy(kNodeMac.begin(), kNodeMac.end(), want.begin() + 6);
+  EXPECT_BYTES(want, r.out);
+  EXPECT_EQ(checkChecksums(r.out), "");
+  EXPECT_EQ(test::checkEmbedded(r.out), "");
+  EXPECT_EQ(stat(FERRY_HOOK_EXT_TC_IN, FERRY_STAT_ICMP_RELATED), 1u);
+}
+
+// NodePort to a local endpoint: the node's own "fragmentation needed"
+// (the pod's veth has the smaller MTU) leaves through the external
+// device about the translated packet; the client gets it about the
+// NodePort.
+TEST_P(NodePortTest, FragNeededAboutLocalEndpointFlowNamesTheNodePort) {
+  addBackend(1, kLocalPod, 8080, 6, FERRY_BE_F_LOCAL);
+  addService("", kNodePort, 6, {1}, FERRY_SCOPE_EXTERNAL);
+  Pkt in = fromClient();
+  ingress(in);
+  Pkt sent = in;
+  sent.daddr = kLocalPod;
+  sent.dport = 8080;
+  auto err = test::icmpError(3, 4, kNode, kClient4, build(sent), 48, 1400);
+  Result r = run(Program::ExtOut, err);
+  EXPECT_EQ(r.verdict, uint32_t(TC_ACT_OK));
+  EXPECT_BYTES(test::icmpError(3, 4, kNode, kClient4, build(in), 48, 1400), r.out);
+  // The endpoint's own port unreachable (UDP) likewise.
+  addBackend(2, kLocalPod, 5353, 17, FERRY_BE_F_LOCAL);
+  addService("", kNodePort, 17, {2}, FERRY_SCOPE_EXTERNAL);
+  Pkt u = fromClient();
+  u.proto = 17;
+  u.payload = {'x'};
+  ingress(u);
+  Pkt usent = u;
+  usent.daddr = kLocalPod;
+  usent.dport = 5353;
+  r = run(Program::ExtOut, test::icmpError(3, 3, kLocalPod, kClient4, build(usent), 29));
+  EXPECT_BYTES(test::icmpError(3, 3, kNode, kClient4, build(u), 29), r.out);
+  EXPECT_EQ(checkChecksums(r.out), "");
+}
+
 INSTANTIATE_TEST_SUITE_P(Paths, NodePortTest, ::testing::Values(Path::Xdp, Path::Tc),
                          [](const auto& info) { return info.param == Path::Xdp ? "xdp" : "tc"; });
 
@@ -339,6 +407,45 @@ TEST_F(DatapathTest, PodReachesNodePortOfItsOwnNode) {
   wantReply.sport = kNodePort;
   r = run(Program::ToPod, build(reply));
   EXPECT_BYTES(build(wantReply), r.out);
+}
+
+// A frame built by a local stack with TX checksum offload (a veth from a
+// container's netns) carries a partial checksum: only the folded
+// pseudo-header sum. XDP must not rewrite and send it on (the result
+// would be a bad checksum on the wire): it leaves it to tc untouched.
+TEST_F(DatapathTest, XdpLeavesFramesWithPartialChecksumToTc) {
+  ferry_node_addr na{};
+  ASSERT_TRUE(dp_->nodeAddrs().update(abiAddr(kNode), na));
+  addBackend(1, kRemotePod, 8080);
+  addService("", kNodePort, 6, {1}, FERRY_SCOPE_EXTERNAL);
+  Pkt in;
+  in.saddr = kClient4;
+  in.daddr = kNode;
+  in.dport = kNodePort;
+  in.payload = {'p', 'a', 'r', 't'};
+  auto frame = build(in);
+  // the partial form: ~checksum of the pseudo-header only
+  uint8_t* ip = &frame[14];
+  uint16_t l4len = frame.size() - 34;
+  uint8_t pseudo[12];
+  std::memcpy(pseudo, ip + 12, 8);
+  pseudo[8] = 0;
+  pseudo[9] = 6;
+  pseudo[10] = l4len >> 8;
+  pseudo[11] = l4len & 0xff;
+  uint16_t partial = ~test::inetChecksum(pseudo, 12);
+  frame[34 + 16] = partial >> 8;
+  frame[34 + 17] = partial & 0xff;
+  Result r = run(Program::ExtXdp, frame, PrivateNetns::ifindex);
+  EXPECT_EQ(r.verdict, uint32_t(XDP_PASS));
+  EXPECT_EQ(hex(frame), hex(r.out));
+  EXPECT_EQ(stat(FERRY_HOOK_EXT_XDP, FERRY_STAT_TO_TC), 1u);
+  ferry_ct_value v{};
+  Pkt key = in;
+  EXPECT_FALSE(ctLookup(key, FERRY_CT_FWD, &v)) << "tc decides and records the flow";
+  // the same frame with a complete checksum is XDP's
+  r = run(Program::ExtXdp, build(in), PrivateNetns::ifindex);
+  EXPECT_EQ(r.verdict, uint32_t(XDP_TX));
 }
 
 }  // namespace

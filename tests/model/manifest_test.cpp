@@ -232,6 +232,38 @@ TEST_P(ServiceErrors, NameFileObjectAndField) {
   EXPECT_EQ(m.invalidServices, std::set<std::string>{"default/web"});
 }
 
+// Fields ferry does not implement yet are warnings naming file, object
+// and field; the service is still used (without them).
+TEST(ServiceWarnings, UnsupportedFieldsAreReportedNotSilent) {
+  Manifests m = parseOne(serviceYaml("web",
+                                     "  sessionAffinity: ClientIP\n"
+                                     "  internalTrafficPolicy: Local\n"
+                                     "  trafficDistribution: PreferClose\n"
+                                     "  ipFamilies: [IPv4, IPv6]\n"
+                                     "  ports:\n  - {name: a, port: 80}\n"
+                                     "  - {name: s, port: 81, protocol: SCTP}\n"),
+                         "svc.yaml");
+  std::vector<std::string> want = {
+      "warning: svc.yaml: Service default/web: spec.ports[1].protocol: SCTP is not supported by "
+      "ferry yet: this port is not served",
+      "warning: svc.yaml: Service default/web: spec.sessionAffinity: ClientIP affinity is not "
+      "implemented by ferry yet: each connection is balanced on its own",
+      "warning: svc.yaml: Service default/web: spec.internalTrafficPolicy: Local is not "
+      "implemented by ferry yet: traffic from inside the cluster uses every node's endpoints "
+      "(Cluster)",
+      "warning: svc.yaml: Service default/web: spec.trafficDistribution: not implemented by ferry "
+      "yet: endpoints are chosen without topology preference",
+      "warning: svc.yaml: Service default/web: spec.ipFamilies: IPv6 is not served by ferry's "
+      "dataplane yet: only the IPv4 family is programmed",
+  };
+  EXPECT_EQ(errorStrings(m.errors), want);
+  for (const auto& e : m.errors) EXPECT_TRUE(e.warning()) << e.str();
+  ASSERT_EQ(m.services.size(), 1u) << "the service is still programmed";
+  EXPECT_TRUE(m.invalidServices.empty());
+  ASSERT_EQ(m.services[0].ports.size(), 1u);
+  EXPECT_EQ(m.services[0].ports[0].port, 80);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Table, ServiceErrors,
     ::testing::Values(
@@ -241,8 +273,6 @@ INSTANTIATE_TEST_SUITE_P(
                          {"spec.ports[0].port: is required"}},
         ServiceErrorCase{"PortString", "  ports:\n  - port: \"80\"\n",
                          {"spec.ports[0].port: must be an integer, got a string \"80\""}},
-        ServiceErrorCase{"Sctp", "  ports:\n  - {port: 80, protocol: SCTP}\n",
-                         {"spec.ports[0].protocol: protocol SCTP is not supported by ferry"}},
         ServiceErrorCase{"UnknownProtocol", "  ports:\n  - {port: 80, protocol: HTTP}\n",
                          {"spec.ports[0].protocol: unsupported protocol \"HTTP\": must be TCP or UDP"}},
         ServiceErrorCase{"UnnamedMultiPort", "  ports:\n  - {name: a, port: 80}\n  - {port: 81}\n",

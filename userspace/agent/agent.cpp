@@ -257,8 +257,11 @@ nlohmann::json Agent::handle(const nlohmann::json& req) const {
   }
   out["errors"] = nlohmann::json::array();
   for (const ManifestError& e : snapshot_.errors)
-    out["errors"].push_back(
-        {{"file", e.file}, {"object", e.object}, {"field", e.field}, {"message", e.message}});
+    out["errors"].push_back({{"file", e.file},
+                             {"object", e.object},
+                             {"field", e.field},
+                             {"message", e.message},
+                             {"severity", e.warning() ? e.severity : "Error"}});
   std::vector<uint64_t> stats = dp_->stats();
   // "<hook>/<reason>", non-zero only: which path handled what.
   out["stats"] = nlohmann::json::object();

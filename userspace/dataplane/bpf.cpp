@@ -43,7 +43,7 @@ const CgroupHook kCgroupHooks[] = {
 std::vector<bpf_map*> pinnedMaps(::ferry_bpf* s) {
   return {s->maps.ferry_svc,         s->maps.ferry_backends, s->maps.ferry_ct,
           s->maps.ferry_sock_revnat, s->maps.ferry_config,   s->maps.ferry_stats,
-          s->maps.ferry_node_addrs,  s->maps.ferry_src_ranges};
+          s->maps.ferry_node_addrs,  s->maps.ferry_src_ranges, s->maps.ferry_members};
 }
 
 bpf_tc_hook tcHook(int ifindex, TcDirection dir) {
@@ -58,7 +58,7 @@ bpf_tc_hook tcHook(int ifindex, TcDirection dir) {
 // qdisc); keep its real warnings, drop the noise and debug chatter.
 int libbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
   if (level == LIBBPF_DEBUG) return 0;
-  char buf[1024];
+  char buf[65536];
   vsnprintf(buf, sizeof buf, fmt, args);
   if (std::strstr(buf, "Exclusivity flag on")) return 0;
   return std::fprintf(stderr, "libbpf: %s", buf);
@@ -121,6 +121,7 @@ template class Map<ferry_ct_key, ferry_ct_value>;
 template class Map<uint32_t, ferry_config>;
 template class Map<ferry_addr, ferry_node_addr>;
 template class Map<ferry_src_range_key, uint8_t>;
+template class Map<ferry_member_key, uint8_t>;
 
 bool isBpffs(const std::string& path) {
   struct statfs st {};
@@ -137,6 +138,8 @@ Expected<std::unique_ptr<Datapath>> Datapath::load(const DatapathOptions& opts) 
   bpf_map__set_max_entries(skel->maps.ferry_svc, opts.svcMapSize);
   bpf_map__set_max_entries(skel->maps.ferry_backends, opts.backendMapSize);
   bpf_map__set_max_entries(skel->maps.ferry_ct, opts.ctMapSize);
+  // one pair per (frontend, backend) slot: as many as service entries
+  bpf_map__set_max_entries(skel->maps.ferry_members, opts.svcMapSize);
   if (opts.ctTimeoutTcpNs) skel->rodata->ct_timeout_tcp_ns = opts.ctTimeoutTcpNs;
   if (opts.ctTimeoutOtherNs) skel->rodata->ct_timeout_other_ns = opts.ctTimeoutOtherNs;
   if (opts.snatPortMin) skel->rodata->snat_port_min = opts.snatPortMin;
@@ -181,6 +184,10 @@ Map<uint32_t, ferry_config> Datapath::config() const {
 Map<ferry_src_range_key, uint8_t> Datapath::srcRanges() const {
   return Map<ferry_src_range_key, uint8_t>(bpf_map__fd(skel_->maps.ferry_src_ranges));
 }
+Map<ferry_member_key, uint8_t> Datapath::members() const {
+  return Map<ferry_member_key, uint8_t>(bpf_map__fd(skel_->maps.ferry_members));
+}
+
 Map<ferry_addr, ferry_node_addr> Datapath::nodeAddrs() const {
   return Map<ferry_addr, ferry_node_addr>(bpf_map__fd(skel_->maps.ferry_node_addrs));
 }

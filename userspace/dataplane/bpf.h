@@ -68,6 +68,8 @@ class Datapath {
   Map<uint32_t, ferry_config> config() const;
   Map<ferry_addr, ferry_node_addr> nodeAddrs() const;
   Map<ferry_src_range_key, uint8_t> srcRanges() const;
+  // (service id, backend id) pairs: which backends a flow may stay on.
+  Map<ferry_member_key, uint8_t> members() const;
   // Counters summed over CPUs, indexed by hook * FERRY_STAT_MAX + stat.
   std::vector<uint64_t> stats() const;
 

@@ -238,6 +238,15 @@ MapDelta planDelta(const ProgrammedState& cur, const Desired& want, ProgrammedSt
   for (const auto& r : st.srcRanges)
     if (!srcRanges.count(r)) delta.srcRangeDeletes.push_back(toSrcRangeKey(r.first, r.second));
 
+  std::set<std::pair<uint32_t, uint32_t>> members;
+  for (const auto& [fk, pf] : frontends)
+    for (uint32_t id : pf.slots) members.insert({pf.svcId, id});
+  for (const auto& m : members)
+    if (!st.members.count(m)) delta.memberUpserts.push_back({m.first, m.second});
+  for (const auto& m : st.members)
+    if (!members.count(m)) delta.memberDeletes.push_back({m.first, m.second});
+
+  next->members = std::move(members);
   next->backends = std::move(backends);
   next->frontends = std::move(frontends);
   next->srcRanges = std::move(srcRanges);

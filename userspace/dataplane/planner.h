@@ -75,14 +75,18 @@ struct ProgrammedState {
   std::map<FrontendKey, ProgrammedFrontend> frontends;
   std::map<BackendKey, ProgrammedBackend> backends;
   std::set<std::pair<uint32_t, IpPrefix>> srcRanges;  // (svc id, allowed prefix)
+  // (svc id, backend id) of every slot: ferry_members, what conntrack
+  // entries are checked against (a flow leaves a backend that left its
+  // frontend, even when the backend stays in another service).
+  std::set<std::pair<uint32_t, uint32_t>> members;
   uint32_t nextBackendId = 1;
   uint32_t nextSvcId = 1;
   bool operator==(const ProgrammedState&) const = default;
 };
 
 // Ordered so that a reader never sees a dangling reference: backends,
-// then slots, then masters are written; then removed masters, stale
-// slots and unused backends are deleted.
+// memberships, then slots, then masters are written; then removed
+// masters, stale slots, memberships and unused backends are deleted.
 struct MapDelta {
   struct Upsert {
     ferry_svc_key key;
@@ -92,6 +96,8 @@ struct MapDelta {
   std::vector<std::pair<uint32_t, ferry_backend>> backendUpserts;
   std::vector<ferry_src_range_key> srcRangeUpserts;  // before masters name them
   std::vector<ferry_src_range_key> srcRangeDeletes;  // after masters dropped them
+  std::vector<ferry_member_key> memberUpserts;        // before slots name them
+  std::vector<ferry_member_key> memberDeletes;        // after slots dropped them
   std::vector<Upsert> slotUpserts;
   std::vector<Upsert> masterUpserts;
   std::vector<ferry_svc_key> masterDeletes;
@@ -99,6 +105,7 @@ struct MapDelta {
   std::vector<uint32_t> backendDeletes;
   size_t size() const {
     return backendUpserts.size() + srcRangeUpserts.size() + srcRangeDeletes.size() +
+           memberUpserts.size() + memberDeletes.size() +
            slotUpserts.size() + masterUpserts.size() +
            masterDeletes.size() + slotDeletes.size() + backendDeletes.size();
   }

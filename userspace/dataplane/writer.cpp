@@ -23,7 +23,16 @@ std::vector<std::string> MapWriter::apply(const MapDelta& d) {
     Status s = be.updateMany(ids, values, &failedAt);
     if (!s) note(s, "backend " + std::to_string(ids[failedAt]));
   }
+  auto members = dp_.members();
   for (const auto& k : d.srcRangeUpserts) note(ranges.update(k, 1), "source range");
+  {
+    std::vector<uint8_t> ones(d.memberUpserts.size(), 1);
+    size_t failedAt = 0;
+    Status s = members.updateMany(d.memberUpserts, ones, &failedAt);
+    if (!s)
+      note(s, "membership of backend " + std::to_string(d.memberUpserts[failedAt].backend_id) +
+                  " in service id " + std::to_string(d.memberUpserts[failedAt].svc_id));
+  }
   // Slots and masters go in batches (a full resync of 10,000 services is
   // 200,000 entries); slots strictly before masters, as the delta orders.
   for (const auto* list : {&d.slotUpserts, &d.masterUpserts}) {
@@ -46,6 +55,7 @@ std::vector<std::string> MapWriter::apply(const MapDelta& d) {
   }
   for (const auto& k : d.masterDeletes) note(svc.erase(k), "frontend " + fromSvcKey(k).str());
   for (const auto& k : d.slotDeletes) note(svc.erase(k), "frontend " + fromSvcKey(k).str());
+  for (const auto& k : d.memberDeletes) note(members.erase(k), "membership");
   for (uint32_t id : d.backendDeletes) note(be.erase(id), "backend " + std::to_string(id));
   for (const auto& k : d.srcRangeDeletes) note(ranges.erase(k), "source range");
   return errors;
@@ -76,6 +86,9 @@ ProgrammedState MapWriter::readBack() const {
   }
   dp_.srcRanges().forEach([&](const ferry_src_range_key& k, const uint8_t&) {
     st.srcRanges.insert(fromSrcRangeKey(k));
+  });
+  dp_.members().forEach([&](const ferry_member_key& k, const uint8_t&) {
+    st.members.insert({k.svc_id, k.backend_id});
   });
   dp_.backends().forEach([&](const uint32_t& id, const ferry_backend& b) {
     st.backends[fromBackend(b)] = ProgrammedBackend{id, b.flags};

@@ -9,6 +9,10 @@ void ObjectContext::error(const std::string& field, const std::string& message) 
   if (sink_) sink_->push_back({file_, object_, field, message});
 }
 
+void ObjectContext::warning(const std::string& field, const std::string& message) {
+  if (sink_) sink_->push_back({file_, object_, field, message, "Warning"});
+}
+
 std::string fieldPath(const std::string& parent, const std::string& key) {
   return parent.empty() ? key : parent + "." + key;
 }

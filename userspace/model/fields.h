@@ -22,6 +22,9 @@ class ObjectContext {
       : file_(std::move(file)), object_(std::move(object)), sink_(sink) {}
 
   void error(const std::string& field, const std::string& message);
+  // A field ferry does not implement: reported (severity "Warning"), the
+  // object is still used.
+  void warning(const std::string& field, const std::string& message);
   bool failed() const { return failed_; }
   const std::string& object() const { return object_; }
 

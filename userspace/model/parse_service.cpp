@@ -47,6 +47,10 @@ std::optional<ServicePort> parsePort(ObjectContext& c, const json& p, const std:
     return std::nullopt;
   }
   ServicePort sp;
+  if (const json* pr = optField(p, "protocol"); pr && *pr == "SCTP") {
+    c.warning(path + ".protocol", "SCTP is not supported by ferry yet: this port is not served");
+    return std::nullopt;
+  }
   sp.name = optString(c, p, "name", path + ".name").value_or("");
   if (!sp.name.empty())
     if (auto why = checkDns1123Label(sp.name); !why.empty()) c.error(path + ".name", why);
@@ -165,6 +169,34 @@ void checkTypeRules(ObjectContext& c, const json& spec, Service& s) {
     c.error("spec.clusterIP", "must be empty for type ExternalName");
 }
 
+// Fields the dataplane does not implement yet: reported as warnings so
+// they are not silent; the service is programmed with what ferry does
+// (remove each warning as its feature lands).
+void warnUnsupported(ObjectContext& c, const json& spec, const Service& s) {
+  auto str = [&](const char* key) -> std::string {
+    const json* v = optField(spec, key);
+    return v && v->is_string() ? v->get<std::string>() : "";
+  };
+  if (str("sessionAffinity") == "ClientIP")
+    c.warning("spec.sessionAffinity",
+              "ClientIP affinity is not implemented by ferry yet: each connection is balanced "
+              "on its own");
+  if (str("internalTrafficPolicy") == "Local")
+    c.warning("spec.internalTrafficPolicy",
+              "Local is not implemented by ferry yet: traffic from inside the cluster uses "
+              "every node's endpoints (Cluster)");
+  if (optField(spec, "trafficDistribution"))
+    c.warning("spec.trafficDistribution",
+              "not implemented by ferry yet: endpoints are chosen without topology preference");
+  bool v6 = false;
+  for (const IpAddr& ip : s.clusterIPs) v6 |= !ip.isV4();
+  if (const json* fams = optField(spec, "ipFamilies"); fams && fams->is_array())
+    for (const json& f : *fams) v6 |= f == "IPv6";
+  if (v6)
+    c.warning("spec.ipFamilies",
+              "IPv6 is not served by ferry's dataplane yet: only the IPv4 family is programmed");
+}
+
 }  // namespace
 
 Service parseService(ObjectContext& c, const json& o, const ObjectMeta& m) {
@@ -188,6 +220,7 @@ Service parseService(ObjectContext& c, const json& o, const ObjectMeta& m) {
   s.selector = optStringMap(c, spec, "selector", "spec.selector");
   parsePorts(c, spec, s);
   parseExternalFields(c, spec, s);
+  warnUnsupported(c, spec, s);
   return s;
 }
 

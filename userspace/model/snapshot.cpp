@@ -25,7 +25,7 @@ const char* serviceTypeName(ServiceType t) {
 
 std::string ManifestError::str() const {
   // Empty parts are skipped so file-level errors read naturally.
-  std::string out;
+  std::string out = warning() ? "warning: " : "";
   for (const std::string* part : {&file, &object, &field}) {
     if (part->empty()) continue;
     out += *part;

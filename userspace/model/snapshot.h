@@ -27,7 +27,11 @@ struct ManifestError {
   std::string object;  // "Service default/web" (or "document 3" if unnamed)
   std::string field;   // "spec.ports[1].targetPort"
   std::string message; // "named port \"http\" not found on pod default/web-1"
-  std::string str() const;  // "file: object: field: message"
+  // "" for an error (the object is rejected); "Warning" for a field ferry
+  // does not implement yet (the object is programmed without it).
+  std::string severity = {};
+  bool warning() const { return !severity.empty(); }
+  std::string str() const;  // "file: object: field: message" ("warning: " first for warnings)
   bool operator==(const ManifestError&) const = default;
 };
 

@@ -161,6 +161,7 @@ class Bench {
       for (uint32_t e = 0; e < o_.endpoints; ++e) {
         uint32_t id = nextId++;
         check(dp_->backends().update(id, fillerBackend(id, v6)), "backend");
+        check(dp_->members().update(ferry_member_key{i + 1, id}, 1), "membership");
         ferry_svc_value v{};
         v.backend_id = id;
         check(dp_->services().update(svcKey(vip, kSvcPort, e + 1, FERRY_SCOPE_CLUSTER), v), "slot");
@@ -180,6 +181,7 @@ class Bench {
         b.proto = IPPROTO_TCP;
         b.flags = flags;
         check(dp_->backends().update(id, b), "backend");
+        check(dp_->members().update(ferry_member_key{o_.services, id}, 1), "membership");
         ferry_svc_value v{};
         v.backend_id = id;
         check(dp_->services().update(svcKey(vip, port, e + 1, scope), v), "slot");

@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: GPL-2.0
+/* tc ingress on the external device: the same decisions as XDP (when XDP
+ * is off or unsupported), plus what XDP left to it: ICMP rejects, next
+ * hops without a neighbour entry, frames with a partial checksum, and
+ * ICMP errors about flows sent on to another node (SNAT). */
+#include "lib/nodeport.h"
+#include "lib/reject.h"
+#include "lib/verdict.h"
+
+/* Sends a rewritten packet on towards daddr (FIB lookup); its source
+ * may be the node's own address now, so it skips the stack, which would
+ * drop it as a martian. */
+static __always_inline int ext_in_send(struct __sk_buff *skb, struct bpf_fib_lookup *fib, int rc)
+{
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
+		return bpf_redirect_neigh(fib->ifindex, NULL, 0, 0);
+	if (bpf_skb_store_bytes(skb, 0, fib->dmac, ETH_ALEN, 0) ||
+	    bpf_skb_store_bytes(skb, ETH_ALEN, fib->smac, ETH_ALEN, 0))
+		return TC_ACT_SHOT;
+	return bpf_redirect(fib->ifindex, 0);
+}
+
+/* An ICMP error about a flow this node source-NATed towards another
+ * node's endpoint: back to the client, translated. */
+static __always_inline int ext_in_icmp(struct __sk_buff *skb, struct pkt4 *p, __u64 now)
+{
+	struct bpf_fib_lookup fib;
+	__be32 daddr = 0;
+	int stat, rc;
+
+	stat = icmp4_xlate_skb(skb, p, ICMP4_REPLY, FERRY_CT_F_EXTERNAL | FERRY_CT_F_SNAT,
+			       FERRY_CT_F_EXTERNAL | FERRY_CT_F_SNAT, now, &daddr);
+	if (stat != FERRY_STAT_ICMP_RELATED)
+		return tc_verdict(FERRY_HOOK_EXT_TC_IN, stat);
+	fib4_params(&fib, IPPROTO_ICMP, 0, daddr, 0, 0, skb->ifindex);
+	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return tc_verdict(FERRY_HOOK_EXT_TC_IN, FERRY_STAT_DROP_NO_ROUTE);
+	stat_inc(FERRY_HOOK_EXT_TC_IN, stat);
+	return ext_in_send(skb, &fib, rc);
+}
+
+SEC("tc")
+int ferry_ext_in(struct __sk_buff *skb)
+{
+	const struct ferry_config *cfg = config_get();
+	struct bpf_fib_lookup fib;
+	struct ext4_plan e;
+	struct pkt4 p;
+	__u64 now;
+	int stat, rc = 0;
+
+	stat = PKT4_PARSE(skb, &p);
+	now = ferry_now(cfg);
+	if (stat == PARSE4_ICMP)
+		return ext_in_icmp(skb, &p, now);
+	if (stat != FERRY_STAT_FWD_NEW)
+		return tc_verdict(FERRY_HOOK_EXT_TC_IN, stat);
+	ext4_plan(&p, cfg, now, &e);
+	switch (e.action) {
+	case EXT_PASS:
+		return tc_verdict(FERRY_HOOK_EXT_TC_IN, e.stat);
+	case EXT_REJECT:
+		return tc_verdict(FERRY_HOOK_EXT_TC_IN, reject4(skb, &p));
+	case EXT_DROP:
+		return tc_verdict(FERRY_HOOK_EXT_TC_IN, e.stat);
+	case EXT_FORWARD:
+		fib4_params(&fib, p.proto, e.x.saddr, e.x.daddr, e.x.sport, e.x.dport,
+			    skb->ifindex);
+		rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+		if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+			return tc_verdict(FERRY_HOOK_EXT_TC_IN, FERRY_STAT_DROP_NO_ROUTE);
+		break;
+	default:
+		break;
+	}
+	stat = ext4_commit(&p, &e, now);
+	if (stat)
+		return tc_verdict(FERRY_HOOK_EXT_TC_IN, stat);
+	if (nat4_apply(skb, &p, &e.x))
+		return tc_verdict(FERRY_HOOK_EXT_TC_IN, FERRY_STAT_DROP_REWRITE);
+	stat_inc(FERRY_HOOK_EXT_TC_IN, e.stat);
+	if (e.action == EXT_LOCAL)
+		return TC_ACT_OK;
+	return ext_in_send(skb, &fib, rc);
+}
