@@ -268,5 +268,29 @@ TEST(DesiredFromSnapshot, LoadBalancerAddressIsAnExternalFrontendWithSourceRange
   EXPECT_TRUE(d.frontends.at(np).sourceRanges.empty()) << "source ranges apply to the LB address";
 }
 
+// Memberships follow slots per frontend: a backend that leaves one
+// service but stays in another keeps its id (and its backend entry) and
+// loses only that service's membership, which is what conntrack checks.
+TEST(PlanDelta, MembershipFollowsEachFrontendsBackends) {
+  Desired both = oneService({"198.18.129.2"}, "198.19.0.10");
+  Desired keep = oneService({"198.18.129.2"}, "198.19.0.11");
+  both.frontends.insert(keep.frontends.begin(), keep.frontends.end());
+  ProgrammedState s0, s1, s2;
+  MapDelta d = planDelta(s0, both, &s1);
+  ASSERT_EQ(d.memberUpserts.size(), 2u);
+  EXPECT_EQ(s1.members.size(), 2u);
+  EXPECT_NE(d.memberUpserts[0].svc_id, d.memberUpserts[1].svc_id);
+  EXPECT_EQ(d.memberUpserts[0].backend_id, d.memberUpserts[1].backend_id);
+
+  Desired left = both;  // the first service's endpoint list empties
+  left.frontends.begin()->second.backends.clear();
+  d = planDelta(s1, left, &s2);
+  EXPECT_TRUE(d.backendDeletes.empty()) << "the backend stays (the other service has it)";
+  ASSERT_EQ(d.memberDeletes.size(), 1u);
+  EXPECT_EQ(d.memberDeletes[0].svc_id, s1.frontends.begin()->second.svcId);
+  EXPECT_TRUE(d.memberUpserts.empty());
+  EXPECT_EQ(s2.members.size(), 1u);
+}
+
 }  // namespace
 }  // namespace ferry

@@ -58,10 +58,12 @@ bpf_tc_hook tcHook(int ifindex, TcDirection dir) {
 // qdisc); keep its real warnings, drop the noise and debug chatter.
 int libbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
   if (level == LIBBPF_DEBUG) return 0;
-  char buf[65536];
-  vsnprintf(buf, sizeof buf, fmt, args);
-  if (std::strstr(buf, "Exclusivity flag on")) return 0;
-  return std::fprintf(stderr, "libbpf: %s", buf);
+  // Whole messages: a verifier log runs to many kilobytes, and its end
+  // (the failing instruction) is what matters.
+  std::vector<char> buf(1 << 16);
+  vsnprintf(buf.data(), buf.size(), fmt, args);
+  if (std::strstr(buf.data(), "Exclusivity flag on")) return 0;
+  return std::fprintf(stderr, "libbpf: %s", buf.data());
 }
 
 }  // namespace
