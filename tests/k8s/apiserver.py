@@ -1306,19 +1306,16 @@ def main():
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
 
+    # Every thread inherits the blocked signals; the main thread takes them
+    # with sigwait, so a stop is immediate.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
     app = App(args)
     app.start()
-
-    def stop(signum, frame):
-        app.stopping.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     if args.ready_file:
         with open(args.ready_file, "w") as f:
             f.write(f"{os.getpid()}\n")
-    while not app.stopping.wait(0.2):
-        pass
+    signal.sigwait({signal.SIGTERM, signal.SIGINT})
+    app.stopping.set()
     if args.state:
         app.store.save(args.state)
     os._exit(0)

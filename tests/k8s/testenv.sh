@@ -44,12 +44,19 @@ start() {
   return 1
 }
 
+alive() {
+  local st
+  st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ -n $st && $st != Z ]]
+}
+
 stop() {
   [[ -f $dir/server.pid ]] || return 0
   local pid; pid=$(cat "$dir/server.pid")
   kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
+  # gone, or a zombie waiting for whoever adopted it to reap it
+  for _ in $(seq 100); do alive "$pid" || break; sleep 0.05; done
+  alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
   rm -f "$dir/server.pid"
 }
 
