@@ -97,6 +97,15 @@ def resources(args):
         Res("discovery.k8s.io", "v1", "endpointslices", "endpointslice",
             "EndpointSlice", True),
         Res("coordination.k8s.io", "v1", "leases", "lease", "Lease", True),
+        # what deploy/ holds, so kubectl apply (and --dry-run=client) can map it
+        Res("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", True, ["sa"]),
+        Res("", "v1", "configmaps", "configmap", "ConfigMap", True, ["cm"]),
+        Res("apps", "v1", "daemonsets", "daemonset", "DaemonSet", True, ["ds"], True),
+        Res("rbac.authorization.k8s.io", "v1", "clusterroles", "clusterrole", "ClusterRole", False),
+        Res("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "clusterrolebinding",
+            "ClusterRoleBinding", False),
+        Res("rbac.authorization.k8s.io", "v1", "roles", "role", "Role", True),
+        Res("rbac.authorization.k8s.io", "v1", "rolebindings", "rolebinding", "RoleBinding", True),
     ]
     if args.metallb:
         rs.append(Res("metallb.io", "v1beta1", "ipaddresspools", "ipaddresspool",
@@ -163,6 +172,9 @@ SMP_MERGE_KEYS = {
     ("status", "addresses"): "type",            # Node
     ("metadata", "ownerReferences"): "uid",
     ("spec", "taints"): "key",                  # Node
+    ("containers", "env"): "name",
+    ("containers", "ports"): "containerPort",
+    ("containers", "volumeMounts"): "mountPath",
 }
 SMP_PRIMITIVE_MERGE = {("metadata", "finalizers")}
 
@@ -656,7 +668,7 @@ class Store:
                 new = merge_patch(old, body)
             elif ctype.startswith("application/strategic-merge-patch+json"):
                 if res.group not in ("", "discovery.k8s.io", "coordination.k8s.io",
-                                     "networking.k8s.io"):
+                                     "networking.k8s.io", "apps", "rbac.authorization.k8s.io"):
                     raise ApiError(415, "UnsupportedMediaType",
                                    "strategic merge patch is not supported for custom resources")
                 new = strategic_merge(old, body)
