@@ -9,6 +9,11 @@
 #         DIR/kubeconfig-cert   the client certificate (user system:node:test)
 #       the server accepts tokens test-token and, for RBAC tests, "viewer-token"
 #       (user "viewer"); fault endpoints are on (--faults).
+#   tests/k8s/testenv.sh lan-up DIR P [args...]
+#       the same on a test cluster's LAN (TESTNET.md): the server runs in the
+#       cluster's P-lan netns with 198.18.0.2/24 on its bridge br0, so agents
+#       in P-node<i> reach https://198.18.0.2:6443 over their eth0
+#   tests/k8s/testenv.sh lan-down DIR P              stop it, remove the address and DIR
 #   tests/k8s/testenv.sh start DIR NETNS [args...]   start the server again (state kept)
 #   tests/k8s/testenv.sh stop DIR                    SIGTERM the server, wait (state saved)
 #   tests/k8s/testenv.sh down DIR NETNS              stop, delete NETNS and DIR
@@ -83,6 +88,14 @@ current-context: test
 EOK
 }
 
+pki() {
+    "$HERE/gen-certs.sh" "$dir/pki" "$ADDR"
+    cp "$dir/pki/"{ca.crt,server.crt,server.key} "$dir/"
+    kubeconfig "$dir/kubeconfig" "    token: test-token"
+    kubeconfig "$dir/kubeconfig-cert" "    client-certificate-data: $(base64 -w0 < "$dir/pki/client.crt")
+    client-key-data: $(base64 -w0 < "$dir/pki/client.key")"
+}
+
 case $cmd in
   up)
     ns=${1:?missing NETNS}; shift
@@ -90,12 +103,22 @@ case $cmd in
     ip netns add "$ns"
     ip -n "$ns" link set lo up
     ip -n "$ns" addr add "$ADDR/32" dev lo
-    "$HERE/gen-certs.sh" "$dir/pki" "$ADDR"
-    cp "$dir/pki/"{ca.crt,server.crt,server.key} "$dir/"
-    kubeconfig "$dir/kubeconfig" "    token: test-token"
-    kubeconfig "$dir/kubeconfig-cert" "    client-certificate-data: $(base64 -w0 < "$dir/pki/client.crt")
-    client-key-data: $(base64 -w0 < "$dir/pki/client.key")"
+    pki
     start "$ns" "$@"
+    ;;
+  lan-up)
+    p=${1:?missing cluster prefix P}; shift
+    [[ -e /run/netns/$p-lan ]] || { echo "testenv.sh: no cluster $p (scripts/cluster.sh up first)" >&2; exit 1; }
+    mkdir -p "$dir"
+    ip -n "$p-lan" addr add "$ADDR/24" dev br0 2>/dev/null || true
+    pki
+    start "$p-lan" "$@"
+    ;;
+  lan-down)
+    p=${1:?missing cluster prefix P}
+    stop
+    ip -n "$p-lan" addr del "$ADDR/24" dev br0 2>/dev/null || true
+    rm -rf "$dir"
     ;;
   start) ns=${1:?missing NETNS}; shift; start "$ns" "$@" ;;
   stop) stop ;;

@@ -331,6 +331,7 @@ void Reflector::run() {
     clearError();
     failures_ = 0;
     replace(std::move(fresh), rv);
+    auto listed = std::chrono::steady_clock::now();
     while (!stopping_) {
       WatchEnd e = watch(&rv);
       if (e == WatchEnd::Stopped) return;
@@ -340,6 +341,10 @@ void Reflector::run() {
           st_.expired++;
         }
         note(res_.id() + ": resourceVersion " + rv + " expired (410 Gone): listing again");
+        // a server that expires a fresh list's resourceVersion at once must not
+        // make us list in a tight loop
+        if (std::chrono::steady_clock::now() - listed < std::chrono::seconds(1) && !sleepBackoff())
+          return;
         break;
       }
       if (e == WatchEnd::Failed && !sleepBackoff()) return;
