@@ -26,6 +26,7 @@
 #include "k8s/config.h"
 #include "k8s/event_queue.h"
 #include "k8s/reflector.h"
+#include "k8s/source_set.h"
 
 using namespace ferry::k8s;
 using namespace std::chrono_literals;
@@ -648,7 +649,10 @@ TEST_F(K8sClient, ExpiredRelistEmitsOnlyTheDifference) {
   EXPECT_EQ(col.count(ObjectEvent::Added, "a"), 1u) << "a unchanged: no event (no flush)";
   EXPECT_EQ(col.count(ObjectEvent::Deleted, "a"), 0u);
   for (size_t i = 3; i < col.events.size(); ++i) {
-    if (col.events[i].name == "b") EXPECT_EQ(col.events[i].object["metadata"]["name"], "b");
+    if (col.events[i].name == "b") {
+      EXPECT_EQ(col.events[i].type, ObjectEvent::Deleted);
+      EXPECT_EQ(col.events[i].object["metadata"]["name"], "b") << "the last known object";
+    }
   }
   auto st = refl.status();
   EXPECT_EQ(st.lists, 2u);
@@ -698,6 +702,64 @@ TEST_F(K8sClient, StopIsPrompt) {
   auto t0 = std::chrono::steady_clock::now();
   refl.stop();
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 1000ms);
+}
+
+// ---------------------------------------------------------------- source set
+
+TEST_F(K8sClient, SourceSetFollowsWhatDiscoveryServes) {
+  startServer("--metallb");
+  auto c = client();
+  json pool = {{"apiVersion", "metallb.io/v1beta1"},
+               {"kind", "IPAddressPool"},
+               {"metadata", {{"name", "lan"}, {"namespace", "default"}}},
+               {"spec", {{"addresses", json::array({"198.18.0.200-198.18.0.250"})}}}};
+  ASSERT_TRUE(c->call("POST", resources::IPAddressPools.collectionPath("default"), &pool));
+  create(*c, mkService("default", "a"));
+  EventQueue q;
+  SourceSetOptions o;
+  o.reflector.backoffInitial = 100ms;
+  SourceSet set(c, q, o);
+  set.start();
+  Collector col{q, {}, false};
+  ASSERT_TRUE(col.waitFor([&] { return col.synced; }));
+  auto f = set.followed();
+  EXPECT_EQ(std::set<std::string>(f.begin(), f.end()),
+            (std::set<std::string>{"services", "endpointslices.discovery.k8s.io", "nodes",
+                                   "ipaddresspools.metallb.io"}))
+      << "ServiceCIDRs are not served here";
+  EXPECT_EQ(col.count(ObjectEvent::Added, "lan"), 1u);
+  EXPECT_EQ(col.count(ObjectEvent::Added, "a"), 1u);
+  for (const auto& e : col.events) {
+    if (e.name == "lan") {
+      EXPECT_EQ(e.kind, "IPAddressPool");
+    }
+  }
+  EXPECT_EQ(set.status().size(), 4u);
+  set.stop();
+}
+
+TEST_F(K8sClient, SourceSetNeverSyncsBeforeDiscovery) {
+  auto cfg = loadKubeconfig(gDir + "/kubeconfig");
+  ASSERT_TRUE(cfg);
+  cfg->token = "late-token";
+  auto c = std::make_shared<Client>(*cfg);
+  EventQueue q;
+  SourceSetOptions o;
+  o.reflector.backoffInitial = 100ms;
+  o.reflector.backoffMax = 300ms;
+  o.reflector.log = [](const std::string&) {};
+  SourceSet set(c, q, o);
+  set.start();
+  Collector col{q, {}, false};
+  ASSERT_TRUE(col.waitFor([&] { return !set.discoveryError().empty(); }));
+  EXPECT_NE(set.discoveryError().find("401"), std::string::npos) << set.discoveryError();
+  col.waitFor([] { return false; }, 300ms);
+  EXPECT_FALSE(col.synced);
+  EXPECT_TRUE(set.followed().empty());
+  fault("allow-token?token=late-token&user=ferry-test");
+  ASSERT_TRUE(col.waitFor([&] { return col.synced; }));
+  EXPECT_EQ(set.followed().size(), 3u);
+  EXPECT_TRUE(set.discoveryError().empty());
 }
 
 }  // namespace
