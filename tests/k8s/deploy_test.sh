@@ -27,6 +27,13 @@ check() {
   if "$@"; then pass=$((pass + 1)); echo "ok   $d"; else fail=$((fail + 1)); echo "FAIL $d"; fi
 }
 
+# Debian's kubectl 1.20 too, unless told otherwise (FERRY_EXTRA_KUBECTL set,
+# even empty, replaces it)
+if [[ -z ${FERRY_EXTRA_KUBECTL+x} ]]; then
+  FERRY_EXTRA_KUBECTL=$("$HERE/kubectl-compat.sh" "$DIR/kubectl-1.20") ||
+    { FERRY_EXTRA_KUBECTL=""; echo "note: Debian's kubectl 1.20 not available: checked with $(command -v kubectl) only"; }
+  [[ $FERRY_EXTRA_KUBECTL == "$(command -v kubectl)" ]] && FERRY_EXTRA_KUBECTL=""
+fi
 for kc in "$(command -v kubectl)" ${FERRY_EXTRA_KUBECTL:-}; do
   K() { ip netns exec "$NS" timeout 30 "$kc" --kubeconfig "$DIR/kubeconfig" "$@"; }
   v=$("$kc" version --client -o json 2>/dev/null | jq -r .clientVersion.gitVersion)

@@ -6,7 +6,8 @@
 #   tests/k8s/kubectl_fidelity_test.sh SRCDIR
 # kubectl: the one on PATH (scripts/deps.sh installs Debian's
 # kubernetes-client, kubectl 1.20, when there is none); FERRY_EXTRA_KUBECTL
-# (space-separated paths) adds more binaries to check, e.g. a 1.20 next to 1.32.
+# (space-separated paths) names more binaries to check; unset, Debian's 1.20
+# (kubernetes-client) is unpacked for the run (tests/k8s/kubectl-compat.sh).
 # Everything runs inside a network namespace this script creates under a
 # per-run prefix, removed on exit.
 set -euo pipefail
@@ -128,6 +129,13 @@ run_suite() {
   check "$v the namespace is gone" bash -c "! ip netns exec $NS $kc --kubeconfig $DIR/kubeconfig get ns shop >/dev/null 2>&1"
 }
 
+# Debian's kubectl 1.20 too, unless told otherwise (FERRY_EXTRA_KUBECTL set,
+# even empty, replaces it)
+if [[ -z ${FERRY_EXTRA_KUBECTL+x} ]]; then
+  FERRY_EXTRA_KUBECTL=$("$HERE/kubectl-compat.sh" "$DIR/kubectl-1.20") ||
+    { FERRY_EXTRA_KUBECTL=""; echo "note: Debian's kubectl 1.20 not available: checked with $(command -v kubectl) only"; }
+  [[ $FERRY_EXTRA_KUBECTL == "$(command -v kubectl)" ]] && FERRY_EXTRA_KUBECTL=""
+fi
 for kc in "$(command -v kubectl)" ${FERRY_EXTRA_KUBECTL:-}; do
   run_suite "$kc"
 done
