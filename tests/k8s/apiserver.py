@@ -1167,18 +1167,25 @@ class Server(ThreadingHTTPServer):
     def get_request(self):
         sock, addr = self.socket.accept()
         if self.app.tls is not None:
-            sock.settimeout(10)
-            try:
-                sock = self.app.tls.wrap_socket(sock, server_side=True)
-            except (ssl.SSLError, OSError) as e:
-                if self.app.args.verbose:
-                    sys.stderr.write(f"apiserver: TLS handshake from {addr}: {e}\n")
-                sock.close()
-                raise OSError("handshake failed")
-            sock.settimeout(None)
+            # the handshake runs in the request's thread (finish_request), so
+            # a client that connects and stalls never blocks accept()
+            sock = self.app.tls.wrap_socket(sock, server_side=True,
+                                            do_handshake_on_connect=False)
         with self.conns_lock:
             self.conns.add(sock)
         return sock, addr
+
+    def finish_request(self, request, client_address):
+        if isinstance(request, ssl.SSLSocket):
+            request.settimeout(10)
+            try:
+                request.do_handshake()
+            except (ssl.SSLError, OSError) as e:
+                if self.app.args.verbose:
+                    sys.stderr.write(f"apiserver: TLS handshake from {client_address}: {e}\n")
+                return
+            request.settimeout(None)
+        super().finish_request(request, client_address)
 
     def shutdown_request(self, request):
         with self.conns_lock:
