@@ -10,7 +10,13 @@ PKGS=(
   libmnl-dev libldns-dev
   iproute2 iputils-ping iperf3 ethtool jq dnsutils dnsmasq-base python3 procps util-linux curl
   iptables nftables gnuplot-nox
+  libcurl4-openssl-dev openssl
 )
+# kubectl for the Kubernetes-source tests: the one on PATH if any (Debian's
+# kubernetes-client would conflict with another install), else Debian's.
+if ! command -v kubectl >/dev/null 2>&1; then
+  PKGS+=(kubernetes-client)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do
