@@ -27,13 +27,18 @@ if [[ "${BUILD_QUIET:-0}" == 1 ]]; then
   LOG=$(mktemp)
   trap 'rm -f "$LOG"' EXIT
   set +e
-  make -C build -j"$(nproc)" ${targets[@]+"${targets[@]}"} 2>&1 | tee "$LOG" \
-    | awk -v t0="$T0" '
-        /^\[ *[0-9]+%\]/ {
-          "date +%s" | getline now; close("date +%s")
-          if ($0 ~ /Built target/ || now - last >= 30) {
-            last = now
-            printf "build.sh: [%d s] %s\n", now - t0, $0; fflush() } }' >&2
+  # (read line by line in bash: mawk, Debian's awk, reads a pipe in blocks)
+  make -C build -j"$(nproc)" ${targets[@]+"${targets[@]}"} 2>&1 | tee "$LOG" | {
+    last=0
+    while IFS= read -r line; do
+      [[ "$line" =~ ^\[\ *[0-9]+%\] ]] || continue
+      printf -v now '%(%s)T' -1
+      if [[ "$line" == *"Built target"* ]] || ((now - last >= 30)); then
+        last=$now
+        echo "build.sh: [$((now - T0)) s] $line" >&2
+      fi
+    done
+  }
   rc=${PIPESTATUS[0]}
   set -e
   if ((rc != 0)); then
