@@ -3,7 +3,7 @@
 # printing one line per stage with the elapsed time, and CMake's progress.
 #   scripts/build.sh [--target T]... [cmake configure args...]
 # Without --target: everything (agent, CLI, tools, every test binary).
-# BUILD_QUIET=1: only the stage lines, not every compiler step.
+# BUILD_QUIET=1: a line per finished target (and every 30 s), not every compiler step.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 targets=()
@@ -21,17 +21,24 @@ stage "configure (cmake)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
 stage "compile ${targets[*]:-everything} with $(nproc) jobs"
 if [[ "${BUILD_QUIET:-0}" == 1 ]]; then
-  # a line per tenth of CMake's progress, with the elapsed time; the whole
-  # output goes to a temp file, shown (its end) only if the build fails
+  # a line per finished target and at least one every 30 s, with CMake's
+  # progress and the elapsed time; the whole output goes to a temp file,
+  # shown (its end) only if the build fails
   LOG=$(mktemp)
   trap 'rm -f "$LOG"' EXIT
   set +e
-  make -C build -j"$(nproc)" ${targets[@]+"${targets[@]}"} 2>&1 | tee "$LOG" \
-    | awk -v t0="$T0" '
-        match($0, /^\[ *[0-9]+%\]/) {
-          p = substr($0, 2, RLENGTH - 3) + 0
-          if (int(p / 10) > last) { last = int(p / 10); "date +%s" | getline now; close("date +%s")
-            printf "build.sh: [%d s] %3d%% %s\n", now - t0, p, substr($0, RLENGTH + 2); fflush() } }' >&2
+  # (read line by line in bash: mawk, Debian's awk, reads a pipe in blocks)
+  make -C build -j"$(nproc)" ${targets[@]+"${targets[@]}"} 2>&1 | tee "$LOG" | {
+    last=0
+    while IFS= read -r line; do
+      [[ "$line" =~ ^\[\ *[0-9]+%\] ]] || continue
+      printf -v now '%(%s)T' -1
+      if [[ "$line" == *"Built target"* ]] || ((now - last >= 30)); then
+        last=$now
+        echo "build.sh: [$((now - T0)) s] $line" >&2
+      fi
+    done
+  }
   rc=${PIPESTATUS[0]}
   set -e
   if ((rc != 0)); then

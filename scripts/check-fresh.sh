@@ -79,6 +79,7 @@ main() {
   # mount namespace of the inner process, so they vanish with it.
   finish() {
     local rc=$? pid pids i
+    trap - EXIT
     set +e
     [[ -n "$INNER_PID" ]] && kill -TERM "$INNER_PID" 2>/dev/null
     for i in 1 2; do   # processes left in the new root (daemons of the demo, a timed-out test)

@@ -16,8 +16,8 @@ fi
 T0=$(date +%s)
 # Only what the demo runs: the agent, the CLI, the test backend and the LAN
 # ports' pass-through XDP object (scripts/test.sh builds the rest). A first
-# build from nothing takes about 8 minutes on 2 cores.
-echo "demo.sh: building ferryd, ferryctl, ferry-echo (a line per 10% of CMake's progress)"
+# build from nothing takes about 4 minutes on 2 cores (README, Quick start).
+echo "demo.sh: building ferryd, ferryctl, ferry-echo (a line per finished target, at least one every 30 s)"
 BUILD_QUIET=1 "$ROOT/scripts/build.sh" --target ferryd --target ferryctl --target ferry-echo \
   --target xdp_pass_skel
 B="$ROOT/build"
