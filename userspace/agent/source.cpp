@@ -21,50 +21,102 @@ bool DirectorySource::isManifestName(const std::string& name) {
   return ends(".yaml") || ends(".yml") || ends(".json");
 }
 
-Expected<std::unique_ptr<DirectorySource>> DirectorySource::open(const std::string& dir) {
+DirectorySource::DirectorySource(std::string dir, int fd, std::unique_ptr<LastGoodStore> lastGood)
+    : dir_(std::move(dir)),
+      fd_(fd),
+      lastGood_(std::move(lastGood)),
+      tracker_([this](const ObjectKey& k, const std::string& path) -> ObjectPtr {
+        return lastGood_ ? lastGood_->lookup(k, path) : nullptr;
+      }) {}
+
+Expected<std::unique_ptr<DirectorySource>> DirectorySource::open(const std::string& dir,
+                                                                 const std::string& lastGoodPath) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return Status::error("--manifests " + dir + " is not a directory");
   int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (fd < 0) return Status::sys("inotify_init1", errno);
-  uint32_t mask = IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_MODIFY |
+  uint32_t mask = IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
                   IN_DELETE_SELF | IN_MOVE_SELF;
   if (inotify_add_watch(fd, dir.c_str(), mask) < 0) {
     int err = errno;
     close(fd);
     return Status::sys("watch " + dir, err);
   }
-  return std::unique_ptr<DirectorySource>(new DirectorySource(dir, fd));
+  std::unique_ptr<LastGoodStore> lg;
+  if (!lastGoodPath.empty()) lg = std::make_unique<LastGoodStore>(lastGoodPath);
+  return std::unique_ptr<DirectorySource>(new DirectorySource(dir, fd, std::move(lg)));
 }
 
 DirectorySource::~DirectorySource() { close(fd_); }
 
-std::vector<SourceFile> DirectorySource::readAll() {
-  std::vector<SourceFile> files;
+// The content of a manifest file, nullopt when it is gone (or not a
+// regular file): deleted under us, the next event tells.
+std::optional<std::string> DirectorySource::read(const std::string& name) const {
+  std::error_code ec;
+  fs::path p = fs::path(dir_) / name;
+  if (!isManifestName(name) || !fs::is_regular_file(p, ec)) return std::nullopt;
+  std::ifstream in(p);
+  if (!in) return std::nullopt;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<FileChange> DirectorySource::listAll() const {
+  std::vector<FileChange> out;
+  std::set<std::string> present;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir_, ec)) {
     std::string name = e.path().filename().string();
-    if (!isManifestName(name) || !e.is_regular_file(ec)) continue;
-    std::ifstream in(e.path());
-    if (!in) continue;  // deleted under us: the next event re-reads
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    files.push_back(SourceFile{e.path().string(), ss.str()});
+    auto content = read(name);
+    if (!content) continue;
+    present.insert(e.path().string());
+    out.push_back({e.path().string(), std::move(*content)});
   }
-  std::sort(files.begin(), files.end(),
-            [](const SourceFile& a, const SourceFile& b) { return a.path < b.path; });
-  return files;
+  for (const std::string& p : tracker_.paths())
+    if (!present.count(p)) out.push_back({p, std::nullopt});
+  return out;
+}
+
+SourceUpdate DirectorySource::collect() {
+  std::vector<FileChange> changes;
+  bool relist = !listed_ || relist_;
+  if (relist) {
+    changes = listAll();
+    listed_ = true;
+    relist_ = false;
+  } else {
+    for (const std::string& name : dirty_)
+      changes.push_back({(fs::path(dir_) / name).string(), read(name)});
+  }
+  dirty_.clear();
+  SourceUpdate u = tracker_.apply(changes);
+  u.relist = relist;
+  if (lastGood_) {
+    std::string err = lastGood_->save(tracker_.heldServices());
+    u.errors[lastGood_->path()] =
+        err.empty() ? std::vector<ManifestError>{}
+                    : std::vector<ManifestError>{{lastGood_->path(), "", "", err}};
+  }
+  return u;
 }
 
 bool DirectorySource::drain() {
   alignas(inotify_event) char buf[8192];
   bool relevant = false;
   for (;;) {
-    ssize_t n = read(fd_, buf, sizeof buf);
+    ssize_t n = ::read(fd_, buf, sizeof buf);
     if (n <= 0) break;
     for (char* p = buf; p < buf + n;) {
       auto* ev = reinterpret_cast<inotify_event*>(p);
-      if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_Q_OVERFLOW)) relevant = true;
-      if (ev->len && isManifestName(ev->name)) relevant = true;
+      if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_Q_OVERFLOW)) relist_ = relevant = true;
+      // Not IN_MODIFY: a file being written is read once it is closed
+      // (IN_CLOSE_WRITE) or renamed into place, never half-written.
+      constexpr uint32_t kDone = IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO;
+      if (ev->len && (ev->mask & kDone) && isManifestName(ev->name)) {
+        dirty_.insert(ev->name);
+        relevant = true;
+      }
       p += sizeof(inotify_event) + ev->len;
     }
   }

@@ -32,6 +32,7 @@ struct DnsName {
   std::vector<IpAddr> addrs;  // A and AAAA, sorted, unique
   std::vector<DnsSrv> srv;
   std::string cname;          // ExternalName target (absolute), exclusive with the others
+  bool operator==(const DnsName&) const = default;
 };
 
 class DnsRecords {
@@ -55,6 +56,12 @@ class DnsRecords {
   // default Corefile); nullopt otherwise.
   std::optional<IpAddr> podAddress(const std::string& name) const;
   size_t size() const { return names_.size(); }
+  // Same names, records, PTRs and empty non-terminals (serial and TTL
+  // aside): for the from-scratch check (ferryctl debug verify).
+  bool sameContent(const DnsRecords& o) const {
+    return zone_ == o.zone_ && names_ == o.names_ && nonTerminals_ == o.nonTerminals_ &&
+           ptr_ == o.ptr_;
+  }
 
  private:
   std::string zone_;

@@ -64,6 +64,8 @@ class DnsServer {
 
   const std::vector<DnsAddr>& upstreams() const { return upstreams_; }
   size_t records() const { return responder_.records().size(); }
+  const DnsRecords& currentRecords() const { return responder_.records(); }
+  const DnsConfig& config() const { return cfg_; }
 
  private:
   struct Client {
