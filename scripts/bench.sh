@@ -301,7 +301,7 @@ bench_ferry() {
     [[ -e "$f" ]] && mv "$f" "$RUN/manifests/"
   done
   if line=$(wait_synced "$RUN/node1.log" "$from" "synced $count services" "$PROGRAM_TIMEOUT"); then
-    kill -INT "$pinger" 2>/dev/null || true
+    kill -TERM "$pinger" 2>/dev/null || true
     wait "$pinger" 2>/dev/null || true
     awk -F'\t' -v n="$n" '$1 ~ /^control_rtt_ms_/ { sub(/^control/, "program_control", $1); printf "ferry\t%s\t%s\t%s\n", n, $1, $2 }' \
       "$OUT/work/ping-$n.tsv" >>"$PROG"
@@ -309,7 +309,7 @@ bench_ferry() {
     recp ferry "$n" program_all_ms "$ms"
     recp ferry "$n" program_all_agent_ms "$(sed -n 's/.* in \([0-9]*\) us.*/\1/p' <<<"$line" | awk '{ printf "%.1f", $1 / 1000 }')"
   else
-    kill -INT "$pinger" 2>/dev/null || true
+    kill -TERM "$pinger" 2>/dev/null || true
     wait "$pinger" 2>/dev/null || true
     recp ferry "$n" program_all_ms timeout
     log "  ferryd did not finish programming in $PROGRAM_TIMEOUT s"

@@ -23,6 +23,7 @@ Prints `metric<TAB>value` lines (ms unless named otherwise).
 import json
 import os
 import re
+import signal
 import socket
 import sys
 import threading
@@ -52,7 +53,14 @@ def ask(sock_path, req, timeout=5.0):
 
 
 def local_count(sock_path):
-    r = ask(sock_path, {"cmd": "service", "namespace": gen.NS, "name": "measured-local"})
+    for attempt in range(100):
+        try:
+            r = ask(sock_path, {"cmd": "service", "namespace": gen.NS, "name": "measured-local"})
+            break
+        except (OSError, ValueError):
+            time.sleep(0.001)
+    else:
+        raise RuntimeError("control socket keeps failing")
     subsets = r.get("endpoints", {}).get("subsets", [])
     return max((len(s.get("addresses", [])) for s in subsets), default=0)
 
@@ -163,6 +171,10 @@ def burst(manifests, stage, sock_path, log, count, services):
 
 
 def ping(sock_path, seconds):
+    # bench.sh stops it with SIGTERM (background jobs of a script ignore SIGINT)
+    def stop(*_):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, stop)
     p = Pinger(sock_path)
     p.start()
     try:

@@ -340,6 +340,7 @@ Status Agent::run() {
     if (pending && Clock::now() >= *pending) {
       pending.reset();
       sync(arrival);
+      if (source_->more()) pending = Clock::now();  // the next slice, after one pass of the loop
     }
   }
   close(sfd);

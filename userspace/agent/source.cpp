@@ -85,11 +85,13 @@ SourceUpdate DirectorySource::collect() {
     changes = listAll();
     listed_ = true;
     relist_ = false;
+    dirty_.clear();
   } else {
-    for (const std::string& name : dirty_)
-      changes.push_back({(fs::path(dir_) / name).string(), read(name)});
+    for (auto it = dirty_.begin(); it != dirty_.end() && changes.size() < kFilesPerCollect;) {
+      changes.push_back({(fs::path(dir_) / *it).string(), read(*it)});
+      it = dirty_.erase(it);
+    }
   }
-  dirty_.clear();
   SourceUpdate u = tracker_.apply(changes);
   u.relist = relist;
   if (lastGood_) {

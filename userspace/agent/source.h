@@ -26,8 +26,11 @@ class DefinitionSource {
   virtual int pollFd() const = 0;
   // Drains pending notifications; true if collect() has work.
   virtual bool drain() = 0;
-  // The events since the last call; the first call lists everything.
+  // The events since the last call; the first call lists everything. A
+  // source may hand a large backlog over in slices: more() is then true
+  // and the caller collects again after serving its other clients.
   virtual SourceUpdate collect() = 0;
+  virtual bool more() const { return false; }
   virtual std::string describe() const = 0;
 };
 
@@ -35,6 +38,9 @@ class DefinitionSource {
 // with inotify. Only files named by notifications are read again, and
 // each is diffed against what it held (FileTracker); IN_Q_OVERFLOW (or
 // the directory itself moving) re-lists every file, diffed the same way.
+// A burst of notified files is read at most kFilesPerCollect at a time,
+// so that DNS, health checks and control requests are served between
+// slices (each file stays whole: its objects change together).
 // Services kept at a last good version while their manifest is invalid
 // are persisted in `lastGoodPath` (when not empty) and survive a restart.
 class DirectorySource : public DefinitionSource {
@@ -45,8 +51,10 @@ class DirectorySource : public DefinitionSource {
   int pollFd() const override { return fd_; }
   bool drain() override;
   SourceUpdate collect() override;
+  bool more() const override { return !dirty_.empty(); }
   std::string describe() const override { return "manifest directory " + dir_; }
   static bool isManifestName(const std::string& name);
+  static constexpr size_t kFilesPerCollect = 64;
 
  private:
   DirectorySource(std::string dir, int fd, std::unique_ptr<LastGoodStore> lastGood);

@@ -41,16 +41,6 @@ std::vector<std::string> FileTracker::paths() const {
   return out;
 }
 
-std::map<std::string, ObjectPtr> FileTracker::heldServices() const {
-  std::map<std::string, ObjectPtr> out;
-  for (const auto& [key, files] : claimants_) {
-    if (key.kind != ObjectKind::Service || files.empty()) continue;
-    const Claim& c = files_.at(files.front()).objects.at(key);
-    if (c.invalid && c.good) out[key.nsName()] = c.good;
-  }
-  return out;
-}
-
 void FileTracker::dropFile(const std::string& path, std::set<ObjectKey>* keys) {
   auto it = files_.find(path);
   if (it == files_.end()) return;
@@ -158,6 +148,12 @@ void FileTracker::emit(const ObjectKey& key, SourceUpdate* out) {
     if (c.invalid && !c.good && had != delivered_.end()) c.good = had->second;
     now = c.good;
     invalid = !c.good;
+    if (key.kind == ObjectKind::Service && c.invalid && c.good)
+      held_[key.nsName()] = c.good;
+    else if (key.kind == ObjectKind::Service)
+      held_.erase(key.nsName());
+  } else if (key.kind == ObjectKind::Service) {
+    held_.erase(key.nsName());
   }
   if (now) {
     deliveredInvalid_.erase(key);

@@ -52,7 +52,7 @@ class FileTracker {
   std::vector<std::string> paths() const;
   // Services kept at a last good version while their definition is
   // invalid: what must survive a restart (agent/last_good.h).
-  std::map<std::string /*ns/name*/, ObjectPtr> heldServices() const;
+  const std::map<std::string /*ns/name*/, ObjectPtr>& heldServices() const { return held_; }
 
  private:
   struct Claim {
@@ -75,6 +75,7 @@ class FileTracker {
   std::map<ObjectKey, std::vector<std::string>> claimants_;  // arrival order
   std::map<ObjectKey, ObjectPtr> delivered_;
   std::set<ObjectKey> deliveredInvalid_;
+  std::map<std::string, ObjectPtr> held_;  // kept up to date by emit()
 };
 
 }  // namespace ferry
