@@ -61,8 +61,9 @@ def local_count(sock_path):
             time.sleep(0.001)
     else:
         raise RuntimeError("control socket keeps failing")
+    # endpoints are grouped by port sets (the UDP port has one address): count addresses
     subsets = r.get("endpoints", {}).get("subsets", [])
-    return max((len(s.get("addresses", [])) for s in subsets), default=0)
+    return len({a.get("ip") for s in subsets for a in s.get("addresses", [])})
 
 
 def pct(values, p):

@@ -9,6 +9,7 @@
 
 #include "../model/random_cluster.h"
 #include "dataplane/service_planner.h"
+#include "dns/records.h"
 #include "model/cluster_model.h"
 
 namespace ferry {
@@ -79,6 +80,7 @@ bool sameDesired(const Desired& a, const Desired& b, std::string* why) {
   return true;
 }
 
+// DNS records kept per service are checked against a full rebuild too.
 TEST(ServicePlanner, RandomSequencesProgramWhatAFullPlanWould) {
   uint64_t seed = test::envOr("FERRY_RANDOM_SEED", 7);
   int steps = int(test::envOr("FERRY_RANDOM_STEPS", 300));
@@ -93,10 +95,17 @@ TEST(ServicePlanner, RandomSequencesProgramWhatAFullPlanWould) {
     ServicePlanner planner("n1");
     FakeMaps maps;
     maps.apply(planner.reset(model.snapshot(), {}));
+    auto dns = DnsRecords::buildIncremental(model.snapshot(), "cluster.local", 5, 1);
     std::map<std::string, std::string> files;
     for (int step = 0; step < steps; ++step) {
       ChangeSet cs = model.apply(tracker.apply(test::randomStep(g, files)));
       maps.apply(planner.update(model.snapshot(), cs.services));
+      for (const std::string& key : cs.services) {
+        auto it = model.snapshot().services.find(key);
+        dns->setService(key, it == model.snapshot().services.end() ? nullptr : &it->second);
+      }
+      ASSERT_TRUE(DnsRecords::build(model.snapshot(), "cluster.local", 5, 1)->sameContent(*dns))
+          << "DNS records, seed " << s << " step " << step;
       ClusterSnapshot full;
       ASSERT_TRUE(model.verify(&full).empty()) << "seed " << s << " step " << step;
       Desired want = desiredFromSnapshot(full, "n1");

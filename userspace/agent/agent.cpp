@@ -97,11 +97,33 @@ Expected<std::unique_ptr<Agent>> Agent::create(const AgentConfig& cfg) {
   return a;
 }
 
+// A large update (the initial list, a re-list, a big file) is applied in
+// slices of kEventsPerPass events, one slice per pass of the loop, so that
+// DNS, health checks and control requests are served in between. Slices
+// keep the events' order; an object's later event is never applied first.
+constexpr size_t kEventsPerPass = 2000;
+
 void Agent::sync(ControlPlane::Clock::time_point arrival) {
-  SourceUpdate update = source_->collect();
-  bool first = cp_->recent().empty();
+  SourceUpdate update;
+  if (!backlog_.events.empty()) {
+    update = std::move(backlog_);
+    backlog_ = SourceUpdate{};
+  } else {
+    update = source_->collect();
+  }
+  if (update.events.size() > kEventsPerPass) {
+    backlog_.events.assign(std::make_move_iterator(update.events.begin() + kEventsPerPass),
+                           std::make_move_iterator(update.events.end()));
+    update.events.resize(kEventsPerPass);
+  }
+  bool first = !planned_;
   if (update.empty() && !first) return;
-  ChangeReport r = cp_->apply(update, arrival);
+  // The first list is planned whole, once its last slice is in the model:
+  // a restart must not delete pinned entries of services in later slices.
+  bool plan = !first || backlog_.events.empty();
+  ChangeReport r = cp_->apply(update, arrival, plan);
+  if (!plan) return;
+  planned_ = true;
   const ClusterSnapshot& snap = cp_->snapshot();
   std::set<std::string> now;
   for (const ManifestError& e : snap.errors) {
@@ -113,7 +135,8 @@ void Agent::sync(ControlPlane::Clock::time_point arrival) {
   for (const auto& f : r.failures) logError(f);
   // After the maps: names change without map changes too (ExternalName
   // targets, hostnames, not-ready endpoints).
-  if (dns_ && (first || !r.changes.services.empty())) dns_->update(snap);
+  if (dns_ && first) dns_->update(snap);
+  else if (dns_) dns_->updateServices(snap, r.changes.services);
   if (first || r.loadBalancers) {
     ClusterSnapshot lb = cp_->loadBalancerView();
     announce_->update(lb);
@@ -340,7 +363,8 @@ Status Agent::run() {
     if (pending && Clock::now() >= *pending) {
       pending.reset();
       sync(arrival);
-      if (source_->more()) pending = Clock::now();  // the next slice, after one pass of the loop
+      if (!backlog_.events.empty() || source_->more())
+        pending = Clock::now();  // the next slice, after one pass of the loop
     }
   }
   close(sfd);

@@ -81,6 +81,8 @@ class Agent {
   std::unique_ptr<DnsServer> dns_;  // null when --dns-listen is not given
   std::unique_ptr<ControlPlane> cp_;  // the object store, snapshot and programmed state
   std::set<std::string> knownErrors_;  // logged already
+  SourceUpdate backlog_;  // events of a large update not applied yet (Agent::sync)
+  bool planned_ = false;  // the first list is in the maps
   std::set<int> attached_;     // pod devices carrying our tc programs
   std::set<int> extAttached_;  // external devices carrying our programs
   std::set<IpAddr> nodeAddrs_;  // programmed in ferry_node_addrs

@@ -38,17 +38,23 @@ ControlPlane::ControlPlane(BuildOptions opts, AllocationStore& store, MapWriter&
                            std::string nodeName)
     : node_(nodeName), model_(std::move(opts), store), planner_(std::move(nodeName)), writer_(writer) {}
 
-ChangeReport ControlPlane::apply(const SourceUpdate& u, Clock::time_point arrival) {
+ChangeReport ControlPlane::apply(const SourceUpdate& u, Clock::time_point arrival, bool plan) {
   ChangeReport r;
   auto t0 = Clock::now();
   r.changes = model_.apply(u);
   auto tModel = Clock::now();
   MapDelta delta;
-  if (!planned_) {
+  if (!plan) {
+    unplanned_.insert(r.changes.services.begin(), r.changes.services.end());
+  } else if (!planned_) {
     // The first change plans everything against what the maps hold (the
     // pinned state of a previous run): only the difference is written.
     delta = planner_.reset(model_.snapshot(), writer_.readBack());
     planned_ = true;
+  } else if (!unplanned_.empty()) {
+    unplanned_.insert(r.changes.services.begin(), r.changes.services.end());
+    delta = planner_.update(model_.snapshot(), unplanned_);
+    unplanned_.clear();
   } else {
     delta = planner_.update(model_.snapshot(), r.changes.services);
   }

@@ -46,7 +46,10 @@ class ControlPlane {
 
   // Applies one source update and writes the resulting map delta.
   // `arrival`: when the first notification of this change arrived.
-  ChangeReport apply(const SourceUpdate& u, Clock::time_point arrival);
+  // With plan false (a slice of a larger update with more to come) only
+  // the model moves; the services it changed are planned with the next
+  // apply that plans, so the maps never see half of the initial list.
+  ChangeReport apply(const SourceUpdate& u, Clock::time_point arrival, bool plan = true);
 
   const ClusterSnapshot& snapshot() const { return model_.snapshot(); }
   const ProgrammedState& programmed() const { return planner_.programmed(); }
@@ -73,6 +76,7 @@ class ControlPlane {
   bool planned_ = false;
   std::deque<ChangeReport> recent_;
   std::set<std::string> lbSeen_;  // LoadBalancer services after the last change
+  std::set<std::string> unplanned_;  // changed by apply(plan = false)
 };
 
 }  // namespace ferry
