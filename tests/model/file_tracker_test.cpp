@@ -27,12 +27,12 @@ const std::string kWebBad = serviceYaml("web", "  ports: [{port: 0}]\n");
 TEST(FileTracker, OnlyChangedObjectsMakeEvents) {
   FileTracker t;
   EXPECT_EQ(events(t.apply({{"a.yaml", docs({kWeb80, podYaml("p", "10.0.0.1", "{app: web}")})}})),
-            "added Service default/web\nadded Pod default/p\n");
+            "added Pod default/p\nadded Service default/web\n");  // by ns/name, then kind
   // The same text again (an editor's touch), then one object edited.
   EXPECT_EQ(events(t.apply({{"a.yaml", docs({kWeb80, podYaml("p", "10.0.0.1", "{app: web}")})}})), "");
   EXPECT_EQ(events(t.apply({{"a.yaml", docs({kWeb80, podYaml("p", "10.0.0.2", "{app: web}")})}})),
             "modified Pod default/p\n");
-  EXPECT_EQ(events(t.apply({{"a.yaml", std::nullopt}})), "deleted Service default/web\ndeleted Pod default/p\n");
+  EXPECT_EQ(events(t.apply({{"a.yaml", std::nullopt}})), "deleted Pod default/p\ndeleted Service default/web\n");
 }
 
 TEST(FileTracker, MovedBetweenFilesInOneBatchIsOneModification) {

@@ -1,6 +1,7 @@
 #include "model/file_tracker.h"
 
 #include <algorithm>
+#include <tuple>
 
 namespace ferry {
 
@@ -202,8 +203,16 @@ SourceUpdate FileTracker::apply(const std::vector<FileChange>& changes) {
     auto it = claimants_.find(k);
     if (it != claimants_.end()) origins.insert(it->second.begin(), it->second.end());
   }
+  // Events by namespace and name, then kind: a Service and its Endpoints /
+  // EndpointSlice of the same name travel together (a consumer applying a
+  // long update in slices then rarely sees a new service without them).
+  std::vector<const ObjectKey*> order;
+  for (const ObjectKey& k : keys) order.push_back(&k);
+  std::sort(order.begin(), order.end(), [](const ObjectKey* a, const ObjectKey* b) {
+    return std::tie(a->ns, a->name, a->kind) < std::tie(b->ns, b->name, b->kind);
+  });
   SourceUpdate out;
-  for (const ObjectKey& k : keys) emit(k, &out);
+  for (const ObjectKey* k : order) emit(*k, &out);
   for (const std::string& o : origins) out.errors[o] = errorsOf(o);
   return out;
 }
