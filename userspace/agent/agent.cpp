@@ -142,7 +142,7 @@ void Agent::sync(ControlPlane::Clock::time_point arrival) {
     announce_->update(lb);
     for (const std::string& e : health_.update(healthTargets(lb, cfg_.nodeName))) logError(e);
   }
-  if (r.changes.services.empty() && r.mapEntries == 0 && !first) return;
+  if (r.changes.events == 0 && r.mapEntries == 0 && !first) return;
   logInfo("synced " + std::to_string(snap.services.size()) + " services: " + r.summary());
 }
 
