@@ -101,7 +101,7 @@ Expected<std::unique_ptr<Agent>> Agent::create(const AgentConfig& cfg) {
 // slices of kEventsPerPass events, one slice per pass of the loop, so that
 // DNS, health checks and control requests are served in between. Slices
 // keep the events' order; an object's later event is never applied first.
-constexpr size_t kEventsPerPass = 5000;
+constexpr size_t kEventsPerPass = 20000;
 
 void Agent::sync(ControlPlane::Clock::time_point arrival) {
   SourceUpdate update;
