@@ -118,6 +118,7 @@ void Agent::sync(ControlPlane::Clock::time_point arrival) {
   }
   bool first = !planned_;
   if (update.empty() && !first) return;
+  if (update.notified != ControlPlane::Clock::time_point{}) arrival = update.notified;
   // The first list is planned whole, once its last slice is in the model:
   // a restart must not delete pinned entries of services in later slices.
   bool plan = !first || backlog_.events.empty();

@@ -1,5 +1,7 @@
 #include "agent/source.h"
 
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
@@ -44,10 +46,29 @@ Expected<std::unique_ptr<DirectorySource>> DirectorySource::open(const std::stri
   }
   std::unique_ptr<LastGoodStore> lg;
   if (!lastGoodPath.empty()) lg = std::make_unique<LastGoodStore>(lastGoodPath);
-  return std::unique_ptr<DirectorySource>(new DirectorySource(dir, fd, std::move(lg)));
+  std::unique_ptr<DirectorySource> src(new DirectorySource(dir, fd, std::move(lg)));
+  src->evfd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  src->epfd_ = epoll_create1(EPOLL_CLOEXEC);
+  if (src->evfd_ < 0 || src->epfd_ < 0) return Status::sys("eventfd/epoll", errno);
+  for (int f : {src->fd_, src->evfd_}) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = f;
+    if (epoll_ctl(src->epfd_, EPOLL_CTL_ADD, f, &ev) < 0) return Status::sys("epoll_ctl", errno);
+  }
+  return src;
 }
 
-DirectorySource::~DirectorySource() { close(fd_); }
+DirectorySource::~DirectorySource() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stop_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+  for (int f : {fd_, evfd_, epfd_})
+    if (f >= 0) close(f);
+}
 
 // The content of a manifest file, nullopt when it is gone (or not a
 // regular file): deleted under us, the next event tells.
@@ -78,20 +99,7 @@ std::vector<FileChange> DirectorySource::listAll() const {
   return out;
 }
 
-SourceUpdate DirectorySource::collect() {
-  std::vector<FileChange> changes;
-  bool relist = !listed_ || relist_;
-  if (relist) {
-    changes = listAll();
-    listed_ = true;
-    relist_ = false;
-    dirty_.clear();
-  } else {
-    for (auto it = dirty_.begin(); it != dirty_.end() && changes.size() < kFilesPerCollect;) {
-      changes.push_back({(fs::path(dir_) / *it).string(), read(*it)});
-      it = dirty_.erase(it);
-    }
-  }
+SourceUpdate DirectorySource::parse(std::vector<FileChange> changes, bool relist) {
   SourceUpdate u = tracker_.apply(changes);
   u.relist = relist;
   if (lastGood_) {
@@ -103,26 +111,111 @@ SourceUpdate DirectorySource::collect() {
   return u;
 }
 
+void DirectorySource::work() {
+  for (;;) {
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait(lk, [&] { return stop_ || queuedRelist_ || !queued_.empty(); });
+    if (stop_) return;
+    bool relist = queuedRelist_;
+    queuedRelist_ = false;
+    std::vector<std::string> names;
+    if (relist) {
+      queued_.clear();
+    } else {
+      for (auto it = queued_.begin(); it != queued_.end() && names.size() < kFilesPerCollect;)
+        names.push_back(*it), it = queued_.erase(it);
+    }
+    auto since = queuedSince_;
+    busy_ = true;
+    lk.unlock();
+    std::vector<FileChange> changes;
+    if (relist) {
+      changes = listAll();
+    } else {
+      for (const std::string& name : names)
+        changes.push_back({(fs::path(dir_) / name).string(), read(name)});
+    }
+    SourceUpdate u = parse(std::move(changes), relist);
+    u.notified = since;
+    lk.lock();
+    results_.push_back(std::move(u));
+    busy_ = false;
+    lk.unlock();
+    uint64_t one = 1;
+    if (::write(evfd_, &one, sizeof one) < 0) {
+      // the counter is saturated: the loop is awake anyway
+    }
+  }
+}
+
+SourceUpdate DirectorySource::collect() {
+  if (!listed_) {
+    // The first list, here and now: the agent plans nothing before it.
+    listed_ = true;
+    SourceUpdate u = parse(listAll(), true);
+    thread_ = std::thread([this] { work(); });
+    return u;
+  }
+  std::lock_guard<std::mutex> lk(mu_);
+  if (results_.empty()) return {};
+  SourceUpdate u = std::move(results_.front());
+  results_.pop_front();
+  return u;
+}
+
+bool DirectorySource::more() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return !results_.empty();
+}
+
 bool DirectorySource::drain() {
   alignas(inotify_event) char buf[8192];
-  bool relevant = false;
+  std::set<std::string> names;
+  bool relist = false;
   for (;;) {
     ssize_t n = ::read(fd_, buf, sizeof buf);
     if (n <= 0) break;
     for (char* p = buf; p < buf + n;) {
       auto* ev = reinterpret_cast<inotify_event*>(p);
-      if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_Q_OVERFLOW)) relist_ = relevant = true;
+      if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_Q_OVERFLOW)) relist = true;
       // Not IN_MODIFY: a file being written is read once it is closed
       // (IN_CLOSE_WRITE) or renamed into place, never half-written.
       constexpr uint32_t kDone = IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO;
-      if (ev->len && (ev->mask & kDone) && isManifestName(ev->name)) {
-        dirty_.insert(ev->name);
-        relevant = true;
-      }
+      if (ev->len && (ev->mask & kDone) && isManifestName(ev->name)) names.insert(ev->name);
       p += sizeof(inotify_event) + ev->len;
     }
   }
-  return relevant;
+  uint64_t count = 0;
+  if (::read(evfd_, &count, sizeof count) < 0) count = 0;
+  std::lock_guard<std::mutex> lk(mu_);
+  // A few small files with the parser idle: parse them here and now (a
+  // thread handoff costs more than the parse); large ones go to the thread.
+  if (!relist && !names.empty() && !busy_ && queued_.empty() && !queuedRelist_ &&
+      names.size() <= kFilesPerCollect) {
+    std::vector<FileChange> changes;
+    size_t bytes = 0;
+    for (const std::string& name : names) {
+      std::error_code ec;
+      auto size = fs::file_size(fs::path(dir_) / name, ec);
+      bytes += ec ? 0 : size;
+    }
+    if (bytes <= kInlineBytes) {
+      auto since = std::chrono::steady_clock::now();
+      for (const std::string& name : names)
+        changes.push_back({(fs::path(dir_) / name).string(), read(name)});
+      SourceUpdate u = parse(std::move(changes), false);  // under mu_: the thread is idle
+      u.notified = since;
+      results_.push_back(std::move(u));
+      return true;
+    }
+  }
+  if (!names.empty() || relist) {
+    if (queued_.empty() && !queuedRelist_) queuedSince_ = std::chrono::steady_clock::now();
+    queued_.insert(names.begin(), names.end());
+    queuedRelist_ |= relist;
+    cv_.notify_one();
+  }
+  return !results_.empty();
 }
 
 }  // namespace ferry

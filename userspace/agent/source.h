@@ -7,7 +7,13 @@
 // events the later ones, a 410 Gone a re-list that is itself diffed.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
 #include <set>
 #include <string>
 #include <vector>
@@ -38,9 +44,10 @@ class DefinitionSource {
 // with inotify. Only files named by notifications are read again, and
 // each is diffed against what it held (FileTracker); IN_Q_OVERFLOW (or
 // the directory itself moving) re-lists every file, diffed the same way.
-// A burst of notified files is read at most kFilesPerCollect at a time,
-// so that DNS, health checks and control requests are served between
-// slices (each file stays whole: its objects change together).
+// Files are read and parsed on a thread of the source's own (the first
+// list excepted: it is read by the first collect(), before anything is
+// planned); a burst of notified files is handed over kFilesPerCollect at a
+// time, one slice per collect(), each file whole.
 // Services kept at a last good version while their manifest is invalid
 // are persisted in `lastGoodPath` (when not empty) and survive a restart.
 class DirectorySource : public DefinitionSource {
@@ -48,25 +55,44 @@ class DirectorySource : public DefinitionSource {
   static Expected<std::unique_ptr<DirectorySource>> open(const std::string& dir,
                                                          const std::string& lastGoodPath = "");
   ~DirectorySource() override;
-  int pollFd() const override { return fd_; }
+  // Readable on inotify events and when the parser thread has results.
+  int pollFd() const override { return epfd_; }
   bool drain() override;
   SourceUpdate collect() override;
-  bool more() const override { return !dirty_.empty(); }
+  bool more() const override;
   std::string describe() const override { return "manifest directory " + dir_; }
   static bool isManifestName(const std::string& name);
   static constexpr size_t kFilesPerCollect = 64;
+  // Notified files totalling at most this many bytes are parsed on the
+  // calling thread when the parser thread is idle (a single edit).
+  static constexpr size_t kInlineBytes = 256 * 1024;
 
  private:
   DirectorySource(std::string dir, int fd, std::unique_ptr<LastGoodStore> lastGood);
   std::optional<std::string> read(const std::string& name) const;
   std::vector<FileChange> listAll() const;
+  SourceUpdate parse(std::vector<FileChange> changes, bool relist);
+  void work();  // the parser thread
 
   std::string dir_;
-  int fd_;
+  int fd_;        // inotify
+  int epfd_ = -1;  // epoll over fd_ and evfd_
+  int evfd_ = -1;  // eventfd: the parser thread has results
+  // Owned by the parser thread once it runs (by collect() before that).
   std::unique_ptr<LastGoodStore> lastGood_;
   FileTracker tracker_;
-  bool listed_ = false, relist_ = false;
-  std::set<std::string> dirty_;  // file names notified since the last collect()
+  bool listed_ = false;
+  // Reading and parsing happen on a thread of their own, so the event
+  // loop keeps serving DNS, health checks and control requests while a
+  // large manifest is parsed. Shared with it, under mu_:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::set<std::string> queued_;  // file names notified, not parsed yet
+  bool queuedRelist_ = false, stop_ = false;
+  bool busy_ = false;  // the thread is parsing (outside mu_)
+  std::chrono::steady_clock::time_point queuedSince_{};
+  std::deque<SourceUpdate> results_;  // parsed, in order
+  std::thread thread_;
 };
 
 }  // namespace ferry

@@ -13,6 +13,7 @@
 // source delivers watch events as they come. Both feed the same store.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <set>
@@ -78,6 +79,9 @@ struct SourceUpdate {
   std::vector<ObjectEvent> events;
   std::map<std::string /*origin*/, std::vector<ManifestError>> errors;
   bool relist = false;  // a full re-list (start, inotify overflow), still diffed
+  // When the source first heard of this change (zero: unknown); the
+  // agent measures event-to-map time from it.
+  std::chrono::steady_clock::time_point notified{};
   bool empty() const { return events.empty() && errors.empty(); }
 };
 
