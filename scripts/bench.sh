@@ -38,6 +38,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/cluster.sh"
 GEN="$ROOT/scripts/bench/gen.py"
 REPORT="$ROOT/scripts/bench/report.py"
+CHURN="$ROOT/scripts/bench/churn.py"
 
 MODE=full OUT="" SCALES="" SECONDS_PER="" DATAPLANES="direct ferry iptables nft"
 NFT_TIMEOUT="" BUILD="${FERRY_BUILD:-$ROOT/build}" DO_BUILD=1 THREADS=4 PACKETS=""
@@ -61,6 +62,12 @@ case $MODE in
   full)  : "${SCALES:=1 1000 10000 100000}" "${SECONDS_PER:=10}" "${NFT_TIMEOUT:=300}" "${PACKETS:=20000}" ;;
   quick) : "${SCALES:=1 1000}" "${SECONDS_PER:=1}" "${NFT_TIMEOUT:=120}" "${PACKETS:=3000}" ;;
   smoke) : "${SCALES:=1}" "${SECONDS_PER:=1}" "${NFT_TIMEOUT:=60}" "${PACKETS:=200}" ;;
+esac
+# issue 12's event rows: single changes measured one at a time, and one burst
+case $MODE in
+  full) CHANGES=${FERRY_BENCH_CHANGES:-1000} BURST=${FERRY_BENCH_BURST:-1000} ;;
+  quick) CHANGES=${FERRY_BENCH_CHANGES:-100} BURST=${FERRY_BENCH_BURST:-200} ;;
+  smoke) CHANGES=${FERRY_BENCH_CHANGES:-5} BURST=${FERRY_BENCH_BURST:-10} ;;
 esac
 BASELINE_MAX=10000   # the kube-proxy layouts stop here (100,000 is ferry only)
 PROGRAM_TIMEOUT=${FERRY_BENCH_PROGRAM_TIMEOUT:-600}   # s for ferryd to program one scale
@@ -286,15 +293,24 @@ bench_ferry() {
   agent_start "$n"
   sleep 0.3
   from=$(wc -l <"$RUN/node1.log")
+  # control-socket round trips while the agent programs everything (its loop's stall)
+  python3 "$CHURN" ping "$RUN/node1.sock" "$PROGRAM_TIMEOUT" >"$OUT/work/ping-$n.tsv" 2>/dev/null &
+  local pinger=$!
   t0=$(now_sod)
   for f in "$stage"/fillers-*.json "$stage"/99-measured.json; do
     [[ -e "$f" ]] && mv "$f" "$RUN/manifests/"
   done
   if line=$(wait_synced "$RUN/node1.log" "$from" "synced $count services" "$PROGRAM_TIMEOUT"); then
+    kill -TERM "$pinger" 2>/dev/null || true
+    wait "$pinger" 2>/dev/null || true
+    awk -F'\t' -v n="$n" '$1 ~ /^control_rtt_ms_/ { sub(/^control/, "program_control", $1); printf "ferry\t%s\t%s\t%s\n", n, $1, $2 }' \
+      "$OUT/work/ping-$n.tsv" >>"$PROG"
     ms=$(log_ms_since "${line%% *}" "$t0")
     recp ferry "$n" program_all_ms "$ms"
     recp ferry "$n" program_all_agent_ms "$(sed -n 's/.* in \([0-9]*\) us.*/\1/p' <<<"$line" | awk '{ printf "%.1f", $1 / 1000 }')"
   else
+    kill -TERM "$pinger" 2>/dev/null || true
+    wait "$pinger" 2>/dev/null || true
     recp ferry "$n" program_all_ms timeout
     log "  ferryd did not finish programming in $PROGRAM_TIMEOUT s"
     cp "$RUN/node1.log" "$OUT/logs/ferryd-$n.log"
@@ -328,6 +344,13 @@ bench_ferry() {
     mv "$stage/99-measured.json" "$RUN/manifests/99-measured.json"
     wait_synced "$RUN/node1.log" "$from" "synced $count services" "$limit" >/dev/null || true
   fi
+  # issue 12: event-to-map time over many single changes, then a burst
+  mkdir -p "$stage"
+  log "  $CHANGES single endpoint changes, then a burst of $BURST slices"
+  timeout 900 python3 "$CHURN" changes "$RUN/manifests" "$stage" "$RUN/node1.sock" "$RUN/node1.log" "$CHANGES" \
+    2>>"$OUT/logs/churn-$n.err" | awk -v n="$n" -F'\t' 'NF == 2 { printf "ferry\t%s\t%s\t%s\n", n, $1, $2 }' >>"$PROG" || true
+  timeout 900 python3 "$CHURN" burst "$RUN/manifests" "$stage/burst" "$RUN/node1.sock" "$RUN/node1.log" "$BURST" "$n" \
+    2>>"$OUT/logs/churn-$n.err" | awk -v n="$n" -F'\t' 'NF == 2 { printf "ferry\t%s\t%s\t%s\n", n, $1, $2 }' >>"$PROG" || true
   rm -rf "$stage"
   sleep 0.5
   pid=$(cat "$RUN/node1.pid")

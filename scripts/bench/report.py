@@ -123,6 +123,44 @@ class Report:
                 out.append("| %s | %s | %s | %s | %s | %s |" % (dp, scale_label(str(n)), p, ch, rss, mem))
         return out
 
+    # Issue 12's "now" column (measured on main before the event-driven
+    # control plane) and its targets, beside this run's figures.
+    EVENT_ROWS = [
+        ("one endpoint edit -> maps written, agent p50 / p99 ms", "change_agent_ms",
+         {"10000": "800-1,400", "100000": "18,000-21,000"}, {"10000": "< 2 / < 5", "100000": "p99 < 10"}),
+        ("one endpoint edit -> control socket sees it, p50 / p99 ms", "change_outside_ms",
+         {"10000": "median 2,250 (traffic)"}, {"10000": "< 2 / < 5", "100000": "p99 < 10"}),
+        ("1,000 slices added in a burst -> all applied, ms", "burst_add_all_applied_ms",
+         {"100000": "each batch waits 18,000-21,000"}, {"100000": "< 1,000"}),
+        ("control request round trip during the burst, p50 / p99 ms", "burst_add_control_rtt_ms",
+         {"10000": "DNS stalled 2,800"}, {"*": "p99 < 10"}),
+        ("control request round trip during initial programming, p50 / p99 ms", "program_control_rtt_ms",
+         {}, {"*": "p99 < 10"}),
+        ("initial programming (files moved in -> last service synced), ms", "program_all_ms",
+         {"10000": "2,200", "100000": "10,000"}, {"10000": "< 500", "100000": "< 5,000"}),
+        ("agent RSS, MiB", "agent_rss_mb", {"100000": "1,600"}, {"100000": "< 400"}),
+    ]
+
+    def event_table(self):
+        out = ["| measure | services | before (issue 12) | this run | target |", "|---|---:|---:|---:|---:|"]
+        for label, metric, before, target in self.EVENT_ROWS:
+            for n in self.scales:
+                k = str(n)
+                if metric.endswith("_ms") and metric not in ("program_all_ms", "burst_add_all_applied_ms"):
+                    p50 = self.prog.get(("ferry", k, metric + "_p50"))
+                    p99 = self.prog.get(("ferry", k, metric + "_p99"))
+                    if p50 is None:
+                        continue
+                    now = "%s / %s" % (fmt(p50, 2), fmt(p99, 2))
+                else:
+                    v = self.prog.get(("ferry", k, metric))
+                    if v is None:
+                        continue
+                    now = fmt(v, 1)
+                out.append("| %s | %s | %s | %s | %s |" % (
+                    label, scale_label(k), before.get(k, "-"), now, target.get(k, target.get("*", "-"))))
+        return out
+
     def bpf_table(self):
         scales = sorted({int(k[1]) for k in self.bpf})
         out = ["| case | " + " | ".join(scale_label(str(n)) + " services" for n in scales) + " |",
@@ -232,11 +270,20 @@ class Report:
         L += ["## Programming", ""] + self.prog_table() + [""]
         L += ["ferry: from the manifests moved into the watched directory to the agent's log line "
               "`synced N services` (maps written), in ms of its log clock; in parentheses the agent's "
-              "own sync time (re-reading every manifest, planning, writing the maps). Single endpoint "
+              "own figure for its last change (notification to last map write). Single endpoint "
               "change: the measured service's file rewritten with one endpoint removed, then restored "
-              "(four changes); the wall time includes the agent's 10 ms inotify debounce. Baselines: `iptables-restore` / `nft -f` of the same set into "
+              "(four changes). Baselines: `iptables-restore` / `nft -f` of the same set into "
               "an empty node netns; `timeout` means the tool did not finish in the run's limit (the "
               "traffic rows of that scale are then not measured).", ""]
+        L += ["## Event-driven control plane (issue 12)", ""] + self.event_table() + [""]
+        L += ["Agent: from the inotify notification to the last map write of that change (its log "
+              "line `... in N us`). Outside: from the rename of the edited file into the watched "
+              "directory until the control socket ({\"cmd\": \"service\"}) shows the new endpoint "
+              "count; the agent answers between changes, so the maps are written by then. Changes "
+              "are one at a time (scripts/bench/churn.py changes). Burst: that many EndpointSlice "
+              "files for distinct services renamed in as fast as possible, until the agent's log "
+              "counts them all; a client meanwhile sends a control request every 2 ms "
+              "(scripts/bench/churn.py burst).", ""]
         L += ["## Per-packet cost (BPF_PROG_TEST_RUN)", ""] + self.bpf_table() + [""]
         L += ["Median time of one run of the program on one crafted packet (repeat = 1, so each "
               "call starts from the crafted packet; the per-call timer overhead is in every row, "

@@ -20,9 +20,10 @@ namespace ferry {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-// Edits arrive as bursts of inotify events (a write, or a write and a
-// rename) within microseconds; one sync per burst.
-constexpr auto kDebounce = std::chrono::milliseconds(10);
+// Notifications drained in one pass of the loop are one change; those
+// that arrive while it is applied are batched into the next one. Only
+// completed writes and renames are notified (source.cpp), so no wait.
+constexpr auto kDebounce = std::chrono::milliseconds(0);
 const char* const kStatNames[] = {FERRY_STAT_NAMES};
 const char* const kHookNames[] = {FERRY_HOOK_NAMES};
 static_assert(std::size(kStatNames) == FERRY_STAT_MAX, "FERRY_STAT_NAMES out of step");
@@ -46,19 +47,24 @@ Expected<std::unique_ptr<Agent>> Agent::create(const AgentConfig& cfg) {
   a->writer_ = std::make_unique<MapWriter>(*a->dp_);
   // Reuse what a previous run programmed: the next sync applies only the
   // difference, so established flows never see a gap.
-  a->programmed_ = a->writer_->readBack();
-  logInfo("dataplane loaded; pinned state has " + std::to_string(a->programmed_.frontends.size()) +
-          " frontends, " + std::to_string(a->programmed_.backends.size()) + " backends");
+  ProgrammedState pinned = a->writer_->readBack();
+  logInfo("dataplane loaded; pinned state has " + std::to_string(pinned.frontends.size()) +
+          " frontends, " + std::to_string(pinned.backends.size()) + " backends");
 
   if (!cfg.cgroupPath.empty()) {
     Status s = a->dp_->attachCgroup(cfg.cgroupPath);
     if (!s) return s.context("socket hooks for the node's processes");
   }
 
-  auto src = DirectorySource::open(cfg.manifestsDir);
+  auto src = DirectorySource::open(cfg.manifestsDir, cfg.stateDir + "/last-good-services.json");
   if (!src) return src.status();
   a->source_ = std::move(*src);
   a->store_ = std::make_unique<FileAllocationStore>(cfg.allocationFile);
+  BuildOptions opts;
+  opts.serviceCidrs = cfg.serviceCidrs;
+  opts.nodePortMin = cfg.nodePortMin;
+  opts.nodePortMax = cfg.nodePortMax;
+  a->cp_ = std::make_unique<ControlPlane>(opts, *a->store_, *a->writer_, cfg.nodeName);
   a->announce_ = std::make_unique<AnnounceController>(
       cfg.nodeName,
       std::make_unique<DirectoryLeaseStore>(cfg.leaseDir, std::chrono::seconds(cfg.leaseSeconds)),
@@ -91,44 +97,54 @@ Expected<std::unique_ptr<Agent>> Agent::create(const AgentConfig& cfg) {
   return a;
 }
 
-void Agent::sync() {
-  auto t0 = Clock::now();
-  BuildOptions opts;
-  opts.serviceCidrs = cfg_.serviceCidrs;
-  opts.nodePortMin = cfg_.nodePortMin;
-  opts.nodePortMax = cfg_.nodePortMax;
-  ClusterSnapshot next = buildSnapshot(source_->readAll(), opts, *store_, &snapshot_);
-  auto tBuilt = Clock::now();
+// A large update (the initial list, a re-list, a big file) is applied in
+// slices of kEventsPerPass events, one slice per pass of the loop, so that
+// DNS, health checks and control requests are served in between. Slices
+// keep the events' order; an object's later event is never applied first.
+constexpr size_t kEventsPerPass = 20000;
 
-  for (const ManifestError& e : next.errors) {
-    bool known = std::find(snapshot_.errors.begin(), snapshot_.errors.end(), e) !=
-                 snapshot_.errors.end();
-    if (!known) logError(e.str());
+void Agent::sync(ControlPlane::Clock::time_point arrival) {
+  SourceUpdate update;
+  if (!backlog_.events.empty()) {
+    update = std::move(backlog_);
+    backlog_ = SourceUpdate{};
+  } else {
+    update = source_->collect();
   }
-  snapshot_ = std::move(next);
-  // Before the no-map-change return below: names change without map changes
-  // (ExternalName targets, hostnames, not-ready endpoints).
-  if (dns_) dns_->update(snapshot_);
-  announce_->update(snapshot_);
-
-  for (const std::string& e : health_.update(healthTargets(snapshot_, cfg_.nodeName)))
-    logError(e);
-
-  Desired want = desiredFromSnapshot(snapshot_, cfg_.nodeName);
-  ProgrammedState after;
-  MapDelta delta = planDelta(programmed_, want, &after);
-  if (delta.size() == 0) return;
-  auto tPlanned = Clock::now();
-  std::vector<std::string> failures = writer_->apply(delta);
-  for (const auto& f : failures) logError(f);
-  programmed_ = failures.empty() ? std::move(after) : writer_->readBack();
-  auto us = [](auto a, auto b) {
-    return std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(b - a).count());
-  };
-  auto done = Clock::now();
-  logInfo("synced " + std::to_string(snapshot_.services.size()) + " services: " +
-          std::to_string(delta.size()) + " map changes in " + us(t0, done) + " us (build " +
-          us(t0, tBuilt) + ", plan " + us(tBuilt, tPlanned) + ", maps " + us(tPlanned, done) + ")");
+  if (update.events.size() > kEventsPerPass) {
+    backlog_.events.assign(std::make_move_iterator(update.events.begin() + kEventsPerPass),
+                           std::make_move_iterator(update.events.end()));
+    update.events.resize(kEventsPerPass);
+  }
+  bool first = !planned_;
+  if (update.empty() && !first) return;
+  if (update.notified != ControlPlane::Clock::time_point{}) arrival = update.notified;
+  // The first list is planned whole, once its last slice is in the model:
+  // a restart must not delete pinned entries of services in later slices.
+  bool plan = !first || backlog_.events.empty();
+  ChangeReport r = cp_->apply(update, arrival, plan);
+  if (!plan) return;
+  planned_ = true;
+  const ClusterSnapshot& snap = cp_->snapshot();
+  std::set<std::string> now;
+  for (const ManifestError& e : snap.errors) {
+    std::string text = e.str();
+    if (!knownErrors_.count(text)) logError(text);
+    now.insert(std::move(text));
+  }
+  knownErrors_ = std::move(now);
+  for (const auto& f : r.failures) logError(f);
+  // After the maps: names change without map changes too (ExternalName
+  // targets, hostnames, not-ready endpoints).
+  if (dns_ && first) dns_->update(snap);
+  else if (dns_) dns_->updateServices(snap, r.changes.services);
+  if (first || r.loadBalancers) {
+    ClusterSnapshot lb = cp_->loadBalancerView();
+    announce_->update(lb);
+    for (const std::string& e : health_.update(healthTargets(lb, cfg_.nodeName))) logError(e);
+  }
+  if (r.changes.events == 0 && r.mapEntries == 0 && !first) return;
+  logInfo("synced " + std::to_string(snap.services.size()) + " services: " + r.summary());
 }
 
 void Agent::recordQdisc(const std::string& ifname) {
@@ -246,17 +262,31 @@ void Agent::updateNodeIp() {
 
 nlohmann::json Agent::handle(const nlohmann::json& req) const {
   std::string cmd = req.value("cmd", "");
-  if (cmd != "snapshot") return {{"error", "unknown command \"" + cmd + "\""}};
+  if (cmd == "service") {
+    // One service and its endpoints (cheap at any scale; benchmarks poll it).
+    auto ns = req.find("namespace"), name = req.find("name");
+    if (ns == req.end() || name == req.end() || !ns->is_string() || !name->is_string())
+      return {{"error", "service: namespace and name (strings) are required"}};
+    auto it = cp_->snapshot().services.find(ns->get<std::string>() + "/" + name->get<std::string>());
+    if (it == cp_->snapshot().services.end()) return {{"error", "not found"}};
+    return {{"service", serviceToJson(it->second)}, {"endpoints", endpointsToJson(it->second)}};
+  }
+  if (cmd != "snapshot" && cmd != "verify") return {{"error", "unknown command \"" + cmd + "\""}};
   nlohmann::json out;
   out["node"] = cfg_.nodeName;
   out["services"] = nlohmann::json::array();
   out["endpoints"] = nlohmann::json::array();
-  for (const auto& [key, svc] : snapshot_.services) {
+  if (cmd == "verify") {
+    const DnsRecords* dns = dns_ ? &dns_->currentRecords() : nullptr;
+    return cp_->verify(dns, dns_ ? dns_->config().clusterDomain : "");
+  }
+  const ClusterSnapshot& snapshot = cp_->snapshot();
+  for (const auto& [key, svc] : snapshot.services) {
     out["services"].push_back(serviceToJson(svc));
     if (svc.type != ServiceType::ExternalName) out["endpoints"].push_back(endpointsToJson(svc));
   }
   out["errors"] = nlohmann::json::array();
-  for (const ManifestError& e : snapshot_.errors)
+  for (const ManifestError& e : snapshot.errors)
     out["errors"].push_back({{"file", e.file},
                              {"object", e.object},
                              {"field", e.field},
@@ -270,8 +300,10 @@ nlohmann::json Agent::handle(const nlohmann::json& req) const {
       out["stats"][std::string(kHookNames[i / FERRY_STAT_MAX]) + "/" +
                    kStatNames[i % FERRY_STAT_MAX]] = stats[i];
   out["announce"] = announce_->statusJson();
-  out["programmed"] = {{"frontends", programmed_.frontends.size()},
-                       {"backends", programmed_.backends.size()},
+  out["changes"] = nlohmann::json::array();
+  for (const ChangeReport& c : cp_->recent()) out["changes"].push_back(c.toJson());
+  out["programmed"] = {{"frontends", cp_->programmed().frontends.size()},
+                       {"backends", cp_->programmed().backends.size()},
                        {"devices", attached_.size()}};
   return out;
 }
@@ -286,10 +318,11 @@ Status Agent::run() {
   if (sfd < 0) return Status::sys("signalfd", errno);
 
   syncDevices();
-  sync();
+  sync(Clock::now());
   logInfo("ferryd ready on node " + cfg_.nodeName + ", watching " + source_->describe());
 
   std::optional<Clock::time_point> pending;
+  Clock::time_point arrival = Clock::now();
   for (;;) {
     std::vector<pollfd> fds = {{sfd, POLLIN, 0},
                                {source_->pollFd(), POLLIN, 0},
@@ -314,7 +347,10 @@ Status Agent::run() {
     int n = poll(fds.data(), fds.size(), timeout);
     if (n < 0 && errno != EINTR) return Status::sys("poll", errno);
     if (fds[0].revents) break;
-    if (fds[1].revents && source_->drain() && !pending) pending = Clock::now() + kDebounce;
+    if (fds[1].revents && source_->drain() && !pending) {
+      arrival = Clock::now();
+      pending = arrival + kDebounce;
+    }
     if (fds[2].revents && links_->drain()) syncDevices();
     if (fds[3].revents) control_->serve();
     if (dns_) {
@@ -330,7 +366,9 @@ Status Agent::run() {
     announce_->onTimer();  // renews this node's lease when due
     if (pending && Clock::now() >= *pending) {
       pending.reset();
-      sync();
+      sync(arrival);
+      if (!backlog_.events.empty() || source_->more())
+        pending = Clock::now();  // the next slice, after one pass of the loop
     }
   }
   close(sfd);

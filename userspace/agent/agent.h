@@ -1,7 +1,8 @@
 // ferryd's core: owns the definition source, the snapshot, the dataplane
 // and the device watcher, and runs the event loop.
 //
-//   source -> buildSnapshot -> desiredFromSnapshot -> planDelta -> MapWriter
+//   source events -> ControlPlane (ClusterModel -> ServicePlanner -> MapWriter)
+//                 -> DNS records, healthCheckNodePort listeners, L2 announcement
 //
 // One owner per piece of state: the snapshot and error list (here), the
 // programmed map state (here, mirrored from the maps), device attachment
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "agent/control.h"
+#include "agent/control_plane.h"
 #include "announce/controller.h"
 #include "agent/health.h"
 #include "agent/links.h"
@@ -60,7 +62,7 @@ class Agent {
 
  private:
   explicit Agent(AgentConfig cfg) : cfg_(std::move(cfg)) {}
-  void sync();
+  void sync(ControlPlane::Clock::time_point arrival);
   void syncDevices();
   void attachExternal(const Link& link);
   bool isExternalDevice(const Link& link) const;
@@ -77,8 +79,10 @@ class Agent {
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<AllocationStore> store_;
   std::unique_ptr<DnsServer> dns_;  // null when --dns-listen is not given
-  ClusterSnapshot snapshot_;
-  ProgrammedState programmed_;
+  std::unique_ptr<ControlPlane> cp_;  // the object store, snapshot and programmed state
+  std::set<std::string> knownErrors_;  // logged already
+  SourceUpdate backlog_;  // events of a large update not applied yet (Agent::sync)
+  bool planned_ = false;  // the first list is in the maps
   std::set<int> attached_;     // pod devices carrying our tc programs
   std::set<int> extAttached_;  // external devices carrying our programs
   std::set<IpAddr> nodeAddrs_;  // programmed in ferry_node_addrs

@@ -77,6 +77,21 @@ Result get_errors(const json& snapshot, const GetOptions& o) {
   return r;
 }
 
+// -o wide: also what the latest changes did.
+std::string recent_changes(const json& snapshot, bool headers) {
+  if (!snapshot.is_object() || !snapshot.contains("changes") || !snapshot["changes"].is_array() ||
+      snapshot["changes"].empty())
+    return "";
+  Table t({"CHANGED AT", "OBJECTS", "SERVICES", "RECOMPUTED", "MAP ENTRIES", "MICROSECONDS"});
+  auto num = [](const json& c, const char* k) {
+    return c.contains(k) && c[k].is_number() ? c[k].dump() : std::string("?");
+  };
+  for (const auto& c : snapshot["changes"])
+    t.add({str_or(c, "at", "?"), num(c, "events"), num(c, "servicesChanged"),
+           num(c, "servicesRecomputed"), num(c, "mapEntries"), num(c, "us")});
+  return "\n" + t.render(headers);
+}
+
 }  // namespace
 
 std::string canonical_resource(const std::string& r) {
@@ -88,7 +103,11 @@ std::string canonical_resource(const std::string& r) {
 
 Result cmd_get(const json& snapshot, const GetOptions& o) {
   Result r;
-  if (o.resource == "errors") return get_errors(snapshot, o);
+  if (o.resource == "errors") {
+    Result r = get_errors(snapshot, o);
+    if (o.output == "wide") r.out += recent_changes(snapshot, !o.no_headers);
+    return r;
+  }
   if (o.output != "" && o.output != "wide" && o.output != "json" && o.output != "name") {
     r.err = "error: unable to match a printer suitable for the output format \"" + o.output +
             "\", allowed formats are: json,name,wide\n";
@@ -179,6 +198,28 @@ Result cmd_stats(const json& snapshot, const std::string& output, bool no_header
   for (auto it = stats.begin(); it != stats.end(); ++it)  // nlohmann::json objects iterate sorted by key
     t.add({it.key(), it.value().is_string() ? it.value().get<std::string>() : it.value().dump()});
   r.out = t.render(!no_headers);
+  return r;
+}
+
+Result cmd_verify(const json& reply, const std::string& output) {
+  Result r;
+  bool ok = reply.is_object() && reply.value("ok", false);
+  r.rc = ok ? 0 : 1;
+  if (output == "json") {
+    r.out = reply.dump(4) + "\n";
+    return r;
+  }
+  auto num = [&](const char* k) {
+    return reply.is_object() && reply.contains(k) && reply[k].is_number() ? reply[k].dump()
+                                                                           : std::string("?");
+  };
+  r.out = std::string(ok ? "OK" : "DIFFERENCES") + ": incremental state checked against a " +
+          "from-scratch build (" + num("services") + " services, " + num("objects") +
+          " objects, " + num("frontends") + " frontends, " + num("backends") + " backends, " +
+          num("us") + " us)\n";
+  if (reply.is_object() && reply.contains("differences") && reply["differences"].is_array())
+    for (const auto& d : reply["differences"])
+      r.out += "  " + (d.is_string() ? d.get<std::string>() : d.dump()) + "\n";
   return r;
 }
 

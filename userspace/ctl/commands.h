@@ -29,5 +29,8 @@ std::string canonical_resource(const std::string& r);
 
 Result cmd_get(const nlohmann::json& snapshot, const GetOptions& o);
 Result cmd_stats(const nlohmann::json& snapshot, const std::string& output, bool no_headers);
+// `ferryctl debug verify`: the agent's from-scratch check ({"ok",
+// "differences", ...}); rc 1 when it found differences.
+Result cmd_verify(const nlohmann::json& reply, const std::string& output);
 
 }  // namespace ferry::ctl

@@ -22,6 +22,7 @@ Usage:
   ferryctl [--socket PATH] get endpoints|endpoint|ep [-n NS | -A] [-o wide|json|name] [NAME]
   ferryctl [--socket PATH] get errors [-o json]
   ferryctl [--socket PATH] stats [-o json]
+  ferryctl [--socket PATH] debug verify [-o json]
 
 Commands:
   get services    Services as ferryd sees them, in kubectl's format:
@@ -33,6 +34,9 @@ Commands:
                   " + N more..."; <none> without subsets).
   get errors      Manifests ferryd rejected: FILE OBJECT FIELD MESSAGE.
   stats           ferryd's counters: NAME VALUE.
+  debug verify    ferryd rebuilds everything from its object store and compares
+                  it with its incremental state (services, map contents, DNS
+                  records); lists every difference, exit status 1 if any.
 
 Exit status: 0 ok (also when nothing matches: "No resources found ..." on stderr),
 1 on errors (cannot reach ferryd, object not found, bad arguments).
@@ -96,13 +100,16 @@ int main(int argc, char** argv) {
     g.now = static_cast<int64_t>(std::time(nullptr));
   } else if (cmd == "stats") {
     if (args.size() > 1) return bad("stats: too many arguments");
+  } else if (cmd == "debug") {
+    if (args.size() != 2 || args[1] != "verify") return bad("debug: the only subcommand is 'verify'");
   } else {
     return bad("unknown command '" + cmd + "'");
   }
 
   nlohmann::json snap;
   try {
-    snap = request(socket, {{"cmd", "snapshot"}}, vm["timeout-ms"].as<int>());
+    snap = request(socket, {{"cmd", cmd == "debug" ? "verify" : "snapshot"}},
+                   vm["timeout-ms"].as<int>());
   } catch (const ClientError& e) {
     std::cerr << "ferryctl: " << e.what() << "\n";
     return 1;
@@ -113,7 +120,9 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  Result r = cmd == "get" ? cmd_get(snap, g) : cmd_stats(snap, output, no_headers);
+  Result r = cmd == "get"     ? cmd_get(snap, g)
+             : cmd == "debug" ? cmd_verify(snap, output)
+                              : cmd_stats(snap, output, no_headers);
   std::fputs(r.out.c_str(), stdout);
   std::fputs(r.err.c_str(), stderr);
   return r.rc;

@@ -77,6 +77,7 @@ namespace {
 void addFrontend(Desired& d, const FrontendKey& fk, const std::string& owner,
                  const ServicePort& sp, const std::string& nodeName, bool localOnly) {
   DesiredFrontend& fe = d.frontends[fk];
+  fe = DesiredFrontend{};  // a frontend two services claim: the later one (key order) wins whole
   fe.owner = owner;
   fe.flags = localOnly ? FERRY_SVC_F_LOCAL : 0;
   std::set<BackendKey> uniq;
@@ -93,39 +94,42 @@ void addFrontend(Desired& d, const FrontendKey& fk, const std::string& owner,
 
 }  // namespace
 
-Desired desiredFromSnapshot(const ClusterSnapshot& snap, const std::string& nodeName) {
-  Desired d;
-  for (const auto& [key, svc] : snap.services) {
-    if (svc.type == ServiceType::ExternalName) continue;
-    bool local = svc.externalTrafficLocal &&
-                 (svc.type == ServiceType::NodePort || svc.type == ServiceType::LoadBalancer);
-    for (const ServicePort& sp : svc.ports) {
-      if (sp.protocol != Protocol::TCP && sp.protocol != Protocol::UDP) continue;
-      uint8_t proto = static_cast<uint8_t>(sp.protocol);
-      std::string owner = "Service " + key + " port " + (sp.name.empty() ? "" : sp.name + " ") +
-                          "(" + std::to_string(sp.port) + "/" + protocolName(sp.protocol) + ")";
-      if (!svc.headless) {
-        for (const IpAddr& vip : svc.clusterIPs)
-          addFrontend(d, {vip, sp.port, proto, FERRY_SCOPE_CLUSTER}, owner, sp, nodeName, false);
-      }
-      if (sp.nodePort) {
-        for (bool v4 : {true}) {  // IPv6 NodePorts come with the IPv6 datapath
-          addFrontend(d, {nodePortAddr(v4), sp.nodePort, proto, FERRY_SCOPE_EXTERNAL},
-                      owner + " nodePort " + std::to_string(sp.nodePort), sp, nodeName, local);
-        }
-      }
-      for (const IpAddr& ext : svc.externalIPs)
-        addFrontend(d, {ext, sp.port, proto, FERRY_SCOPE_EXTERNAL},
-                    owner + " externalIP " + ext.str(), sp, nodeName, local);
-      if (svc.type != ServiceType::LoadBalancer) continue;
-      for (const IpAddr& lb : svc.loadBalancerIngress) {
-        FrontendKey fk{lb, sp.port, proto, FERRY_SCOPE_EXTERNAL};
-        addFrontend(d, fk, owner + " loadBalancer " + lb.str(), sp, nodeName, local);
-        for (const IpPrefix& r : svc.loadBalancerSourceRanges)
-          if (r.addr.isV4() == lb.isV4()) d.frontends[fk].sourceRanges.push_back(r);
+void addServiceFrontends(Desired& d, const std::string& key, const Service& svc,
+                         const std::string& nodeName) {
+  if (svc.type == ServiceType::ExternalName) return;
+  bool local = svc.externalTrafficLocal &&
+               (svc.type == ServiceType::NodePort || svc.type == ServiceType::LoadBalancer);
+  for (const ServicePort& sp : svc.ports) {
+    if (sp.protocol != Protocol::TCP && sp.protocol != Protocol::UDP) continue;
+    uint8_t proto = static_cast<uint8_t>(sp.protocol);
+    std::string owner = "Service " + key + " port " + (sp.name.empty() ? "" : sp.name + " ") +
+                        "(" + std::to_string(sp.port) + "/" + protocolName(sp.protocol) + ")";
+    if (!svc.headless) {
+      for (const IpAddr& vip : svc.clusterIPs)
+        addFrontend(d, {vip, sp.port, proto, FERRY_SCOPE_CLUSTER}, owner, sp, nodeName, false);
+    }
+    if (sp.nodePort) {
+      for (bool v4 : {true}) {  // IPv6 NodePorts come with the IPv6 datapath
+        addFrontend(d, {nodePortAddr(v4), sp.nodePort, proto, FERRY_SCOPE_EXTERNAL},
+                    owner + " nodePort " + std::to_string(sp.nodePort), sp, nodeName, local);
       }
     }
+    for (const IpAddr& ext : svc.externalIPs)
+      addFrontend(d, {ext, sp.port, proto, FERRY_SCOPE_EXTERNAL},
+                  owner + " externalIP " + ext.str(), sp, nodeName, local);
+    if (svc.type != ServiceType::LoadBalancer) continue;
+    for (const IpAddr& lb : svc.loadBalancerIngress) {
+      FrontendKey fk{lb, sp.port, proto, FERRY_SCOPE_EXTERNAL};
+      addFrontend(d, fk, owner + " loadBalancer " + lb.str(), sp, nodeName, local);
+      for (const IpPrefix& r : svc.loadBalancerSourceRanges)
+        if (r.addr.isV4() == lb.isV4()) d.frontends[fk].sourceRanges.push_back(r);
+    }
   }
+}
+
+Desired desiredFromSnapshot(const ClusterSnapshot& snap, const std::string& nodeName) {
+  Desired d;
+  for (const auto& [key, svc] : snap.services) addServiceFrontends(d, key, svc, nodeName);
   return d;
 }
 
@@ -161,6 +165,88 @@ std::vector<uint32_t> relayoutSlots(const std::vector<uint32_t>& old,
   std::vector<uint32_t> out;
   for (auto& s : slots) out.push_back(*s);
   return out;
+}
+
+// The (service id, backend id) pairs of one frontend follow its slots:
+// ferry_members is what established flows are checked against.
+static void planMembers(ProgrammedState& st, uint32_t svcId, const std::vector<uint32_t>& oldSlots,
+                 const std::vector<uint32_t>& newSlots, MapDelta& delta) {
+  std::set<uint32_t> before(oldSlots.begin(), oldSlots.end());
+  std::set<uint32_t> after(newSlots.begin(), newSlots.end());
+  for (uint32_t id : after)
+    if (!before.count(id) && st.members.insert({svcId, id}).second)
+      delta.memberUpserts.push_back({svcId, id});
+  for (uint32_t id : before)
+    if (!after.count(id) && st.members.erase({svcId, id}))
+      delta.memberDeletes.push_back({svcId, id});
+}
+
+void planFrontend(ProgrammedState& st, const FrontendKey& fk, const DesiredFrontend* fe,
+                  MapDelta& delta) {
+  auto it = st.frontends.find(fk);
+  bool existed = it != st.frontends.end();
+  if (!fe) {
+    if (!existed) return;
+    delta.masterDeletes.push_back(toSvcKey(fk, 0));
+    for (size_t i = 0; i < it->second.slots.size(); ++i)
+      delta.slotDeletes.push_back(toSvcKey(fk, i + 1));
+    for (auto r = st.srcRanges.lower_bound({it->second.svcId, IpPrefix{}});
+         r != st.srcRanges.end() && r->first == it->second.svcId;) {
+      delta.srcRangeDeletes.push_back(toSrcRangeKey(r->first, r->second));
+      r = st.srcRanges.erase(r);
+    }
+    planMembers(st, it->second.svcId, it->second.slots, {}, delta);
+    st.frontends.erase(it);
+    return;
+  }
+  std::vector<uint32_t> ids;
+  for (const BackendKey& bk : fe->backends) ids.push_back(st.backends.at(bk).id);
+  ProgrammedFrontend pf;
+  std::vector<uint32_t> oldSlots;
+  uint16_t oldCount = 0, oldFlags = 0;
+  if (existed) {
+    pf.svcId = it->second.svcId;
+    oldSlots = it->second.slots;
+    oldCount = it->second.count;
+    oldFlags = it->second.flags;
+  } else {
+    pf.svcId = st.nextSvcId++;
+  }
+  pf.slots = relayoutSlots(oldSlots, ids);
+  for (size_t i = 0; i < pf.slots.size(); ++i) {
+    if (i < oldSlots.size() && oldSlots[i] == pf.slots[i]) continue;
+    ferry_svc_value v{};
+    v.backend_id = pf.slots[i];
+    v.svc_id = pf.svcId;
+    delta.slotUpserts.push_back({toSvcKey(fk, i + 1), v, fe->owner});
+  }
+  pf.count = static_cast<uint16_t>(pf.slots.size());
+  pf.flags = fe->flags | (fe->sourceRanges.empty() ? 0 : FERRY_SVC_F_SRC_RANGES);
+  std::set<IpPrefix> want(fe->sourceRanges.begin(), fe->sourceRanges.end());
+  for (auto r = st.srcRanges.lower_bound({pf.svcId, IpPrefix{}});
+       r != st.srcRanges.end() && r->first == pf.svcId;) {
+    if (want.erase(r->second)) {
+      ++r;
+      continue;
+    }
+    delta.srcRangeDeletes.push_back(toSrcRangeKey(r->first, r->second));
+    r = st.srcRanges.erase(r);
+  }
+  for (const IpPrefix& p : want) {
+    delta.srcRangeUpserts.push_back(toSrcRangeKey(pf.svcId, p));
+    st.srcRanges.insert({pf.svcId, p});
+  }
+  if (!existed || oldCount != pf.count || oldFlags != pf.flags) {
+    ferry_svc_value master{};
+    master.svc_id = pf.svcId;
+    master.count = pf.count;
+    master.flags = pf.flags;
+    delta.masterUpserts.push_back({toSvcKey(fk, 0), master, fe->owner});
+  }
+  for (size_t i = pf.slots.size(); i < oldSlots.size(); ++i)
+    delta.slotDeletes.push_back(toSvcKey(fk, i + 1));
+  planMembers(st, pf.svcId, oldSlots, pf.slots, delta);
+  st.frontends[fk] = std::move(pf);
 }
 
 MapDelta planDelta(const ProgrammedState& cur, const Desired& want, ProgrammedState* next) {

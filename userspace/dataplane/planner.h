@@ -52,6 +52,13 @@ struct Desired {
 // externalIPs) with externalTrafficPolicy applied.
 Desired desiredFromSnapshot(const ClusterSnapshot& snap, const std::string& nodeName);
 
+// One service's frontends and backend flags added to `d` (what
+// desiredFromSnapshot does per service, in key order). A frontend key
+// already in `d` is replaced whole: of two services claiming one
+// frontend, the later in key order wins.
+void addServiceFrontends(Desired& d, const std::string& key, const Service& svc,
+                         const std::string& nodeName);
+
 // The unspecified address of a family as stored in NodePort frontends.
 IpAddr nodePortAddr(bool v4);
 
@@ -114,6 +121,13 @@ struct MapDelta {
 // Computes the delta from `cur` to `want`; `next` receives the state the
 // maps hold once the delta is applied.
 MapDelta planDelta(const ProgrammedState& cur, const Desired& want, ProgrammedState* next);
+
+// Plans one frontend (want == null: remove it) against `st`, whose
+// backends must already hold every backend `want` names; updates `st` to
+// what the maps hold once the delta is applied. The same per-frontend
+// steps as planDelta, for the incremental planner (service_planner.h).
+void planFrontend(ProgrammedState& st, const FrontendKey& fk, const DesiredFrontend* want,
+                  MapDelta& delta);
 
 // Slot layout that keeps surviving backends where they are: removed ones
 // leave holes filled by new ones first, then by the tail.

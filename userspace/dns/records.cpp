@@ -124,6 +124,12 @@ class Builder {
     return out;
   }
 
+  std::map<std::string, std::pair<int, std::string>> ptrCandidates() {
+    std::map<std::string, std::pair<int, std::string>> out;
+    for (auto& [rev, c] : ptr_) out[rev] = {c.rank, c.target};
+    return out;
+  }
+
  private:
   std::string endpointName(const Endpoint& e, const std::string& base) const {
     std::string h = lower(e.hostname);
@@ -192,6 +198,93 @@ std::shared_ptr<const DnsRecords> DnsRecords::build(const ClusterSnapshot& snap,
     }
   }
   return r;
+}
+
+std::shared_ptr<DnsRecords> DnsRecords::buildIncremental(const ClusterSnapshot& snap,
+                                                         const std::string& domain, uint32_t ttl,
+                                                         uint32_t serial) {
+  auto r = std::make_shared<DnsRecords>();
+  r->zone_ = absolute(domain);
+  r->ttl_ = ttl;
+  r->serial_ = serial;
+  for (const std::string& apex : {r->zone_, "svc." + r->zone_, "pod." + r->zone_}) {
+    r->suffixRefs_[apex]++;  // always there
+    r->nonTerminals_.insert(apex);
+  }
+  for (const auto& [key, svc] : snap.services) r->setService(key, &svc);
+  return r;
+}
+
+void DnsRecords::dropContribution(const std::string& key) {
+  auto it = contrib_.find(key);
+  if (it == contrib_.end()) return;
+  for (const std::string& name : it->second.names) {
+    names_.erase(name);
+    for (size_t dot = name.find('.'); dot != std::string::npos && dot + 1 < name.size();
+         dot = name.find('.', dot + 1)) {
+      std::string parent = name.substr(dot + 1);
+      if (parent.size() < zone_.size()) break;
+      auto ref = suffixRefs_.find(parent);
+      if (ref != suffixRefs_.end() && --ref->second == 0) {
+        suffixRefs_.erase(ref);
+        nonTerminals_.erase(parent);
+      }
+    }
+  }
+  for (const auto& [rev, cand] : it->second.ptr) {
+    auto& offers = ptrOffers_[rev];
+    offers.erase({cand.first, key});
+    if (offers.empty()) {
+      ptrOffers_.erase(rev);
+      ptr_.erase(rev);
+    } else {
+      ptr_[rev] = offers.begin()->second;
+    }
+  }
+  contrib_.erase(it);
+}
+
+void DnsRecords::addContribution(const std::string& key, std::map<std::string, DnsName> names,
+                                 std::map<std::string, std::pair<int, std::string>> ptr) {
+  Contribution& c = contrib_[key];
+  for (auto& [name, d] : names) {
+    for (size_t dot = name.find('.'); dot != std::string::npos && dot + 1 < name.size();
+         dot = name.find('.', dot + 1)) {
+      std::string parent = name.substr(dot + 1);
+      if (parent.size() < zone_.size()) break;
+      if (suffixRefs_[parent]++ == 0) nonTerminals_.insert(parent);
+    }
+    c.names.push_back(name);
+    names_[name] = std::move(d);
+  }
+  for (auto& [rev, cand] : ptr) {
+    auto& offers = ptrOffers_[rev];
+    offers[{cand.first, key}] = cand.second;
+    ptr_[rev] = offers.begin()->second;
+  }
+  c.ptr = std::move(ptr);
+}
+
+void DnsRecords::setNameserver(const Service* kubeDns) {
+  dropContribution("");
+  if (!kubeDns || kubeDns->type == ServiceType::ExternalName) return;
+  std::map<std::string, DnsName> names;
+  DnsName& ns = names["ns.dns." + zone_];
+  ns.addrs = kubeDns->clusterIPs;
+  std::sort(ns.addrs.begin(), ns.addrs.end());
+  ns.addrs.erase(std::unique(ns.addrs.begin(), ns.addrs.end()), ns.addrs.end());
+  if (ns.addrs.empty()) return;  // the full build makes no name without addresses
+  addContribution("", std::move(names), {});
+}
+
+void DnsRecords::setService(const std::string& key, const Service* svc) {
+  dropContribution(key);
+  if (svc) {
+    Builder b(zone_);
+    b.addService(*svc);
+    addContribution(key, b.names(), b.ptrCandidates());
+  }
+  if (key == "kube-system/kube-dns") setNameserver(svc);
 }
 
 const DnsName* DnsRecords::find(const std::string& name) const {

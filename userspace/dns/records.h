@@ -32,6 +32,7 @@ struct DnsName {
   std::vector<IpAddr> addrs;  // A and AAAA, sorted, unique
   std::vector<DnsSrv> srv;
   std::string cname;          // ExternalName target (absolute), exclusive with the others
+  bool operator==(const DnsName&) const = default;
 };
 
 class DnsRecords {
@@ -40,6 +41,15 @@ class DnsRecords {
   static std::shared_ptr<const DnsRecords> build(const ClusterSnapshot& snap,
                                                  const std::string& domain, uint32_t ttl,
                                                  uint32_t serial);
+  // The same records kept up to date per service (the agent's path): start
+  // from buildIncremental, then setService for every service that changed.
+  // Equal in content to build() of the same snapshot (ferryctl debug verify).
+  static std::shared_ptr<DnsRecords> buildIncremental(const ClusterSnapshot& snap,
+                                                      const std::string& domain, uint32_t ttl,
+                                                      uint32_t serial);
+  // Replaces one service's names and PTR offers (svc null: removed).
+  void setService(const std::string& key, const Service* svc);
+  void setSerial(uint32_t serial) { serial_ = serial; }
 
   const std::string& zone() const { return zone_; }  // "cluster.local."
   uint32_t ttl() const { return ttl_; }
@@ -55,6 +65,12 @@ class DnsRecords {
   // default Corefile); nullopt otherwise.
   std::optional<IpAddr> podAddress(const std::string& name) const;
   size_t size() const { return names_.size(); }
+  // Same names, records, PTRs and empty non-terminals (serial and TTL
+  // aside): for the from-scratch check (ferryctl debug verify).
+  bool sameContent(const DnsRecords& o) const {
+    return zone_ == o.zone_ && names_ == o.names_ && nonTerminals_ == o.nonTerminals_ &&
+           ptr_ == o.ptr_;
+  }
 
  private:
   std::string zone_;
@@ -62,6 +78,20 @@ class DnsRecords {
   std::map<std::string, DnsName> names_;
   std::set<std::string> nonTerminals_;
   std::map<std::string, std::string> ptr_;
+
+  // Incremental bookkeeping (buildIncremental / setService only).
+  struct Contribution {
+    std::vector<std::string> names;
+    std::map<std::string, std::pair<int, std::string>> ptr;  // rev -> (rank, target)
+  };
+  void addContribution(const std::string& key, std::map<std::string, DnsName> names,
+                       std::map<std::string, std::pair<int, std::string>> ptr);
+  void dropContribution(const std::string& key);
+  void setNameserver(const Service* kubeDns);
+  std::map<std::string, Contribution> contrib_;  // by service key; "" = ns.dns
+  std::map<std::string, int> suffixRefs_;        // non-terminal -> names below it
+  // rev -> (rank, service key) -> target: the first is served
+  std::map<std::string, std::map<std::pair<int, std::string>, std::string>> ptrOffers_;
 };
 
 // "198.19.0.10" -> "10.0.19.198.in-addr.arpa.", IPv6 -> nibbles under ip6.arpa.

@@ -124,7 +124,19 @@ DnsServer::~DnsServer() {
 
 void DnsServer::update(const ClusterSnapshot& snap) {
   serial_ = std::max(serial_ + 1, nowSeconds());
-  responder_.setRecords(DnsRecords::build(snap, cfg_.clusterDomain, cfg_.ttl, serial_));
+  records_ = DnsRecords::buildIncremental(snap, cfg_.clusterDomain, cfg_.ttl, serial_);
+  responder_.setRecords(records_);
+}
+
+void DnsServer::updateServices(const ClusterSnapshot& snap, const std::set<std::string>& changed) {
+  if (!records_) return update(snap);
+  if (changed.empty()) return;
+  serial_ = std::max(serial_ + 1, nowSeconds());
+  records_->setSerial(serial_);
+  for (const std::string& key : changed) {
+    auto it = snap.services.find(key);
+    records_->setService(key, it == snap.services.end() ? nullptr : &it->second);
+  }
 }
 
 std::vector<pollfd> DnsServer::pollFds() const {

@@ -18,6 +18,8 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "common/status.h"
@@ -55,6 +57,9 @@ class DnsServer {
 
   // New records from a snapshot; answers change at once.
   void update(const ClusterSnapshot& snap);
+  // Only the records of the services named (ns/name; gone from snap =
+  // removed) are rebuilt; the rest stay (after one update()).
+  void updateServices(const ClusterSnapshot& snap, const std::set<std::string>& changed);
 
   std::vector<pollfd> pollFds() const;
   void onReady(int fd, short revents);
@@ -64,6 +69,8 @@ class DnsServer {
 
   const std::vector<DnsAddr>& upstreams() const { return upstreams_; }
   size_t records() const { return responder_.records().size(); }
+  const DnsRecords& currentRecords() const { return responder_.records(); }
+  const DnsConfig& config() const { return cfg_; }
 
  private:
   struct Client {
@@ -122,6 +129,7 @@ class DnsServer {
   std::map<uint16_t, Pending> pending_;  // by upstream query id
   std::mt19937 rng_;
   uint32_t serial_ = 0;
+  std::shared_ptr<DnsRecords> records_;  // also the responder's (one thread)
 };
 
 }  // namespace ferry

@@ -63,6 +63,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -119,14 +120,24 @@ class MemoryAllocationStore : public AllocationStore {
 // JSON file shared by all agents: flock(2) on `path + ".lock"`, written to
 // a temporary file and renamed into place so readers never see half a file.
 // A corrupt file is reported, never overwritten.
+// The record read last (or written) is kept in memory with the file's
+// identity (device, inode, size, modification time): while no other agent
+// has replaced the file, a transaction skips reading and parsing it.
 class FileAllocationStore : public AllocationStore {
  public:
   explicit FileAllocationStore(std::string path) : path_(std::move(path)) {}
   bool transact(const std::function<void(AllocationRecord&)>& fn, std::string* error) override;
   const std::string& path() const { return path_; }
 
+  struct FileIdentity {
+    uint64_t dev = 0, ino = 0, size = 0, mtimeNs = 0;
+    bool operator==(const FileIdentity&) const = default;
+  };
+
  private:
   std::string path_;
+  std::optional<FileIdentity> cachedId_;  // of the file cached_ was read from / written to
+  AllocationRecord cached_;
 };
 
 struct NodePortRange {

@@ -1,5 +1,6 @@
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -91,6 +92,15 @@ bool writeRecord(const std::string& path, const AllocationRecord& rec, std::stri
   return false;
 }
 
+// nullopt when the file does not exist (or cannot be looked at).
+std::optional<FileAllocationStore::FileIdentity> identityOf(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return std::nullopt;
+  return FileAllocationStore::FileIdentity{
+      uint64_t(st.st_dev), uint64_t(st.st_ino), uint64_t(st.st_size),
+      uint64_t(st.st_mtim.tv_sec) * 1000000000ull + uint64_t(st.st_mtim.tv_nsec)};
+}
+
 }  // namespace
 
 bool MemoryAllocationStore::transact(const std::function<void(AllocationRecord&)>& fn,
@@ -109,12 +119,26 @@ bool FileAllocationStore::transact(const std::function<void(AllocationRecord&)>&
   if (ec) return *error = "cannot create " + parent.string() + ": " + ec.message(), false;
   Fd lock;
   if (!lockFile(path_ + ".lock", lock, error)) return false;
-  AllocationRecord rec;
-  if (!readRecord(path_, &rec, error)) return false;
-  AllocationRecord before = rec;
+  std::optional<FileIdentity> id = identityOf(path_);
+  if (!id || cachedId_ != id) {
+    // Another agent replaced the file (or it is new to us): read it.
+    cachedId_.reset();
+    cached_ = AllocationRecord{};
+    if (!readRecord(path_, &cached_, error)) return false;
+  }
+  AllocationRecord rec = cached_;
   if (!runGuarded(fn, rec, error)) return false;
-  if (rec == before) return true;
-  return writeRecord(path_, rec, error);
+  if (rec == cached_) {
+    cachedId_ = id;
+    return true;
+  }
+  if (!writeRecord(path_, rec, error)) {
+    cachedId_.reset();
+    return false;
+  }
+  cached_ = std::move(rec);
+  cachedId_ = identityOf(path_);
+  return true;
 }
 
 }  // namespace ferry

@@ -1,15 +1,13 @@
 #include "model/builder.h"
 
 #include "model/address_pool.h"
+#include "model/build_steps.h"
 #include "model/endpoints.h"
 #include "model/load_balancer.h"
 
 namespace ferry {
 
 namespace {
-
-using Results = std::map<std::string, AllocationResult>;
-using LbResults = std::map<std::string, LoadBalancerResult>;
 
 bool needsNodePorts(const Service& s) {
   return s.type == ServiceType::NodePort || s.type == ServiceType::LoadBalancer;
@@ -30,6 +28,8 @@ std::vector<NodePortRequest> nodePortRequests(const Service& s) {
   return out;
 }
 
+}  // namespace
+
 AllocationRequest allocationRequest(const Service& s) {
   AllocationRequest r;
   r.key = s.key();
@@ -40,6 +40,8 @@ AllocationRequest allocationRequest(const Service& s) {
   r.requestedHealthCheckNodePort = s.healthCheckNodePort;
   return r;
 }
+
+namespace {
 
 std::vector<AllocationRequest> allocationRequests(const std::vector<Service>& services) {
   std::map<std::string, AllocationRequest> byKey;  // sorted by key, as required
@@ -65,6 +67,8 @@ bool keepsNodePorts(const AllocationRequest& r, const Service& old, AllocationRe
   out->healthCheckNodePort = hc;
   return hc && (!r.requestedHealthCheckNodePort || r.requestedHealthCheckNodePort == hc);
 }
+
+}  // namespace
 
 // Without the record, services can only keep what they already had.
 Results fallbackResults(const std::vector<AllocationRequest>& reqs, const ClusterSnapshot* prev,
@@ -92,10 +96,11 @@ Results fallbackResults(const std::vector<AllocationRequest>& reqs, const Cluste
 
 // Without the record, LoadBalancers can only keep the address (or the
 // pending reason) they had.
-LbResults lbFallback(const std::vector<Service>& services, const ClusterSnapshot* prev,
+LbResults lbFallback(const std::vector<const Service*>& services, const ClusterSnapshot* prev,
                      const std::string& why) {
   LbResults out;
-  for (const Service& s : services) {
+  for (const Service* sp : services) {
+    const Service& s = *sp;
     if (s.type != ServiceType::LoadBalancer) continue;
     const Service* old = nullptr;
     if (prev) {
@@ -110,11 +115,40 @@ LbResults lbFallback(const std::vector<Service>& services, const ClusterSnapshot
   return out;
 }
 
+bool applyAllocation(Service& s, const AllocationResult& r, const LoadBalancerResult* lb,
+                     std::vector<ManifestError>* errors) {
+  if (!r.error.empty()) {
+    errors->push_back({s.file, "Service " + s.key(), r.field, r.error});
+    return false;
+  }
+  s.clusterIPs = r.clusterIPs;
+  for (size_t i = 0; i < s.ports.size(); ++i) {
+    auto it = r.nodePorts.find(nodePortKey(s.ports[i].name, i, s.ports[i].protocol));
+    s.ports[i].nodePort = it == r.nodePorts.end() ? 0 : it->second;
+  }
+  s.healthCheckNodePort = r.healthCheckNodePort;
+  if (lb) {
+    s.loadBalancerIngress = lb->ips;
+    s.loadBalancerPending = lb->pending;
+    if (!lb->error.empty()) errors->push_back({s.file, "Service " + s.key(), lb->field, lb->error});
+  }
+  if (s.creationTimestamp.empty()) s.creationTimestamp = r.created;
+  return true;
+}
+
+bool lbFamilyV4(const AllocationResult& r, const BuildOptions& opts) {
+  const auto& ips = r.clusterIPs;
+  return ips.empty() ? opts.serviceCidrs.empty() || opts.serviceCidrs[0].addr.isV4()
+                     : ips[0].isV4();
+}
+
+namespace {
+
 class Builder {
  public:
-  Builder(const std::vector<SourceFile>& files, const BuildOptions& opts, AllocationStore& store,
+  Builder(Manifests m, const BuildOptions& opts, AllocationStore& store,
           const ClusterSnapshot* previous)
-      : m_(parseManifests(files)), opts_(opts), store_(store), prev_(previous),
+      : m_(std::move(m)), opts_(opts), store_(store), prev_(previous),
         src_(EndpointSources::index(m_)) {}
 
   ClusterSnapshot build();
@@ -151,10 +185,7 @@ std::vector<LoadBalancerRequest> Builder::lbRequests(const Results& results,
   for (const Service& s : m_.services) {
     auto it = results.find(s.key());
     if (it == results.end() || !it->second.error.empty()) continue;
-    const auto& ips = it->second.clusterIPs;
-    bool v4 = ips.empty() ? opts_.serviceCidrs.empty() || opts_.serviceCidrs[0].addr.isV4()
-                          : ips[0].isV4();
-    byKey[s.key()] = loadBalancerRequest(s, v4);
+    byKey[s.key()] = loadBalancerRequest(s, lbFamilyV4(it->second, opts_));
   }
   for (const auto& key : live)
     if (!byKey.count(key)) byKey[key] = heldLoadBalancerRequest(key, previous(key));
@@ -187,28 +218,15 @@ Results Builder::allocate(const std::set<std::string>& live) {
       &error);
   if (ok) return results;
   snap_.errors.push_back({"", "", "", "ClusterIP allocation record: " + error});
-  lb_ = lbFallback(m_.services, prev_, error);
+  std::vector<const Service*> svcs;
+  for (const Service& s : m_.services) svcs.push_back(&s);
+  lb_ = lbFallback(svcs, prev_, error);
   return fallbackResults(reqs, prev_, error);
 }
 
 bool Builder::addValid(Service s, const AllocationResult& r) {
-  if (!r.error.empty()) {
-    snap_.errors.push_back({s.file, "Service " + s.key(), r.field, r.error});
-    return false;
-  }
-  s.clusterIPs = r.clusterIPs;
-  for (size_t i = 0; i < s.ports.size(); ++i) {
-    auto it = r.nodePorts.find(nodePortKey(s.ports[i].name, i, s.ports[i].protocol));
-    s.ports[i].nodePort = it == r.nodePorts.end() ? 0 : it->second;
-  }
-  s.healthCheckNodePort = r.healthCheckNodePort;
-  if (auto lb = lb_.find(s.key()); lb != lb_.end()) {
-    s.loadBalancerIngress = lb->second.ips;
-    s.loadBalancerPending = lb->second.pending;
-    if (!lb->second.error.empty())
-      snap_.errors.push_back({s.file, "Service " + s.key(), lb->second.field, lb->second.error});
-  }
-  if (s.creationTimestamp.empty()) s.creationTimestamp = r.created;
+  auto lb = lb_.find(s.key());
+  if (!applyAllocation(s, r, lb == lb_.end() ? nullptr : &lb->second, &snap_.errors)) return false;
   resolveEndpoints(s, src_, &snap_.errors);
   snap_.services[s.key()] = std::move(s);
   return true;
@@ -245,7 +263,18 @@ ClusterSnapshot Builder::build() {
 ClusterSnapshot buildSnapshot(const std::vector<SourceFile>& files, const BuildOptions& opts,
                               AllocationStore& store, const ClusterSnapshot* previous) {
   try {
-    return Builder(files, opts, store, previous).build();
+    return buildSnapshot(parseManifests(files), opts, store, previous);
+  } catch (const std::exception& e) {
+    ClusterSnapshot snap = previous ? *previous : ClusterSnapshot{};
+    snap.errors = {{"", "", "", std::string("internal error building snapshot: ") + e.what()}};
+    return snap;
+  }
+}
+
+ClusterSnapshot buildSnapshot(Manifests manifests, const BuildOptions& opts,
+                              AllocationStore& store, const ClusterSnapshot* previous) {
+  try {
+    return Builder(std::move(manifests), opts, store, previous).build();
   } catch (const std::exception& e) {
     // Only resource exhaustion gets here; keep serving what we had.
     ClusterSnapshot snap = previous ? *previous : ClusterSnapshot{};

@@ -38,5 +38,9 @@ struct BuildOptions {
 //    but the service is still served (ClusterIP, node ports) without one.
 ClusterSnapshot buildSnapshot(const std::vector<SourceFile>& files, const BuildOptions& opts,
                               AllocationStore& store, const ClusterSnapshot* previous);
+// The same from objects already parsed (the object store's contents, for
+// the from-scratch check of the incremental model, cluster_model.h).
+ClusterSnapshot buildSnapshot(Manifests manifests, const BuildOptions& opts,
+                              AllocationStore& store, const ClusterSnapshot* previous);
 
 }  // namespace ferry

@@ -3,6 +3,7 @@
 
 #include "model/allocation.h"
 #include "model/node_port_allocator.h"
+#include "model/offset_bitmap.h"
 
 namespace ferry {
 
@@ -45,8 +46,35 @@ class Allocator {
   AllocationRecord& rec_;
   const std::vector<IpPrefix>& cidrs_;
   const std::string& now_;
+  void own(const IpAddr& ip, const std::string& key);
+  void disown(const IpAddr& ip);
+  const OffsetBitmap* bitmap(const IpPrefix& cidr) const;
+
   std::map<IpAddr, std::string> owner_;
+  // Taken offsets of the primary CIDR, built at the first dynamic pick
+  // (CIDRs of at most 2^24 addresses; larger ones are probed).
+  mutable std::optional<OffsetBitmap> bits_;
 };
+
+void Allocator::own(const IpAddr& ip, const std::string& key) {
+  owner_[ip] = key;
+  if (bits_ && cidrs_.front().contains(ip)) bits_->set(cidrs_.front().offsetOf(ip));
+}
+
+void Allocator::disown(const IpAddr& ip) {
+  owner_.erase(ip);
+  if (bits_ && cidrs_.front().contains(ip)) bits_->clear(cidrs_.front().offsetOf(ip));
+}
+
+const OffsetBitmap* Allocator::bitmap(const IpPrefix& cidr) const {
+  if (cidrs_.empty() || !(cidr == cidrs_.front()) || cidr.size() > (uint64_t(1) << 24)) return nullptr;
+  if (!bits_) {
+    bits_.emplace(cidr.size());
+    for (const auto& [ip, key] : owner_)
+      if (cidr.contains(ip)) bits_->set(cidr.offsetOf(ip));
+  }
+  return &*bits_;
+}
 
 void Allocator::release(const std::set<std::string>& live) {
   std::erase_if(rec_.services, [&](const auto& kv) { return !live.count(kv.first); });
@@ -82,9 +110,9 @@ ServiceAllocation& Allocator::entry(const std::string& key) {
 
 void Allocator::assign(const std::string& key, const std::vector<IpAddr>& ips) {
   ServiceAllocation& a = entry(key);
-  for (const auto& old : a.clusterIPs) owner_.erase(old);
+  for (const auto& old : a.clusterIPs) disown(old);
   a.clusterIPs = ips;
-  for (const auto& ip : ips) owner_[ip] = key;
+  for (const auto& ip : ips) own(ip, key);
 }
 
 AllocationResult Allocator::result(const std::string& key) {
@@ -120,6 +148,11 @@ std::optional<IpAddr> Allocator::probe(const IpPrefix& cidr, uint64_t first, uin
                                        uint64_t hash) const {
   if (count == 0) return std::nullopt;
   uint64_t start = hash % count;
+  if (const OffsetBitmap* bits = bitmap(cidr)) {
+    auto off = bits->firstFree(first, first + count, first + start);
+    if (!off) return std::nullopt;
+    return cidr.nth(*off);
+  }
   for (uint64_t i = 0; i < count; ++i) {
     IpAddr ip = cidr.nth(first + (start + i) % count);
     if (!owner_.count(ip)) return ip;

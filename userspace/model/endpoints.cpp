@@ -56,14 +56,6 @@ void fromEndpoints(const EndpointsObject& eo, const Families& fam, ServicePort& 
   }
 }
 
-bool selects(const std::map<std::string, std::string>& selector, const Pod& pod) {
-  for (const auto& [k, v] : selector) {
-    auto it = pod.labels.find(k);
-    if (it == pod.labels.end() || it->second != v) return false;
-  }
-  return true;
-}
-
 const IpAddr* podAddress(const Pod& pod, const Families& fam) {
   for (const auto& ip : pod.podIPs)
     if (fam.allows(ip)) return &ip;
@@ -80,13 +72,11 @@ uint16_t podTargetPort(const Pod& pod, const ServicePort& sp) {
 
 // What the endpoints controller does: terminal pods and pods without an
 // IP are left out; the rest are in, ready only when Ready and not deleting.
-std::vector<const Pod*> selectedPods(const Service& s, const EndpointSources& src) {
+std::vector<const Pod*> selectedPods(const Service& s, const EndpointLookup& src) {
   std::vector<const Pod*> out;
-  auto it = src.podsByNamespace.find(s.ns);
-  if (s.selector.empty() || it == src.podsByNamespace.end()) return out;
-  for (const Pod* pod : it->second)
-    if (selects(s.selector, *pod) && pod->phase != "Succeeded" && pod->phase != "Failed")
-      out.push_back(pod);
+  if (s.selector.empty()) return out;
+  for (const Pod* pod : src.selectPods(s.ns, s.selector))
+    if (pod->phase != "Succeeded" && pod->phase != "Failed") out.push_back(pod);
   return out;
 }
 
@@ -133,6 +123,14 @@ void reportMissing(const Service& s, size_t i, const std::vector<std::string>& m
 
 }  // namespace
 
+bool selectorMatches(const std::map<std::string, std::string>& selector, const Pod& pod) {
+  for (const auto& [k, v] : selector) {
+    auto it = pod.labels.find(k);
+    if (it == pod.labels.end() || it->second != v) return false;
+  }
+  return true;
+}
+
 EndpointSources EndpointSources::index(const Manifests& m) {
   EndpointSources src;
   for (const auto& p : m.pods) src.podsByNamespace[p.ns].push_back(&p);
@@ -142,20 +140,41 @@ EndpointSources EndpointSources::index(const Manifests& m) {
   return src;
 }
 
-void resolveEndpoints(Service& s, const EndpointSources& src, std::vector<ManifestError>* errors) {
+std::vector<const Pod*> EndpointSources::selectPods(
+    const std::string& ns, const std::map<std::string, std::string>& selector) const {
+  std::vector<const Pod*> out;
+  auto it = podsByNamespace.find(ns);
+  if (it == podsByNamespace.end()) return out;
+  for (const Pod* pod : it->second)
+    if (selectorMatches(selector, *pod)) out.push_back(pod);
+  return out;
+}
+
+const EndpointsObject* EndpointSources::endpointsFor(const std::string& key) const {
+  auto it = endpoints.find(key);
+  return it == endpoints.end() ? nullptr : it->second;
+}
+
+std::vector<const EndpointSlice*> EndpointSources::slicesFor(const std::string& key) const {
+  auto it = slicesByService.find(key);
+  return it == slicesByService.end() ? std::vector<const EndpointSlice*>{} : it->second;
+}
+
+void resolveEndpoints(Service& s, const EndpointLookup& src, std::vector<ManifestError>* errors) {
   for (auto& sp : s.ports) sp.endpoints.clear();
   if (s.type == ServiceType::ExternalName) return;
   Families fam(s);
-  auto slices = src.slicesByService.find(s.key());
-  auto eo = src.endpoints.find(s.key());
-  std::vector<const Pod*> pods = selectedPods(s, src);
+  std::vector<const EndpointSlice*> slices = src.slicesFor(s.key());
+  const EndpointsObject* eo = slices.empty() ? src.endpointsFor(s.key()) : nullptr;
+  std::vector<const Pod*> pods;
+  if (slices.empty() && !eo) pods = selectedPods(s, src);
   for (size_t i = 0; i < s.ports.size(); ++i) {
     ServicePort& sp = s.ports[i];
     std::vector<std::string> missing;
-    if (slices != src.slicesByService.end())
-      fromSlices(slices->second, fam, sp);
-    else if (eo != src.endpoints.end())
-      fromEndpoints(*eo->second, fam, sp);
+    if (!slices.empty())
+      fromSlices(slices, fam, sp);
+    else if (eo)
+      fromEndpoints(*eo, fam, sp);
     else
       fromPods(s, pods, fam, sp, &missing);
     sortUnique(sp.endpoints);

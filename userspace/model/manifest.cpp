@@ -49,6 +49,7 @@ class ManifestParser {
                      const ObjectMeta& m);
   bool claim(ObjectContext& c, const std::string& label, const std::string& file);
   void dispatch(ObjectContext& c, const json& o, const ObjectMeta& m);
+  bool excluded(const ObjectContext& c);
   void broken(const std::string& file, const std::string& doc, const std::string& field,
               const std::string& message);
 
@@ -131,6 +132,15 @@ void ManifestParser::parseObject(const json& o, const std::string& file, const s
     return;
   }
   if (identityOk) dispatch(c, o, m);
+  else out_.invalidObjects.insert(label);
+}
+
+// An object with any error is left out whole (issue 11: never
+// half-applied); the error names what is wrong.
+bool ManifestParser::excluded(const ObjectContext& c) {
+  if (!c.failed()) return false;
+  out_.invalidObjects.insert(c.object());
+  return true;
 }
 
 // The first definition wins; files are visited in path order.
@@ -172,13 +182,17 @@ void ManifestParser::dispatch(ObjectContext& c, const json& o, const ObjectMeta&
     else
       out_.services.push_back(std::move(s));
   } else if (m.kind == "Pod") {
-    out_.pods.push_back(parsePod(c, o, m));
+    Pod p = parsePod(c, o, m);
+    if (!excluded(c)) out_.pods.push_back(std::move(p));
   } else if (m.kind == "Endpoints") {
-    out_.endpoints.push_back(parseEndpoints(c, o, m));
+    EndpointsObject e = parseEndpoints(c, o, m);
+    if (!excluded(c)) out_.endpoints.push_back(std::move(e));
   } else if (m.kind == "EndpointSlice") {
-    out_.slices.push_back(parseEndpointSlice(c, o, m));
+    EndpointSlice sl = parseEndpointSlice(c, o, m);
+    if (!excluded(c)) out_.slices.push_back(std::move(sl));
   } else if (m.kind == "Node") {
-    out_.nodes.push_back({parseNode(c, o, m), m.file});
+    Node n = parseNode(c, o, m);
+    if (!excluded(c)) out_.nodes.push_back({std::move(n), m.file});
   } else if (m.kind == "IPAddressPool") {
     AddressPool p = parseAddressPool(c, o, m);
     if (c.failed())

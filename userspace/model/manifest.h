@@ -27,6 +27,7 @@ struct PodPort {
   std::string name;
   uint16_t containerPort = 0;
   Protocol protocol = Protocol::TCP;
+  bool operator==(const PodPort&) const = default;
 };
 
 struct Pod {
@@ -41,35 +42,41 @@ struct Pod {
   bool deleting = false;           // metadata.deletionTimestamp is set
   std::string hostname, subdomain;
   std::string key() const { return ns + "/" + name; }
+  bool operator==(const Pod&) const = default;
 };
 
 struct EndpointPort {
   std::string name;
   uint16_t port = 0;
   Protocol protocol = Protocol::TCP;
+  bool operator==(const EndpointPort&) const = default;
 };
 
 struct EndpointAddress {
   IpAddr ip;
   std::string nodeName, hostname;
   std::string targetRef;  // "Pod ns/name" or ""
+  bool operator==(const EndpointAddress&) const = default;
 };
 
 struct EndpointSubset {
   std::vector<EndpointAddress> addresses, notReadyAddresses;
   std::vector<EndpointPort> ports;
+  bool operator==(const EndpointSubset&) const = default;
 };
 
 // A v1 Endpoints object.
 struct EndpointsObject {
   std::string ns, name, file;
   std::vector<EndpointSubset> subsets;
+  bool operator==(const EndpointsObject&) const = default;
 };
 
 struct SliceEndpoint {
   std::vector<IpAddr> addresses;
   bool ready = true, serving = true, terminating = false;  // nil = true/true/false
   std::string nodeName, hostname, targetRef;
+  bool operator==(const SliceEndpoint&) const = default;
 };
 
 struct EndpointSlice {
@@ -78,11 +85,13 @@ struct EndpointSlice {
   std::string addressType;  // IPv4 / IPv6 / FQDN (FQDN endpoints are not used)
   std::vector<SliceEndpoint> endpoints;
   std::vector<EndpointPort> ports;
+  bool operator==(const EndpointSlice&) const = default;
 };
 
 struct NodeObject {
   Node node;
   std::string file;
+  bool operator==(const NodeObject&) const = default;
 };
 
 struct Manifests {
@@ -100,6 +109,10 @@ struct Manifests {
   // Names of IPAddressPools present but invalid: their last good version
   // stays in use.
   std::set<std::string> invalidPools;
+  // Other objects present but invalid ("Pod default/web-1", "Node n1"):
+  // excluded as a whole, never half-applied (their last good version, if
+  // any, is the object store's business).
+  std::set<std::string> invalidObjects;
   // Files holding a document that could not be identified (syntax error,
   // no kind or name): objects that vanished from them may just be
   // mid-edit, so the builder keeps their last good Services.

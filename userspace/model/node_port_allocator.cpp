@@ -65,11 +65,11 @@ void NodePortAllocator::setPorts(const std::string& key, ServiceAllocation& a,
                                  std::map<std::string, uint16_t> ports, uint16_t healthCheck) {
   for (uint16_t n : numbers(a)) {
     auto it = owner_.find(n);
-    if (it != owner_.end() && it->second == key) owner_.erase(it);
+    if (it != owner_.end() && it->second == key) disown(it);
   }
   a.nodePorts = std::move(ports);
   a.healthCheckNodePort = healthCheck;
-  for (uint16_t n : numbers(a)) owner_[n] = key;
+  for (uint16_t n : numbers(a)) own(n, key);
 }
 
 void NodePortAllocator::releaseUnneeded(const AllocationRequest& req) {
@@ -126,15 +126,27 @@ bool NodePortAllocator::requested(const AllocationRequest& req, AllocationResult
   return true;
 }
 
+void NodePortAllocator::own(uint16_t port, const std::string& key) {
+  owner_[port] = key;
+  if (bits_) bits_->set(port);
+}
+
+void NodePortAllocator::disown(std::map<uint16_t, std::string>::iterator it) {
+  if (bits_) bits_->clear(it->first);
+  owner_.erase(it);
+}
+
 // Linear probe over [first, first+count) starting at hash % count; 0 = full.
+// The bitmap gives the port the probe would find without visiting taken ones.
 uint16_t NodePortAllocator::probe(uint32_t first, uint32_t count, uint64_t hash) const {
   if (count == 0) return 0;
   uint64_t start = hash % count;
-  for (uint32_t i = 0; i < count; ++i) {
-    auto port = uint16_t(first + (start + i) % count);
-    if (!owner_.count(port)) return port;
+  if (!bits_) {
+    bits_.emplace(65536);
+    for (const auto& [port, key] : owner_) bits_->set(port);
   }
-  return 0;
+  auto port = bits_->firstFree(first, uint64_t(first) + count, first + start);
+  return port ? uint16_t(*port) : 0;
 }
 
 // kube-apiserver's calculateRangeOffset: min(max(16, size/32), 128), 0
@@ -176,13 +188,13 @@ bool NodePortAllocator::dynamic(const AllocationRequest& req, AllocationResult* 
     if (!port) port = pick(req.key + "/" + np.key);
     if (!port) return fail(res, np.field, full);
     a.nodePorts[np.key] = port;
-    owner_[port] = req.key;
+    own(port, req.key);
   }
   if (req.needsHealthCheckNodePort && !a.healthCheckNodePort) {
     uint16_t port = pick(req.key + "/healthCheckNodePort");
     if (!port) return fail(res, "spec.healthCheckNodePort", full);
     a.healthCheckNodePort = port;
-    owner_[port] = req.key;
+    own(port, req.key);
   }
   res->nodePorts = a.nodePorts;
   res->healthCheckNodePort = a.healthCheckNodePort;

@@ -8,9 +8,11 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "model/allocation.h"
+#include "model/offset_bitmap.h"
 
 namespace ferry {
 
@@ -45,7 +47,12 @@ class NodePortAllocator {
   AllocationRecord& rec_;
   NodePortRange range_;
   const std::string& now_;
+  void own(uint16_t port, const std::string& key);
+  void disown(std::map<uint16_t, std::string>::iterator it);
+
   std::map<uint16_t, std::string> owner_;  // node port -> ns/name
+  // Taken ports (bit = port number), built at the first dynamic pick.
+  mutable std::optional<OffsetBitmap> bits_;
 };
 
 }  // namespace ferry

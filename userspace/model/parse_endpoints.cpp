@@ -1,6 +1,6 @@
 // Endpoints (v1) and EndpointSlice (discovery.k8s.io/v1): endpoint lists
-// written by hand or by a controller. A bad address or port is reported
-// and skipped; the rest of the object is still used.
+// written by hand or by a controller. Every bad address or port is
+// reported; an object with any error is then left out whole (manifest.cpp).
 #include "model/object_parsers.h"
 
 namespace ferry {

@@ -1,0 +1,142 @@
+#include "agent/control_plane.h"
+
+namespace ferry {
+
+namespace {
+
+int64_t usBetween(ControlPlane::Clock::time_point a, ControlPlane::Clock::time_point b) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(b - a).count();
+}
+
+}  // namespace
+
+nlohmann::json ChangeReport::toJson() const {
+  return {{"at", at},
+          {"events", changes.events},
+          {"servicesChanged", changes.services.size()},
+          {"servicesRecomputed", changes.recomputed},
+          {"mapEntries", mapEntries},
+          {"allocated", changes.allocated},
+          {"us", totalUs},
+          {"waitUs", waitUs},
+          {"modelUs", modelUs},
+          {"planUs", planUs},
+          {"mapsUs", mapsUs},
+          {"failures", failures.size()}};
+}
+
+std::string ChangeReport::summary() const {
+  auto n = [](auto v) { return std::to_string(v); };
+  return n(changes.events) + " objects changed, " + n(changes.services.size()) +
+         " services touched (" + n(changes.recomputed) + " recomputed" +
+         (changes.allocated ? ", allocation" : "") + "), " + n(mapEntries) +
+         " map entries written in " + n(totalUs) + " us (wait " + n(waitUs) + ", model " +
+         n(modelUs) + ", plan " + n(planUs) + ", maps " + n(mapsUs) + ")";
+}
+
+ControlPlane::ControlPlane(BuildOptions opts, AllocationStore& store, MapWriter& writer,
+                           std::string nodeName)
+    : node_(nodeName), model_(std::move(opts), store), planner_(std::move(nodeName)), writer_(writer) {}
+
+ChangeReport ControlPlane::apply(const SourceUpdate& u, Clock::time_point arrival, bool plan) {
+  ChangeReport r;
+  auto t0 = Clock::now();
+  r.changes = model_.apply(u);
+  auto tModel = Clock::now();
+  MapDelta delta;
+  if (!plan) {
+    unplanned_.insert(r.changes.services.begin(), r.changes.services.end());
+  } else if (!planned_) {
+    // The first change plans everything against what the maps hold (the
+    // pinned state of a previous run): only the difference is written.
+    delta = planner_.reset(model_.snapshot(), writer_.readBack());
+    planned_ = true;
+  } else if (!unplanned_.empty()) {
+    unplanned_.insert(r.changes.services.begin(), r.changes.services.end());
+    delta = planner_.update(model_.snapshot(), unplanned_);
+    unplanned_.clear();
+  } else {
+    delta = planner_.update(model_.snapshot(), r.changes.services);
+  }
+  auto tPlanned = Clock::now();
+  r.mapEntries = delta.size();
+  if (delta.size()) r.failures = writer_.apply(delta);
+  if (!r.failures.empty()) {
+    // Some entries are not what the planner believes: start over from the maps.
+    MapDelta again = planner_.reset(model_.snapshot(), writer_.readBack());
+    r.mapEntries += again.size();
+    for (auto& f : writer_.apply(again)) r.failures.push_back(f);
+  }
+  auto done = Clock::now();
+  r.waitUs = usBetween(arrival, t0);
+  r.modelUs = usBetween(t0, tModel);
+  r.planUs = usBetween(tModel, tPlanned);
+  r.mapsUs = usBetween(tPlanned, done);
+  r.totalUs = usBetween(arrival, done);
+  r.at = rfc3339Now();
+  r.loadBalancers = r.changes.nodes || r.changes.pools;
+  for (const std::string& key : r.changes.services) {
+    auto it = model_.snapshot().services.find(key);
+    bool lb = it != model_.snapshot().services.end() && it->second.type == ServiceType::LoadBalancer;
+    r.loadBalancers |= lb || lbSeen_.count(key);
+    if (lb)
+      lbSeen_.insert(key);
+    else
+      lbSeen_.erase(key);
+  }
+  recent_.push_back(r);
+  if (recent_.size() > kRecent) recent_.pop_front();
+  return r;
+}
+
+ClusterSnapshot ControlPlane::loadBalancerView() const {
+  ClusterSnapshot v;
+  for (const std::string& key : lbSeen_) v.services[key] = model_.snapshot().services.at(key);
+  v.nodes = model_.snapshot().nodes;
+  v.pools = model_.snapshot().pools;
+  return v;
+}
+
+nlohmann::json ControlPlane::verify(const DnsRecords* dns, const std::string& domain) const {
+  auto t0 = Clock::now();
+  ClusterSnapshot full;
+  std::vector<std::string> diffs = model_.verify(&full);
+  // Map contents: what a full plan of the from-scratch snapshot wants,
+  // against what the maps hold now.
+  Desired want = desiredFromSnapshot(full, node());
+  Desired have = planner_.desired();
+  size_t desiredDiffs = 0;
+  for (const auto& [fk, fe] : want.frontends) {
+    auto it = have.frontends.find(fk);
+    if (it == have.frontends.end() || it->second.backends != fe.backends ||
+        it->second.flags != fe.flags || it->second.sourceRanges != fe.sourceRanges) {
+      if (desiredDiffs++ < 20) diffs.push_back("frontend " + fk.str() + " (" + fe.owner + "): differs or missing in the incremental plan");
+    }
+  }
+  for (const auto& [fk, fe] : have.frontends)
+    if (!want.frontends.count(fk) && desiredDiffs++ < 20)
+      diffs.push_back("frontend " + fk.str() + " (" + fe.owner + "): only in the incremental plan");
+  ProgrammedState inMaps = writer_.readBack();
+  ProgrammedState after;
+  MapDelta missing = planDelta(inMaps, want, &after);
+  if (missing.size())
+    diffs.push_back("maps: " + std::to_string(missing.size()) +
+                    " entries differ from a full plan of the from-scratch snapshot");
+  if (inMaps.frontends != planner_.programmed().frontends ||
+      inMaps.backends != planner_.programmed().backends ||
+      inMaps.srcRanges != planner_.programmed().srcRanges)
+    diffs.push_back("maps: content differs from what the planner believes it programmed");
+  if (dns) {
+    auto fresh = DnsRecords::build(full, domain, dns->ttl(), dns->serial());
+    if (!fresh->sameContent(*dns)) diffs.push_back("DNS records differ from a rebuild");
+  }
+  return {{"ok", diffs.empty()},
+          {"differences", diffs},
+          {"services", model_.snapshot().services.size()},
+          {"objects", model_.objects().size()},
+          {"frontends", inMaps.frontends.size()},
+          {"backends", inMaps.backends.size()},
+          {"us", usBetween(t0, Clock::now())}};
+}
+
+}  // namespace ferry

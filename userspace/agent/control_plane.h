@@ -1,0 +1,82 @@
+// The agent's incremental control plane, in one object for the event
+// loop: object events -> ClusterModel (per-service recompute) ->
+// ServicePlanner (per-service map delta) -> MapWriter. It also keeps a
+// record of what each change did, and runs the from-scratch check.
+//
+//   ControlPlane cp(opts, allocationStore, writer, node);
+//   ChangeReport r = cp.apply(source.collect(), arrival);   // per change
+//   cp.verify(dns)                                           // ferryctl debug verify
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "dataplane/service_planner.h"
+#include "dataplane/writer.h"
+#include "dns/records.h"
+#include "model/cluster_model.h"
+
+namespace ferry {
+
+// What one change did (logged, and kept for `ferryctl get errors -o wide`).
+struct ChangeReport {
+  ChangeSet changes;
+  size_t mapEntries = 0;     // map entries written or deleted
+  int64_t waitUs = 0;        // from the first notification to the start of the work
+  int64_t modelUs = 0, planUs = 0, mapsUs = 0;
+  int64_t totalUs = 0;       // from the first notification to the last map write
+  std::vector<std::string> failures;  // map writes that failed (then re-planned in full)
+  bool loadBalancers = false;  // a LoadBalancer service or a node changed (announce, health)
+  std::string at;              // RFC 3339 UTC
+  nlohmann::json toJson() const;
+  std::string summary() const;  // for the log
+};
+
+class ControlPlane {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // Nothing is read or written before the first apply(), which plans
+  // everything against what the maps hold.
+  ControlPlane(BuildOptions opts, AllocationStore& store, MapWriter& writer, std::string nodeName);
+
+  // Applies one source update and writes the resulting map delta.
+  // `arrival`: when the first notification of this change arrived.
+  // With plan false (a slice of a larger update with more to come) only
+  // the model moves; the services it changed are planned with the next
+  // apply that plans, so the maps never see half of the initial list.
+  ChangeReport apply(const SourceUpdate& u, Clock::time_point arrival, bool plan = true);
+
+  const ClusterSnapshot& snapshot() const { return model_.snapshot(); }
+  const ProgrammedState& programmed() const { return planner_.programmed(); }
+  // The LoadBalancer services and the nodes: all that L2 announcement and
+  // healthCheckNodePort serving read.
+  ClusterSnapshot loadBalancerView() const;
+  // The latest changes, oldest first (at most kRecent).
+  const std::deque<ChangeReport>& recent() const { return recent_; }
+  static constexpr size_t kRecent = 32;
+
+  // The from-scratch check: rebuilds the snapshot from the object store,
+  // the desired map state from it, reads the maps back, and (with `dns`)
+  // rebuilds the DNS records; every difference from the incremental state
+  // is listed. {"ok": bool, "differences": [...], "services": n, ...}
+  nlohmann::json verify(const DnsRecords* dns, const std::string& clusterDomain) const;
+
+ private:
+  const std::string& node() const { return node_; }
+
+  std::string node_;
+  ClusterModel model_;
+  ServicePlanner planner_;
+  MapWriter& writer_;
+  bool planned_ = false;
+  std::deque<ChangeReport> recent_;
+  std::set<std::string> lbSeen_;  // LoadBalancer services after the last change
+  std::set<std::string> unplanned_;  // changed by apply(plan = false)
+};
+
+}  // namespace ferry

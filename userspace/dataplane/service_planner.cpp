@@ -1,0 +1,100 @@
+#include "dataplane/service_planner.h"
+
+namespace ferry {
+
+void ServicePlanner::add(const std::string& key, const Service& svc, std::set<FrontendKey>* fks,
+                         std::set<BackendKey>* bks) {
+  Desired piece;
+  addServiceFrontends(piece, key, svc, node_);
+  if (piece.frontends.empty() && piece.backendFlags.empty()) return;
+  for (const auto& [fk, fe] : piece.frontends) {
+    owners_[fk].insert(key);
+    if (fks) fks->insert(fk);
+  }
+  for (const auto& [bk, flags] : piece.backendFlags) {
+    BackendRef& r = refs_[bk];
+    r.refs++;
+    if (flags & FERRY_BE_F_LOCAL) r.local++;
+    if (bks) bks->insert(bk);
+  }
+  pieces_[key] = std::move(piece);
+}
+
+void ServicePlanner::drop(const std::string& key, std::set<FrontendKey>* fks,
+                          std::set<BackendKey>* bks) {
+  auto it = pieces_.find(key);
+  if (it == pieces_.end()) return;
+  for (const auto& [fk, fe] : it->second.frontends) {
+    auto o = owners_.find(fk);
+    o->second.erase(key);
+    if (o->second.empty()) owners_.erase(o);
+    fks->insert(fk);
+  }
+  for (const auto& [bk, flags] : it->second.backendFlags) {
+    auto r = refs_.find(bk);
+    r->second.refs--;
+    if (flags & FERRY_BE_F_LOCAL) r->second.local--;
+    if (!r->second.refs) refs_.erase(r);
+    bks->insert(bk);
+  }
+  pieces_.erase(it);
+}
+
+const DesiredFrontend* ServicePlanner::winner(const FrontendKey& fk) const {
+  auto o = owners_.find(fk);
+  if (o == owners_.end()) return nullptr;
+  return &pieces_.at(*o->second.rbegin()).frontends.at(fk);
+}
+
+Desired ServicePlanner::desired() const {
+  Desired d;
+  for (const auto& [fk, owners] : owners_) d.frontends[fk] = *winner(fk);
+  for (const auto& [bk, r] : refs_) d.backendFlags[bk] = r.local ? FERRY_BE_F_LOCAL : 0;
+  return d;
+}
+
+MapDelta ServicePlanner::reset(const ClusterSnapshot& snap, ProgrammedState programmed) {
+  pieces_.clear();
+  owners_.clear();
+  refs_.clear();
+  for (const auto& [key, svc] : snap.services) add(key, svc, nullptr, nullptr);
+  MapDelta delta = planDelta(programmed, desired(), &st_);
+  return delta;
+}
+
+MapDelta ServicePlanner::update(const ClusterSnapshot& snap, const std::set<std::string>& changed) {
+  std::set<FrontendKey> fks;
+  std::set<BackendKey> bks;
+  for (const std::string& key : changed) {
+    drop(key, &fks, &bks);
+    auto it = snap.services.find(key);
+    if (it != snap.services.end()) add(key, it->second, &fks, &bks);
+  }
+  MapDelta delta;
+  std::vector<uint32_t> unused;
+  for (const BackendKey& bk : bks) {
+    auto r = refs_.find(bk);
+    auto have = st_.backends.find(bk);
+    if (r == refs_.end()) {
+      if (have != st_.backends.end()) {
+        unused.push_back(have->second.id);
+        st_.backends.erase(have);
+      }
+      continue;
+    }
+    uint8_t flags = r->second.local ? FERRY_BE_F_LOCAL : 0;
+    if (have == st_.backends.end()) {
+      ProgrammedBackend pb{st_.nextBackendId++, flags};
+      st_.backends[bk] = pb;
+      delta.backendUpserts.emplace_back(pb.id, toBackend(bk, flags));
+    } else if (have->second.flags != flags) {
+      have->second.flags = flags;
+      delta.backendUpserts.emplace_back(have->second.id, toBackend(bk, flags));
+    }
+  }
+  for (const FrontendKey& fk : fks) planFrontend(st_, fk, winner(fk), delta);
+  delta.backendDeletes = std::move(unused);  // after every slot naming them is gone
+  return delta;
+}
+
+}  // namespace ferry

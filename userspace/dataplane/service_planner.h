@@ -1,0 +1,52 @@
+// The incremental planner: per-service map deltas. It keeps each
+// service's desired frontends, who claims every frontend key, and a
+// reference count per backend, so a change to a few services plans only
+// their frontends and the backends whose references changed (Cilium's
+// load-balancer reconciler writes only changed rows the same way).
+//
+//   reset(snapshot, readBack())    full plan (start, after a failed write)
+//   update(snapshot, changed keys) the per-service delta
+//
+// Both return a MapDelta in the writer's safe order (planner.h) and move
+// the programmed state to what the maps hold once it is applied.
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+
+#include "dataplane/planner.h"
+
+namespace ferry {
+
+class ServicePlanner {
+ public:
+  explicit ServicePlanner(std::string nodeName) : node_(std::move(nodeName)) {}
+
+  // Plans every service of `snap` against `programmed` (the maps' content).
+  MapDelta reset(const ClusterSnapshot& snap, ProgrammedState programmed);
+  // Plans the services in `changed` (ns/name; gone from snap = removed).
+  MapDelta update(const ClusterSnapshot& snap, const std::set<std::string>& changed);
+
+  const ProgrammedState& programmed() const { return st_; }
+  // The desired state assembled from the per-service pieces (equal to
+  // desiredFromSnapshot of the same snapshot; for the checker).
+  Desired desired() const;
+
+ private:
+  struct BackendRef {
+    uint32_t refs = 0, local = 0;
+  };
+  void add(const std::string& key, const Service& svc, std::set<FrontendKey>* fks,
+           std::set<BackendKey>* bks);
+  void drop(const std::string& key, std::set<FrontendKey>* fks, std::set<BackendKey>* bks);
+  const DesiredFrontend* winner(const FrontendKey& fk) const;
+
+  std::string node_;
+  ProgrammedState st_;
+  std::map<std::string, Desired> pieces_;  // per service (ns/name)
+  std::map<FrontendKey, std::set<std::string>> owners_;
+  std::map<BackendKey, BackendRef> refs_;
+};
+
+}  // namespace ferry
