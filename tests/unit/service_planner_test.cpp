@@ -20,6 +20,7 @@ struct FakeMaps {
   std::map<std::string, ferry_svc_value> svc;
   std::map<uint32_t, ferry_backend> backends;
   std::set<std::string> ranges;
+  std::set<std::pair<uint32_t, uint32_t>> members;  // ferry_members
 
   template <typename T>
   static std::string bytes(const T& v) {
@@ -28,12 +29,14 @@ struct FakeMaps {
   void apply(const MapDelta& d) {
     for (const auto& [id, b] : d.backendUpserts) backends[id] = b;
     for (const auto& k : d.srcRangeUpserts) ranges.insert(bytes(k));
+    for (const auto& k : d.memberUpserts) members.insert({k.svc_id, k.backend_id});
     for (const auto& u : d.slotUpserts) svc[bytes(u.key)] = u.value;
     for (const auto& u : d.masterUpserts) svc[bytes(u.key)] = u.value;
     for (const auto& k : d.masterDeletes) svc.erase(bytes(k));
     for (const auto& k : d.slotDeletes) svc.erase(bytes(k));
     for (uint32_t id : d.backendDeletes) backends.erase(id);
     for (const auto& k : d.srcRangeDeletes) ranges.erase(bytes(k));
+    for (const auto& k : d.memberDeletes) members.erase({k.svc_id, k.backend_id});
   }
   // What MapWriter::readBack would return.
   ProgrammedState readBack() const {
@@ -63,6 +66,7 @@ struct FakeMaps {
       st.srcRanges.insert(fromSrcRangeKey(k));
     }
     for (const auto& [id, b] : backends) st.backends[fromBackend(b)] = ProgrammedBackend{id, b.flags};
+    st.members = members;
     return st;
   }
 };
@@ -116,6 +120,7 @@ TEST(ServicePlanner, RandomSequencesProgramWhatAFullPlanWould) {
       ASSERT_EQ(inMaps.frontends, planner.programmed().frontends) << "seed " << s << " step " << step;
       ASSERT_EQ(inMaps.backends, planner.programmed().backends) << "seed " << s << " step " << step;
       ASSERT_EQ(inMaps.srcRanges, planner.programmed().srcRanges) << "seed " << s << " step " << step;
+      ASSERT_EQ(inMaps.members, planner.programmed().members) << "seed " << s << " step " << step;
       ProgrammedState after;
       ASSERT_EQ(planDelta(inMaps, want, &after).size(), 0u) << "seed " << s << " step " << step;
     }
