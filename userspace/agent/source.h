@@ -34,6 +34,9 @@ class DirectorySource : public DefinitionSource {
   bool drain() override;
   std::string describe() const override { return "manifest directory " + dir_; }
   static bool isManifestName(const std::string& name);
+  // One file's content, read without blocking and at most
+  // limits::kManifestFileBytes; see source.cpp.
+  static bool readManifest(const std::string& path, std::string* content, std::string* error);
 
  private:
   DirectorySource(std::string dir, int fd) : dir_(std::move(dir)), fd_(fd) {}

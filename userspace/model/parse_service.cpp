@@ -3,6 +3,7 @@
 // here also works in a real cluster.
 #include <set>
 
+#include "common/limits.h"
 #include "model/names.h"
 #include "model/object_parsers.h"
 
@@ -43,7 +44,7 @@ void parseTargetPort(ObjectContext& c, const json& p, const std::string& path, S
 std::optional<ServicePort> parsePort(ObjectContext& c, const json& p, const std::string& path,
                                      ServiceType type) {
   if (!p.is_object()) {
-    c.error(path, "must be an object, got " + p.dump());
+    c.error(path, "must be an object, got " + limits::dumpSafe(p));
     return std::nullopt;
   }
   ServicePort sp;
@@ -124,7 +125,7 @@ void parseClusterIPList(ObjectContext& c, const json& list, Service& s) {
   for (size_t i = 0; i < list.size(); ++i) {
     std::string path = indexPath("spec.clusterIPs", i);
     if (!list[i].is_string()) {
-      c.error(path, "must be a string, got " + list[i].dump());
+      c.error(path, "must be a string, got " + limits::dumpSafe(list[i]));
       continue;
     }
     if (!addClusterIP(c, list[i].get<std::string>(), path, s)) ++none;
@@ -145,7 +146,7 @@ void parseClusterIPs(ObjectContext& c, const json& spec, Service& s) {
     const json& first = (*list)[0];
     if (single && !single->empty() && first.is_string() && first.get<std::string>() != *single)
       c.error("spec.clusterIPs[0]",
-              "must match spec.clusterIP \"" + *single + "\", got " + first.dump());
+              "must match spec.clusterIP \"" + *single + "\", got " + limits::dumpSafe(first));
   } else if (single && !single->empty()) {
     s.headless = !addClusterIP(c, *single, "spec.clusterIP", s);
   }
