@@ -12,6 +12,7 @@
 #include <iterator>
 
 #include "agent/log.h"
+#include "common/limits.h"
 #include "model/builder.h"
 #include "model/service_json.h"
 
@@ -244,9 +245,16 @@ void Agent::updateNodeIp() {
           (ip ? ip->str() : std::string("none")));
 }
 
+// Total over any JSON value: a request of the wrong shape ("snapshot", [],
+// {"cmd": 5}) gets an error reply.
 nlohmann::json Agent::handle(const nlohmann::json& req) const {
-  std::string cmd = req.value("cmd", "");
-  if (cmd != "snapshot") return {{"error", "unknown command \"" + cmd + "\""}};
+  if (!req.is_object()) return {{"error", "request must be a JSON object like {\"cmd\": \"snapshot\"}"}};
+  auto it = req.find("cmd");
+  if (it == req.end() || !it->is_string())
+    return {{"error", "request member \"cmd\" must be a string, like {\"cmd\": \"snapshot\"}"}};
+  const std::string& cmd = it->get_ref<const std::string&>();
+  if (cmd != "snapshot")
+    return {{"error", "unknown command \"" + limits::truncate(cmd, limits::kQuotedValueBytes) + "\""}};
   nlohmann::json out;
   out["node"] = cfg_.nodeName;
   out["services"] = nlohmann::json::array();
@@ -290,9 +298,10 @@ Status Agent::run() {
   for (;;) {
     std::vector<pollfd> fds = {{sfd, POLLIN, 0},
                                {source_->pollFd(), POLLIN, 0},
-                               {links_->pollFd(), POLLIN, 0},
-                               {control_->pollFd(), POLLIN, 0}};
-    constexpr size_t kDnsFirst = 4;  // DNS sockets follow the fixed ones
+                               {links_->pollFd(), POLLIN, 0}};
+    constexpr size_t kControlFirst = 3;  // control listener and clients follow the fixed ones
+    for (const pollfd& p : control_->pollFds()) fds.push_back(p);
+    const size_t dnsFirst = fds.size();  // then DNS sockets
     if (dns_)
       for (const pollfd& p : dns_->pollFds()) fds.push_back(p);
     const size_t healthFirst = fds.size();  // then healthCheckNodePort listeners
@@ -306,16 +315,18 @@ Status Agent::run() {
     }
     if (dns_ && dns_->timeoutMs() >= 0)
       timeout = timeout < 0 ? dns_->timeoutMs() : std::min(timeout, dns_->timeoutMs());
-    for (int t : {health_.timeoutMs(), announce_->timeoutMs()})
+    for (int t : {health_.timeoutMs(), announce_->timeoutMs(), control_->timeoutMs()})
       if (t >= 0) timeout = timeout < 0 ? t : std::min(timeout, t);
     int n = poll(fds.data(), fds.size(), timeout);
     if (n < 0 && errno != EINTR) return Status::sys("poll", errno);
     if (fds[0].revents) break;
     if (fds[1].revents && source_->drain() && !pending) pending = Clock::now() + kDebounce;
     if (fds[2].revents && links_->drain()) syncDevices();
-    if (fds[3].revents) control_->serve();
+    for (size_t i = kControlFirst; n > 0 && i < dnsFirst; ++i)
+      if (fds[i].revents) control_->onReady(fds[i].fd, fds[i].revents);
+    control_->onTimer();
     if (dns_) {
-      for (size_t i = kDnsFirst; n > 0 && i < healthFirst; ++i)
+      for (size_t i = dnsFirst; n > 0 && i < healthFirst; ++i)
         if (fds[i].revents) dns_->onReady(fds[i].fd, fds[i].revents);
       dns_->onTimer();
     }
