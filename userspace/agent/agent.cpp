@@ -1,7 +1,9 @@
 #include "agent/agent.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -13,6 +15,7 @@
 
 #include "agent/log.h"
 #include "common/limits.h"
+#include "agent/record_recovery.h"
 #include "model/builder.h"
 #include "model/service_json.h"
 
@@ -30,14 +33,72 @@ static_assert(std::size(kStatNames) == FERRY_STAT_MAX, "FERRY_STAT_NAMES out of 
 static_assert(std::size(kHookNames) == FERRY_HOOK_MAX, "FERRY_HOOK_NAMES out of step");
 
 std::string qdiscRecord(const std::string& stateDir) { return stateDir + "/created-qdiscs"; }
+// How often the maps are compared with what the agent believes it
+// programmed (one read of every entry; about 10 ms per 10,000 frontends).
+constexpr auto kDriftCheck = std::chrono::seconds(10);
+// A failed use of the allocation record (locked, disk full) is retried
+// after this, whether or not a manifest changes.
+constexpr auto kRecordRetry = std::chrono::seconds(1);
+const char kRecordError[] = "ClusterIP allocation record: ";
+
+// flock(LOCK_EX | LOCK_NB) on `path` (opened with `flags`): the fd, or -1
+// with *why set. EWOULDBLOCK means another agent holds it.
+int lockPath(const std::string& path, int flags, std::string* why) {
+  int fd = open(path.c_str(), flags | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    *why = path + ": " + std::strerror(errno);
+    return -1;
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) == 0) return fd;
+  *why = errno == EWOULDBLOCK ? "another ferryd is running on " + path + " (it holds the lock)"
+                              : path + ": " + std::strerror(errno);
+  close(fd);
+  return -1;
+}
+
+// Takes both locks of one agent: the pin directory (bpffs directories can
+// be locked, not hold files) and <state-dir>/ferryd.lock (which names the
+// holder's pid for the operator).
+Status lockAgent(const std::string& bpffs, const std::string& stateDir, int* pinFd, int* stateFd) {
+  std::error_code ec;
+  std::filesystem::create_directories(bpffs, ec);
+  std::string why;
+  *pinFd = lockPath(bpffs, O_RDONLY | O_DIRECTORY, &why);
+  if (*pinFd < 0) return Status::error("one agent per pin directory: " + why + "; nothing changed");
+  if (stateDir.empty()) return Status::ok();
+  std::string lock = stateDir + "/ferryd.lock";
+  *stateFd = lockPath(lock, O_RDWR | O_CREAT, &why);
+  if (*stateFd < 0) {
+    std::ifstream in(lock);
+    std::string pid;
+    std::getline(in, pid);
+    close(*pinFd);
+    *pinFd = -1;
+    return Status::error("one agent per state directory: " + why +
+                         (pid.empty() ? "" : " (pid " + pid + ")") + "; nothing changed");
+  }
+  std::string me = std::to_string(getpid()) + "\n";
+  if (ftruncate(*stateFd, 0) != 0 || pwrite(*stateFd, me.data(), me.size(), 0) < 0) {
+    // only informational
+  }
+  return Status::ok();
+}
 
 }  // namespace
+
+Agent::~Agent() {
+  if (stateLockFd_ >= 0) close(stateLockFd_);
+  if (pinLockFd_ >= 0) close(pinLockFd_);
+}
 
 Expected<std::unique_ptr<Agent>> Agent::create(const AgentConfig& cfg) {
   std::unique_ptr<Agent> a(new Agent(cfg));
   std::error_code ec;
   std::filesystem::create_directories(cfg.stateDir, ec);
   if (ec) return Status::error("--state-dir " + cfg.stateDir + ": " + ec.message());
+  // Before anything is loaded or attached: a second agent on the same pin
+  // directory would overwrite the first one's maps.
+  if (Status s = lockAgent(cfg.bpffs, cfg.stateDir, &a->pinLockFd_, &a->stateLockFd_); !s) return s;
 
   DatapathOptions dpo = cfg.datapath;
   dpo.pinDir = cfg.bpffs;
@@ -60,6 +121,7 @@ Expected<std::unique_ptr<Agent>> Agent::create(const AgentConfig& cfg) {
   if (!src) return src.status();
   a->source_ = std::move(*src);
   a->store_ = std::make_unique<FileAllocationStore>(cfg.allocationFile);
+  a->store_->setRecovery([self = a.get()] { return self->recoverAllocations(); });
   a->announce_ = std::make_unique<AnnounceController>(
       cfg.nodeName,
       std::make_unique<DirectoryLeaseStore>(cfg.leaseDir, std::chrono::seconds(cfg.leaseSeconds)),
@@ -100,6 +162,29 @@ void Agent::sync() {
   opts.nodePortMax = cfg_.nodePortMax;
   ClusterSnapshot next = buildSnapshot(source_->readAll(), opts, *store_, &snapshot_);
   auto tBuilt = Clock::now();
+  if (std::string n = store_->takeNotice(); !n.empty()) logError(n);
+  bool recordFailed = std::any_of(next.errors.begin(), next.errors.end(), [](const ManifestError& e) {
+    return e.file.empty() && e.message.rfind(kRecordError, 0) == 0;
+  });
+  if (recordFailed) {
+    retryAt_ = Clock::now() + kRecordRetry;
+  } else {
+    retryAt_.reset();
+    allocatedOnce_ = true;
+  }
+  if (!allocatedOnce_) {
+    // At start with an unusable record the snapshot lacks every service
+    // whose addresses are unknown: applying it (maps, DNS, announcements)
+    // would take down what is programmed. The pinned state stays, the
+    // errors are reported, and the record is retried.
+    for (const ManifestError& e : next.errors)
+      if (std::find(snapshot_.errors.begin(), snapshot_.errors.end(), e) == snapshot_.errors.end())
+        logError(e.str());
+    snapshot_.errors = std::move(next.errors);
+    logWarn("allocation record unusable since start: keeping the pinned state (" +
+            std::to_string(programmed_.frontends.size()) + " frontends), retrying in 1 s");
+    return;
+  }
 
   for (const ManifestError& e : next.errors) {
     bool known = std::find(snapshot_.errors.begin(), snapshot_.errors.end(), e) !=
@@ -130,6 +215,46 @@ void Agent::sync() {
   logInfo("synced " + std::to_string(snapshot_.services.size()) + " services: " +
           std::to_string(delta.size()) + " map changes in " + us(t0, done) + " us (build " +
           us(t0, tBuilt) + ", plan " + us(tBuilt, tPlanned) + ", maps " + us(tPlanned, done) + ")");
+}
+
+// Called by the store, under its lock, when the record is corrupt.
+AllocationRecord Agent::recoverAllocations() {
+  Manifests m = parseManifests(source_->readAll());
+  return recoverRecord(programmed_, m.services, cfg_.serviceCidrs, rfc3339Now());
+}
+
+// Someone else (a second agent before the pin lock existed, bpftool, a
+// crashed write) changed the maps: what we believe programmed is reread and
+// the next sync puts back what is missing.
+void Agent::checkDrift() {
+  ProgrammedState now = writer_->readBack();
+  if (now.frontends == programmed_.frontends && now.backends == programmed_.backends &&
+      now.srcRanges == programmed_.srcRanges)
+    return;
+  size_t lostF = 0, lostB = 0, strayF = 0;
+  for (const auto& [k, v] : programmed_.frontends) {
+    auto it = now.frontends.find(k);
+    if (it == now.frontends.end() || !(it->second == v)) ++lostF;
+  }
+  for (const auto& [k, v] : now.frontends)
+    if (!programmed_.frontends.count(k)) ++strayF;
+  for (const auto& [k, v] : programmed_.backends) {
+    auto it = now.backends.find(k);
+    if (it == now.backends.end() || !(it->second == v)) ++lostB;
+  }
+  logWarn("maps drifted from what this agent programmed (" + std::to_string(lostF) +
+          " frontends missing or changed, " + std::to_string(strayF) + " unknown, " +
+          std::to_string(lostB) + " backends missing or changed): repairing");
+  now.nextBackendId = std::max(now.nextBackendId, programmed_.nextBackendId);
+  now.nextSvcId = std::max(now.nextSvcId, programmed_.nextSvcId);
+  programmed_ = std::move(now);
+  Desired want = desiredFromSnapshot(snapshot_, cfg_.nodeName);
+  ProgrammedState after;
+  MapDelta delta = planDelta(programmed_, want, &after);
+  std::vector<std::string> failures = writer_->apply(delta);
+  for (const auto& f : failures) logError(f);
+  programmed_ = failures.empty() ? std::move(after) : writer_->readBack();
+  logInfo("drift repaired: " + std::to_string(delta.size()) + " map changes");
 }
 
 void Agent::recordQdisc(const std::string& ifname) {
@@ -295,6 +420,7 @@ Status Agent::run() {
   logInfo("ferryd ready on node " + cfg_.nodeName + ", watching " + source_->describe());
 
   std::optional<Clock::time_point> pending;
+  Clock::time_point nextDriftCheck = Clock::now() + kDriftCheck;
   for (;;) {
     std::vector<pollfd> fds = {{sfd, POLLIN, 0},
                                {source_->pollFd(), POLLIN, 0},
@@ -309,9 +435,11 @@ Status Agent::run() {
     const size_t announceFirst = fds.size();  // then ARP/NDP sockets
     for (int fd : announce_->pollFds()) fds.push_back({fd, POLLIN, 0});
     int timeout = -1;
-    if (pending) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*pending - Clock::now());
-      timeout = std::max<int>(0, static_cast<int>(left.count()));
+    for (auto due : {pending, retryAt_, std::optional<Clock::time_point>(nextDriftCheck)}) {
+      if (!due) continue;
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*due - Clock::now());
+      int t = std::max<int>(0, static_cast<int>(left.count()) + 1);
+      timeout = timeout < 0 ? t : std::min(timeout, t);
     }
     if (dns_ && dns_->timeoutMs() >= 0)
       timeout = timeout < 0 ? dns_->timeoutMs() : std::min(timeout, dns_->timeoutMs());
@@ -336,9 +464,14 @@ Status Agent::run() {
     for (size_t i = announceFirst; n > 0 && i < fds.size(); ++i)
       if (fds[i].revents) announce_->onReadable(fds[i].fd);
     announce_->onTimer();  // renews this node's lease when due
+    if (retryAt_ && Clock::now() >= *retryAt_ && !pending) pending = Clock::now();
     if (pending && Clock::now() >= *pending) {
       pending.reset();
       sync();
+    }
+    if (Clock::now() >= nextDriftCheck) {
+      if (allocatedOnce_) checkDrift();
+      nextDriftCheck = Clock::now() + kDriftCheck;
     }
   }
   close(sfd);
@@ -350,6 +483,16 @@ Status Agent::run() {
 }
 
 Status Agent::cleanup(const std::string& bpffs, const std::string& stateDir) {
+  // Never under a running agent.
+  int pinFd = -1, stateFd = -1;
+  if (Status s = lockAgent(bpffs, stateDir, &pinFd, &stateFd); !s) return s;
+  struct Unlock {
+    int a, b;
+    ~Unlock() {
+      if (a >= 0) close(a);
+      if (b >= 0) close(b);
+    }
+  } unlock{pinFd, stateFd};
   auto links = LinkWatcher::list();
   if (!links) return links.status();
   std::set<std::string> created;

@@ -65,6 +65,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -118,15 +119,25 @@ class MemoryAllocationStore : public AllocationStore {
 
 // JSON file shared by all agents: flock(2) on `path + ".lock"`, written to
 // a temporary file and renamed into place so readers never see half a file.
-// A corrupt file is reported, never overwritten.
+// The lock is waited for at most 100 ms (another process holding it fails
+// the transaction: "allocation record locked by another process,
+// retrying"). A corrupt file is reported, never overwritten: without a
+// recovery function the transaction fails; with one, the file is renamed to
+// `path.corrupt-<unix time>` and the record the function returns replaces
+// it (under the lock, so one agent of many does it).
 class FileAllocationStore : public AllocationStore {
  public:
   explicit FileAllocationStore(std::string path) : path_(std::move(path)) {}
   bool transact(const std::function<void(AllocationRecord&)>& fn, std::string* error) override;
   const std::string& path() const { return path_; }
+  void setRecovery(std::function<AllocationRecord()> f) { recovery_ = std::move(f); }
+  // What the last recovery did ("" if none since the last call), for the log.
+  std::string takeNotice() { return std::exchange(notice_, std::string()); }
 
  private:
   std::string path_;
+  std::function<AllocationRecord()> recovery_;
+  std::string notice_;
 };
 
 struct NodePortRange {
