@@ -22,7 +22,8 @@ constexpr auto kClientTime = std::chrono::milliseconds(limits::kControlClientMs)
 constexpr size_t kRequestDepth = 16;
 
 std::string errorReply(const std::string& why) {
-  return nlohmann::json{{"error", limits::truncate(why)}}.dump();
+  // `why` may quote the request's bytes: never throw on invalid UTF-8.
+  return limits::dumpSafe(nlohmann::json{{"error", limits::truncate(why)}}, SIZE_MAX);
 }
 
 }  // namespace

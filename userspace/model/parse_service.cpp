@@ -137,6 +137,34 @@ void parseClusterIPList(ObjectContext& c, const json& list, Service& s) {
     c.error("spec.clusterIPs", "the two addresses must be of different IP families");
 }
 
+// spec.ipFamilies: "IPv4" / "IPv6", at most two, no repeats; the first must
+// be the family of spec.clusterIP when one is given (the apiserver's
+// validation). The builder checks it against the service CIDRs.
+void parseIpFamilies(ObjectContext& c, const json& spec, Service& s) {
+  const json* list = optArray(c, spec, "ipFamilies", "spec.ipFamilies");
+  if (!list) return;
+  for (size_t i = 0; i < list->size(); ++i) {
+    const json& v = (*list)[i];
+    std::string path = indexPath("spec.ipFamilies", i);
+    if (!v.is_string() || (v != "IPv4" && v != "IPv6")) {
+      c.error(path, "must be \"IPv4\" or \"IPv6\", got " + limits::dumpSafe(v));
+      return;
+    }
+    bool v4 = v == "IPv4";
+    if (!s.ipFamilies.empty() && s.ipFamilies[0] == v4) {
+      c.error(path, "duplicate family " + v.get<std::string>());
+      return;
+    }
+    if (s.ipFamilies.size() == 2) {
+      c.error(path, "at most two families");
+      return;
+    }
+    s.ipFamilies.push_back(v4);
+  }
+  if (!s.ipFamilies.empty() && !s.clusterIPs.empty() && s.clusterIPs[0].isV4() != s.ipFamilies[0])
+    c.error("spec.ipFamilies[0]", "must be the family of spec.clusterIP " + s.clusterIPs[0].str());
+}
+
 // clusterIP / clusterIPs: both optional; when both are set they must agree.
 void parseClusterIPs(ObjectContext& c, const json& spec, Service& s) {
   auto single = optString(c, spec, "clusterIP", "spec.clusterIP");
@@ -186,6 +214,7 @@ Service parseService(ObjectContext& c, const json& o, const ObjectMeta& m) {
     c.error("spec.clusterIP", std::string("may not be \"None\" for type ") +
                                   serviceTypeName(s.type));
   checkTypeRules(c, spec, s);
+  parseIpFamilies(c, spec, s);
   s.selector = optStringMap(c, spec, "selector", "spec.selector");
   parsePorts(c, spec, s);
   parseExternalFields(c, spec, s);
