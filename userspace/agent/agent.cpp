@@ -373,13 +373,8 @@ void Agent::updateNodeIp() {
 // Total over any JSON value: a request of the wrong shape ("snapshot", [],
 // {"cmd": 5}) gets an error reply.
 nlohmann::json Agent::handle(const nlohmann::json& req) const {
-  if (!req.is_object()) return {{"error", "request must be a JSON object like {\"cmd\": \"snapshot\"}"}};
-  auto it = req.find("cmd");
-  if (it == req.end() || !it->is_string())
-    return {{"error", "request member \"cmd\" must be a string, like {\"cmd\": \"snapshot\"}"}};
-  const std::string& cmd = it->get_ref<const std::string&>();
-  if (cmd != "snapshot")
-    return {{"error", "unknown command \"" + limits::truncate(cmd, limits::kQuotedValueBytes) + "\""}};
+  std::string why;
+  if (controlCommand(req, &why).empty()) return {{"error", why}};
   nlohmann::json out;
   out["node"] = cfg_.nodeName;
   out["services"] = nlohmann::json::array();

@@ -28,6 +28,24 @@ std::string errorReply(const std::string& why) {
 
 }  // namespace
 
+std::string controlCommand(const nlohmann::json& req, std::string* error) {
+  if (!req.is_object()) {
+    *error = "request must be a JSON object like {\"cmd\": \"snapshot\"}";
+    return "";
+  }
+  auto it = req.find("cmd");
+  if (it == req.end() || !it->is_string()) {
+    *error = "request member \"cmd\" must be a string, like {\"cmd\": \"snapshot\"}";
+    return "";
+  }
+  const std::string& cmd = it->get_ref<const std::string&>();
+  if (cmd != "snapshot") {
+    *error = "unknown command \"" + limits::truncate(cmd, limits::kQuotedValueBytes) + "\"";
+    return "";
+  }
+  return cmd;
+}
+
 Expected<std::unique_ptr<ControlServer>> ControlServer::listen(const std::string& path, Handler h) {
   sockaddr_un addr{};
   if (path.size() >= sizeof(addr.sun_path)) return Status::error("--socket path too long: " + path);

@@ -26,6 +26,10 @@
 
 namespace ferry {
 
+// The command of a control request ({"cmd": "snapshot"}), or "" with
+// *error set for a request of any other shape. Total over JSON values.
+std::string controlCommand(const nlohmann::json& req, std::string* error);
+
 class ControlServer {
  public:
   // Called with any parsed JSON value (it must check the shape); its reply
