@@ -76,8 +76,7 @@ inline bool materialise(const Case& c, const std::string& dir, const std::string
   }
   if (f == "gen-many-docs.yaml") {
     std::string s;
-    for (int i = 0; i <= 10000; ++i)
-      s += "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm" + std::to_string(i) + "}\n";
+    for (int i = 0; i <= 10000; ++i) s += "--- {apiVersion: v1, kind: ConfigMap, metadata: {name: c}}\n";
     return writeFile(path, s);
   }
   if (f == "gen-deep-json.json") return writeFile(path, deep('[', ']', 100000));
@@ -89,6 +88,16 @@ inline bool materialise(const Case& c, const std::string& dir, const std::string
     std::string s = "a:\n";
     for (int i = 0; i < 40000; ++i) s += "- ";
     return writeFile(path, s + "x\n");
+  }
+  if (f == "gen-alias-wide.yaml") {  // one anchor, 20,000 aliases of it
+    std::string s = "a: &a {x: 1, y: 2}\nb: [";
+    for (int i = 0; i < 20000; ++i) s += i ? ", *a" : "*a";
+    return writeFile(path, s + "]\n");
+  }
+  if (f == "gen-nodes-budget.yaml") {  // 1.1M plain nodes, under the size limit
+    std::string s = "a: [";
+    for (int i = 0; i < 1100000; ++i) s += i ? ",1" : "1";
+    return writeFile(path, s + "]\n");
   }
   if (f == "gen-fifo.yaml") return mkfifo(path.c_str(), 0644) == 0;
   if (f == "gen-dir.yaml") return mkdir(path.c_str(), 0755) == 0;

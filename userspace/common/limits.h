@@ -21,10 +21,15 @@ constexpr size_t kDocumentsPerFile = 10000;
 // about 10 deep; the parsers (yaml-cpp, the JSON tree's destructor) recurse,
 // so the depth is checked before they run.
 constexpr size_t kNestingDepth = 64;
-// YAML nodes visited while converting one file (aliases included: an alias
-// counts every node it expands to), so that a billion-laughs alias bomb
-// stops at this many nodes.
-constexpr size_t kYamlNodesPerFile = 1000000;
+// YAML nodes per file. yaml-cpp needs about 1.5 us per node and runs in
+// the agent's loop, so this bounds one file's parse to a few hundred ms:
+// checked before parsing (lines plus flow items, which bound the nodes)
+// and while converting (aliases count every node they expand to).
+constexpr size_t kYamlNodesPerFile = 200000;
+// Nodes reached through aliases of collections (an alias to a mapping or
+// sequence expands to a copy of it) per file. Manifests rarely use aliases;
+// a billion-laughs bomb stops here after a few milliseconds.
+constexpr size_t kYamlAliasNodes = 10000;
 // A control request line (ferryctl sends ~30 bytes).
 constexpr size_t kControlRequestBytes = 64u << 10;
 // Control clients served at once; more wait in the listen backlog.

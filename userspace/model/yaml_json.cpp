@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <regex>
+#include <set>
 #include <stdexcept>
 
 #include "common/limits.h"
@@ -109,11 +110,19 @@ struct LimitError : std::runtime_error {
 class Converter {
  public:
   explicit Converter(size_t* budget) : budget_(budget) {}
-  json toJson(const YAML::Node& n, size_t depth) {
+  json toJson(const YAML::Node& n, size_t depth, bool viaAlias = false) {
     if (*budget_ == 0)
       throw LimitError("more than " + std::to_string(limits::kYamlNodesPerFile) +
                        " YAML nodes after alias expansion (limit kYamlNodesPerFile; an alias bomb?)");
     --*budget_;
+    // A collection met a second time (same position in the text) is an
+    // alias being expanded; everything under it counts against the alias
+    // budget.
+    if (!viaAlias && (n.IsMap() || n.IsSequence()) && !n.Mark().is_null())
+      viaAlias = !seen_.insert(n.Mark().pos).second;
+    if (viaAlias && ++aliasNodes_ > limits::kYamlAliasNodes)
+      throw LimitError("more than " + std::to_string(limits::kYamlAliasNodes) +
+                       " YAML nodes expanded from aliases (limit kYamlAliasNodes; an alias bomb?)");
     if (depth > limits::kNestingDepth)
       throw LimitError("nested deeper than " + std::to_string(limits::kNestingDepth) +
                        " levels (limit kNestingDepth)");
@@ -126,13 +135,13 @@ class Converter {
             throw YAML::Exception(kv.first.Mark(),
                                   "duplicate key \"" + limits::truncate(key, limits::kQuotedValueBytes) +
                                       "\" (keys of a mapping must be unique)");
-          obj[key] = toJson(kv.second, depth + 1);
+          obj[key] = toJson(kv.second, depth + 1, viaAlias);
         }
         return obj;
       }
       case YAML::NodeType::Sequence: {
         json arr = json::array();
-        for (const auto& item : n) arr.push_back(toJson(item, depth + 1));
+        for (const auto& item : n) arr.push_back(toJson(item, depth + 1, viaAlias));
         return arr;
       }
       case YAML::NodeType::Scalar:
@@ -146,6 +155,8 @@ class Converter {
 
  private:
   size_t* budget_;
+  std::set<int> seen_;  // positions of the collections converted so far
+  size_t aliasNodes_ = 0;
 };
 
 // An upper bound of the nesting yaml-cpp will recurse through for `text`,
@@ -399,6 +410,14 @@ std::vector<YamlDocument> parseYamlDocuments(const std::string& content) {
     return docs;
   }
   if (parseAsJson(content, &docs)) return docs;
+  // Every YAML node needs a line or a flow separator of its own.
+  size_t items = 0;
+  for (char ch : content) items += ch == '\n' || ch == ',' || ch == '[' || ch == '{';
+  if (items > limits::kYamlNodesPerFile) {
+    docs.push_back(errorDocument(1, "more than " + std::to_string(limits::kYamlNodesPerFile) +
+                                        " YAML lines and flow items (limit kYamlNodesPerFile): not parsed"));
+    return docs;
+  }
   size_t budget = limits::kYamlNodesPerFile;
   for (const Chunk& c : splitChunks(content)) {
     if (isBlank(c.text)) continue;
