@@ -394,5 +394,27 @@ TEST_F(HardeningTest, RecordLockHeldElsewhereDoesNotFreezeTheAgent) {
               (long long)std::chrono::duration_cast<Ms>(Clock::now() - t0).count());
 }
 
+TEST_F(HardeningTest, MapsWipedBehindTheAgentsBackAreRepaired) {
+  // What a second agent with an empty manifest directory did before the
+  // pin lock: every service entry deleted. The agent's periodic check
+  // (every 10 s) must notice and put them back.
+  const std::string map = runDir() + "/bpffs/node1/ferry_svc";
+  ShResult wipe = sh("bpftool -j map dump pinned " + q(map) +
+                         " | jq -r '.[].key | join(\" \")' | while read -r k; do "
+                         "bpftool map delete pinned " + q(map) + " key $k; done; "
+                         "bpftool -j map dump pinned " + q(map) + " | jq length",
+                     60);
+  ASSERT_EQ(wipe.rc, 0) << wipe.out;
+  EXPECT_EQ(wipe.out.substr(0, 1), "0") << "the map was not wiped: " << wipe.out;
+  auto t0 = Clock::now();
+  Answer a = askUntil("a", "tcp", kGoodVip, 80, [](const Answer& x) { return x.ok(); }, Ms(10000), 300);
+  if (!a.ok()) a = askUntil("a", "tcp", kGoodVip, 80, [](const Answer& x) { return x.ok(); }, Ms(10000), 300);
+  auto ms = std::chrono::duration_cast<Ms>(Clock::now() - t0).count();
+  EXPECT_TRUE(a.ok()) << "the service was never repaired: " << a;
+  EXPECT_LT(ms, 15000);
+  EXPECT_NE(slurp(runDir() + "/node1.log").find("maps drifted"), std::string::npos);
+  std::printf("[ DRIFT    ] service map wiped; repaired and answering after %lld ms\n", (long long)ms);
+}
+
 }  // namespace
 }  // namespace e2e
