@@ -59,13 +59,18 @@ int lockPath(const std::string& path, int flags, std::string* why) {
 // Takes both locks of one agent: the pin directory (bpffs directories can
 // be locked, not hold files) and <state-dir>/ferryd.lock (which names the
 // holder's pid for the operator).
-Status lockAgent(const std::string& bpffs, const std::string& stateDir, int* pinFd, int* stateFd) {
+// `create`: make the directories first (an agent); else a missing one is
+// simply not locked (cleanup of what may not exist).
+Status lockAgent(const std::string& bpffs, const std::string& stateDir, int* pinFd, int* stateFd,
+                 bool create = true) {
   std::error_code ec;
-  std::filesystem::create_directories(bpffs, ec);
+  if (create) std::filesystem::create_directories(bpffs, ec);
+  else if (!std::filesystem::is_directory(bpffs, ec)) return Status::ok();
   std::string why;
   *pinFd = lockPath(bpffs, O_RDONLY | O_DIRECTORY, &why);
   if (*pinFd < 0) return Status::error("one agent per pin directory: " + why + "; nothing changed");
-  if (stateDir.empty()) return Status::ok();
+  if (stateDir.empty() || (!create && !std::filesystem::is_directory(stateDir, ec)))
+    return Status::ok();
   std::string lock = stateDir + "/ferryd.lock";
   *stateFd = lockPath(lock, O_RDWR | O_CREAT, &why);
   if (*stateFd < 0) {
@@ -480,7 +485,7 @@ Status Agent::run() {
 Status Agent::cleanup(const std::string& bpffs, const std::string& stateDir) {
   // Never under a running agent.
   int pinFd = -1, stateFd = -1;
-  if (Status s = lockAgent(bpffs, stateDir, &pinFd, &stateFd); !s) return s;
+  if (Status s = lockAgent(bpffs, stateDir, &pinFd, &stateFd, /*create=*/false); !s) return s;
   struct Unlock {
     int a, b;
     ~Unlock() {
