@@ -103,7 +103,7 @@ bool writeRecord(const std::string& path, const AllocationRecord& rec, std::stri
   Fd out;
   out.fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (out.fd < 0) return *error = sysError("cannot create", tmp), false;
-  bool ok = writeAll(out.fd, rec.toJson().dump(2) + "\n") && fsync(out.fd) == 0;
+  bool ok = writeAll(out.fd, rec.toJson().dump(2, ' ', false, json::error_handler_t::replace) + "\n") && fsync(out.fd) == 0;
   if (ok && std::rename(tmp.c_str(), path.c_str()) == 0) return true;
   *error = sysError("cannot write", path);
   unlink(tmp.c_str());
