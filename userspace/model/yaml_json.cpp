@@ -174,6 +174,7 @@ int deepLine(const std::string& text, size_t max) {
     size_t end = text.find('\n', pos);
     if (end == std::string::npos) end = text.size();
     size_t i = pos;
+    size_t base = 0;  // the column where this line's content starts
     if (!quote) {
       while (i < end && (text[i] == ' ' || text[i] == '\t')) ++i;
       while (i + 1 < end && (text[i] == '-' || text[i] == '?' || text[i] == ':') &&
@@ -181,7 +182,8 @@ int deepLine(const std::string& text, size_t max) {
         i += 2;
         while (i < end && (text[i] == ' ' || text[i] == '\t')) ++i;
       }
-      if (i - pos + flow > max) return line;
+      base = i - pos;
+      if (base + flow > max) return line;
     }
     char prev = ' ';
     for (; i < end; ++i) {
@@ -197,7 +199,7 @@ int deepLine(const std::string& text, size_t max) {
           (prev == ' ' || prev == '\t' || prev == '[' || prev == '{' || prev == ',' || prev == ':'))
         quote = ch;
       else if (ch == '[' || ch == '{') {
-        if (++flow + (i - pos) > max) return line;
+        if (++flow + base > max) return line;
       } else if ((ch == ']' || ch == '}') && flow > 0) {
         --flow;
       }
