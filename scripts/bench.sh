@@ -319,7 +319,7 @@ bench_ferry() {
   fi
   # an endpoint change re-syncs everything today: allow it what the full sync took
   local limit=$((ms / 1000 * 3 + 30))
-  grep -q ERROR "$RUN/node1.log" && log "  agent errors: $(grep -c ERROR "$RUN/node1.log") (see logs/ferryd-$n.log)"
+  grep -q "Z error " "$RUN/node1.log" && log "  agent errors: $(grep -c "Z error " "$RUN/node1.log") (see logs/ferryd-$n.log)"
   # a single endpoint change (one endpoint leaves the same-node service), then back
   local k total=0 cnt=0 worst=0
   for k in 1 2 3 4; do   # remove, restore, remove, restore

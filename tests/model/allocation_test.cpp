@@ -264,8 +264,12 @@ TEST_F(FileStoreTest, TransactionsAreSerialised) {
   auto bump = [this] {
     FileAllocationStore store(path());
     std::string err;
+    // A lock held past 100 ms fails the transaction (the agent retries on a
+    // timer); here the caller retries at once.
     for (int i = 0; i < 25; ++i)
-      store.transact([](AllocationRecord& r) { r.extra["n"] = r.extra.value("n", 0) + 1; }, &err);
+      for (int tries = 0; tries < 100; ++tries)
+        if (store.transact([](AllocationRecord& r) { r.extra["n"] = r.extra.value("n", 0) + 1; }, &err))
+          break;
   };
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) threads.emplace_back(bump);

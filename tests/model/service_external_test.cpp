@@ -68,8 +68,9 @@ TEST(ServiceExternal, LoadBalancerFields) {
 }
 
 TEST(ServiceExternal, GlobalIsTheOldNameOfCluster) {
-  const Service& s = only(parseSpec("  type: NodePort\n  externalTrafficPolicy: Global\n  ports: [{port: 80}]\n"));
-  EXPECT_FALSE(s.externalTrafficLocal);
+  // The Manifests must outlive the reference (ASan found the temporary).
+  Manifests global = parseSpec("  type: NodePort\n  externalTrafficPolicy: Global\n  ports: [{port: 80}]\n");
+  EXPECT_FALSE(only(global).externalTrafficLocal);
   Manifests m = parseSpec("  type: NodePort\n  externalTrafficPolicy: Cluster\n  ports: [{port: 80}]\n");
   EXPECT_FALSE(only(m).externalTrafficLocal);
 }

@@ -44,7 +44,10 @@ inline std::string podYaml(const std::string& name, const std::string& ip,
                            const std::string& node = "node-a") {
   return "apiVersion: v1\nkind: Pod\nmetadata:\n  name: " + name + "\n  labels: " + labels +
          "\nspec:\n  nodeName: " + node + "\n  containers:\n  - name: c\n    ports: " + ports +
-         "\nstatus:\n  phase: Running\n  podIP: " + ip +
+         "\nstatus:\n" +
+         // extraStatus may set the phase itself (duplicate keys are errors)
+         (extraStatus.find("phase:") == std::string::npos ? "  phase: Running\n" : "") +
+         "  podIP: " + ip +
          "\n  conditions:\n  - type: Ready\n    status: \"" + (ready ? "True" : "False") + "\"\n" +
          extraStatus;
 }

@@ -59,3 +59,102 @@ TEST(YamlJson, SyntaxErrorLineIsFileRelative) {
 }
 
 }  // namespace ferry
+
+namespace ferry {
+
+// Hostile inputs (issue 11): each is an error document, never a crash.
+TEST(YamlJsonLimits, DeepJsonIsRejectedWithoutRecursion) {
+  std::string deep(100000, '[');
+  deep += std::string(100000, ']');
+  auto docs = parseYamlDocuments(deep);
+  ASSERT_EQ(docs.size(), 1u);
+  EXPECT_NE(docs[0].error.find("limit kNestingDepth"), std::string::npos) << docs[0].error;
+  std::string inService = R"({"kind":"Service","spec":)" + std::string(100000, '{') ;
+  docs = parseYamlDocuments(inService);
+  ASSERT_EQ(docs.size(), 1u);
+  EXPECT_FALSE(docs[0].error.empty());
+}
+
+TEST(YamlJsonLimits, DeepYamlFlowAndBlockAreRejected) {
+  for (std::string text : {"a: " + std::string(100000, '['),
+                           [] { std::string s; for (int i = 0; i < 50000; ++i) s += "- "; return s + "x\n"; }(),
+                           [] { std::string s = "a:\n"; for (int i = 1; i < 2000; ++i) s += std::string(i, ' ') + "b:\n"; return s; }()}) {
+    auto docs = parseYamlDocuments(text);
+    ASSERT_FALSE(docs.empty());
+    EXPECT_FALSE(docs[0].error.empty()) << text.substr(0, 40);
+  }
+  // Just under the scan's bound: yaml-cpp recurses through it (this must not
+  // overflow the stack, also under ASan); it reports an error of its own
+  // or the conversion rejects it.
+  EXPECT_FALSE(parseYamlDocuments("a: " + std::string(990, '[') + std::string(990, ']'))[0].error.empty());
+  // A long flow line is not deep: only its start column and flow depth count.
+  auto docs = parseYamlDocuments("a: 1\n");
+  std::string wide = "a:\n- addresses: [";
+  for (int i = 0; i < 200; ++i) wide += std::string(i ? ", " : "") + "{ip: 198.18.140." + std::to_string(i % 250) + "}";
+  docs = parseYamlDocuments(wide + "]\n");
+  ASSERT_EQ(docs.size(), 1u);
+  EXPECT_TRUE(docs[0].error.empty()) << docs[0].error;
+  // 100 levels of flow nesting: past the exact limit, caught in conversion.
+  docs = parseYamlDocuments("a: " + std::string(100, '[') + std::string(100, ']') + "\n");
+  ASSERT_EQ(docs.size(), 1u);
+  EXPECT_NE(docs[0].error.find("limit kNestingDepth"), std::string::npos) << docs[0].error;
+}
+
+TEST(YamlJsonLimits, AliasBombStopsAtTheNodeBudget) {
+  std::string bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i <= 9; ++i) {
+    std::string prev = "*a" + std::to_string(i - 1);
+    bomb += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    for (int k = 0; k < 10; ++k) bomb += (k ? ", " : "") + prev;
+    bomb += "]\n";
+  }
+  ASSERT_LT(bomb.size(), 1100u);
+  auto docs = parseYamlDocuments(bomb);
+  ASSERT_EQ(docs.size(), 1u);
+  EXPECT_NE(docs[0].error.find("limit kYamlAliasNodes"), std::string::npos) << docs[0].error;
+  // Aliases used as YAML intends (a few shared fragments) are fine.
+  docs = parseYamlDocuments("base: &b {app: web}\nx: *b\ny: *b\n");
+  ASSERT_EQ(docs.size(), 1u);
+  EXPECT_TRUE(docs[0].error.empty()) << docs[0].error;
+  EXPECT_EQ(docs[0].value["y"]["app"], "web");
+}
+
+TEST(YamlJsonLimits, InvalidUtf8RejectsTheFileNamingThePlace) {
+  auto docs = parseYamlDocuments("kind: Service\nmetadata:\n  name: we\xff" "b\n");
+  ASSERT_EQ(docs.size(), 1u);
+  EXPECT_NE(docs[0].error.find("not valid UTF-8 at line 3, column 11"), std::string::npos)
+      << docs[0].error;
+  EXPECT_EQ(invalidUtf8Offset("ok \xC3\xA9 \xF0\x9F\x98\x80"), std::string::npos);
+  EXPECT_EQ(invalidUtf8Offset("\xC0\x80"), 0u);          // overlong
+  EXPECT_EQ(invalidUtf8Offset("a\xED\xA0\x80"), 1u);     // surrogate
+  EXPECT_EQ(invalidUtf8Offset("ab\xE2\x82"), 2u);        // cut short
+}
+
+TEST(YamlJsonLimits, DuplicateKeysAreErrors) {
+  auto docs = parseYamlDocuments("kind: Service\nkind: Pod\n");
+  ASSERT_EQ(docs.size(), 1u);
+  EXPECT_NE(docs[0].error.find("duplicate key \"kind\""), std::string::npos) << docs[0].error;
+  EXPECT_NE(docs[0].error.find("line 2"), std::string::npos) << docs[0].error;
+  docs = parseYamlDocuments(R"({"kind": "Service", "kind": "Pod"})");
+  ASSERT_EQ(docs.size(), 1u);
+  EXPECT_NE(docs[0].error.find("duplicate key \"kind\""), std::string::npos) << docs[0].error;
+}
+
+TEST(YamlJsonLimits, ErrorsNeverQuoteMuchInput) {
+  std::string big = "[" + std::string(1 << 20, '1') + "]";  // one huge number: a syntax error in YAML too
+  auto docs = parseYamlDocuments("a: b\n---\n" + std::string(200000, 'x') + ": : :\n");
+  for (const auto& d : docs) EXPECT_LE(d.error.size(), 600u);
+}
+
+TEST(YamlJsonLimits, StrictJsonParser) {
+  nlohmann::json v;
+  std::string err;
+  EXPECT_TRUE(parseJsonStrict(R"({"cmd": "snapshot"})", 8, &v, &err));
+  EXPECT_EQ(v["cmd"], "snapshot");
+  EXPECT_FALSE(parseJsonStrict("[[[[1]]]]", 3, &v, &err));
+  EXPECT_NE(err.find("limit"), std::string::npos);
+  EXPECT_FALSE(parseJsonStrict("{\"a\": \"\xff\"}", 8, &v, &err));
+  EXPECT_FALSE(parseJsonStrict("{} {}", 8, &v, &err));
+}
+
+}  // namespace ferry

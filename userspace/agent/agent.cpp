@@ -1,7 +1,9 @@
 #include "agent/agent.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -12,6 +14,8 @@
 #include <iterator>
 
 #include "agent/log.h"
+#include "common/limits.h"
+#include "agent/record_recovery.h"
 #include "model/builder.h"
 #include "model/service_json.h"
 
@@ -30,14 +34,76 @@ static_assert(std::size(kStatNames) == FERRY_STAT_MAX, "FERRY_STAT_NAMES out of 
 static_assert(std::size(kHookNames) == FERRY_HOOK_MAX, "FERRY_HOOK_NAMES out of step");
 
 std::string qdiscRecord(const std::string& stateDir) { return stateDir + "/created-qdiscs"; }
+// How often the maps are compared with what the agent believes it
+// programmed (one read of every entry; about 10 ms per 10,000 frontends).
+constexpr auto kDriftCheck = std::chrono::seconds(10);
+// A failed use of the allocation record (locked, disk full) is retried
+// after this, whether or not a manifest changes.
+constexpr auto kRecordRetry = std::chrono::seconds(1);
+
+// flock(LOCK_EX | LOCK_NB) on `path` (opened with `flags`): the fd, or -1
+// with *why set. EWOULDBLOCK means another agent holds it.
+int lockPath(const std::string& path, int flags, std::string* why) {
+  int fd = open(path.c_str(), flags | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    *why = path + ": " + std::strerror(errno);
+    return -1;
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) == 0) return fd;
+  *why = errno == EWOULDBLOCK ? "another ferryd is running on " + path + " (it holds the lock)"
+                              : path + ": " + std::strerror(errno);
+  close(fd);
+  return -1;
+}
+
+// Takes both locks of one agent: the pin directory (bpffs directories can
+// be locked, not hold files) and <state-dir>/ferryd.lock (which names the
+// holder's pid for the operator).
+// `create`: make the directories first (an agent); else a missing one is
+// simply not locked (cleanup of what may not exist).
+Status lockAgent(const std::string& bpffs, const std::string& stateDir, int* pinFd, int* stateFd,
+                 bool create = true) {
+  std::error_code ec;
+  if (create) std::filesystem::create_directories(bpffs, ec);
+  else if (!std::filesystem::is_directory(bpffs, ec)) return Status::ok();
+  std::string why;
+  *pinFd = lockPath(bpffs, O_RDONLY | O_DIRECTORY, &why);
+  if (*pinFd < 0) return Status::error("one agent per pin directory: " + why + "; nothing changed");
+  if (stateDir.empty() || (!create && !std::filesystem::is_directory(stateDir, ec)))
+    return Status::ok();
+  std::string lock = stateDir + "/ferryd.lock";
+  *stateFd = lockPath(lock, O_RDWR | O_CREAT, &why);
+  if (*stateFd < 0) {
+    std::ifstream in(lock);
+    std::string pid;
+    std::getline(in, pid);
+    close(*pinFd);
+    *pinFd = -1;
+    return Status::error("one agent per state directory: " + why +
+                         (pid.empty() ? "" : " (pid " + pid + ")") + "; nothing changed");
+  }
+  std::string me = std::to_string(getpid()) + "\n";
+  if (ftruncate(*stateFd, 0) != 0 || pwrite(*stateFd, me.data(), me.size(), 0) < 0) {
+    // only informational
+  }
+  return Status::ok();
+}
 
 }  // namespace
+
+Agent::~Agent() {
+  if (stateLockFd_ >= 0) close(stateLockFd_);
+  if (pinLockFd_ >= 0) close(pinLockFd_);
+}
 
 Expected<std::unique_ptr<Agent>> Agent::create(const AgentConfig& cfg) {
   std::unique_ptr<Agent> a(new Agent(cfg));
   std::error_code ec;
   std::filesystem::create_directories(cfg.stateDir, ec);
   if (ec) return Status::error("--state-dir " + cfg.stateDir + ": " + ec.message());
+  // Before anything is loaded or attached: a second agent on the same pin
+  // directory would overwrite the first one's maps.
+  if (Status s = lockAgent(cfg.bpffs, cfg.stateDir, &a->pinLockFd_, &a->stateLockFd_); !s) return s;
 
   DatapathOptions dpo = cfg.datapath;
   dpo.pinDir = cfg.bpffs;
@@ -65,6 +131,7 @@ Expected<std::unique_ptr<Agent>> Agent::create(const AgentConfig& cfg) {
   opts.nodePortMin = cfg.nodePortMin;
   opts.nodePortMax = cfg.nodePortMax;
   a->cp_ = std::make_unique<ControlPlane>(opts, *a->store_, *a->writer_, cfg.nodeName);
+  a->store_->setRecovery([self = a.get()] { return self->recoverAllocations(); });
   a->announce_ = std::make_unique<AnnounceController>(
       cfg.nodeName,
       std::make_unique<DirectoryLeaseStore>(cfg.leaseDir, std::chrono::seconds(cfg.leaseSeconds)),
@@ -117,13 +184,55 @@ void Agent::sync(ControlPlane::Clock::time_point arrival) {
     update.events.resize(kEventsPerPass);
   }
   bool first = !planned_;
-  if (update.empty() && !first) return;
+  bool retry = retryAt_ && ControlPlane::Clock::now() >= *retryAt_;
+  if (update.empty() && !first && !retry) return;
   if (update.notified != ControlPlane::Clock::time_point{}) arrival = update.notified;
   // The first list is planned whole, once its last slice is in the model:
   // a restart must not delete pinned entries of services in later slices.
   bool plan = !first || backlog_.events.empty();
-  ChangeReport r = cp_->apply(update, arrival, plan);
-  if (!plan) return;
+  ChangeReport r;
+  if (first) {
+    // Model only; planned below once the whole list is in and the
+    // allocation record was usable.
+    cp_->apply(update, arrival, false);
+    if (!plan) return;
+    if (cp_->recordFailed()) cp_->retryAllocations(arrival);
+  } else if (!update.empty()) {
+    r = cp_->apply(update, arrival, true);
+  }
+  if (std::string n = store_->takeNotice(); !n.empty()) logError(n);
+  if (first && cp_->recordFailed()) {
+    // At start with an unusable record the model lacks every service whose
+    // addresses are unknown: planning it (maps, DNS, announcements) would
+    // take down what is pinned. The pinned state stays, the errors are
+    // reported, and the record is retried.
+    for (const ManifestError& e : cp_->snapshot().errors) {
+      std::string text = e.str();
+      if (knownErrors_.insert(text).second) logError(text);
+    }
+    logWarn("allocation record unusable since start: keeping the pinned state, retrying in 1 s");
+    retryAt_ = ControlPlane::Clock::now() + kRecordRetry;
+    return;
+  }
+  if (first) {
+    r = cp_->apply(SourceUpdate{}, arrival, true);  // everything, against the pinned maps
+  } else if (retry) {
+    ChangeReport again = cp_->retryAllocations(arrival);
+    if (update.empty()) {
+      r = std::move(again);
+    } else {
+      r.changes.services.insert(again.changes.services.begin(), again.changes.services.end());
+      r.mapEntries += again.mapEntries;
+      r.loadBalancers |= again.loadBalancers;
+      for (auto& f : again.failures) r.failures.push_back(std::move(f));
+    }
+  }
+  // A record locked by another process, unwritable or on a full disk:
+  // retried on a timer, not only at the next manifest change.
+  if (cp_->recordFailed())
+    retryAt_ = ControlPlane::Clock::now() + kRecordRetry;
+  else
+    retryAt_.reset();
   planned_ = true;
   const ClusterSnapshot& snap = cp_->snapshot();
   std::set<std::string> now;
@@ -145,6 +254,25 @@ void Agent::sync(ControlPlane::Clock::time_point arrival) {
   }
   if (r.changes.events == 0 && r.mapEntries == 0 && !first) return;
   logInfo("synced " + std::to_string(snap.services.size()) + " services: " + r.summary());
+}
+
+// Called by the store, under its lock, when the record is corrupt: the
+// services as the source gave them (explicit addresses) and the pinned maps.
+AllocationRecord Agent::recoverAllocations() {
+  std::vector<Service> services;
+  const ObjectStore& objs = cp_->objects();
+  for (const auto& [key, o] : objs.services())
+    if (const Service* s = objs.service(key)) services.push_back(*s);
+  ProgrammedState pinned = cp_->planned() ? cp_->programmed() : writer_->readBack();
+  return recoverRecord(pinned, services, cfg_.serviceCidrs, rfc3339Now());
+}
+
+// Someone else (a second agent before the pin lock existed, bpftool, a
+// crashed write) changed the maps: they are read back and what is missing
+// is written again.
+void Agent::checkDrift() {
+  std::string what = cp_->repairDrift();
+  if (!what.empty()) logWarn("maps drifted from what this agent programmed, repaired: " + what);
 }
 
 void Agent::recordQdisc(const std::string& ifname) {
@@ -260,8 +388,12 @@ void Agent::updateNodeIp() {
           (ip ? ip->str() : std::string("none")));
 }
 
+// Total over any JSON value: a request of the wrong shape ("snapshot", [],
+// {"cmd": 5}) gets an error reply.
 nlohmann::json Agent::handle(const nlohmann::json& req) const {
-  std::string cmd = req.value("cmd", "");
+  std::string why;
+  std::string cmd = controlCommand(req, &why);
+  if (cmd.empty()) return {{"error", why}};
   if (cmd == "service") {
     // One service and its endpoints (cheap at any scale; benchmarks poll it).
     auto ns = req.find("namespace"), name = req.find("name");
@@ -271,7 +403,6 @@ nlohmann::json Agent::handle(const nlohmann::json& req) const {
     if (it == cp_->snapshot().services.end()) return {{"error", "not found"}};
     return {{"service", serviceToJson(it->second)}, {"endpoints", endpointsToJson(it->second)}};
   }
-  if (cmd != "snapshot" && cmd != "verify") return {{"error", "unknown command \"" + cmd + "\""}};
   nlohmann::json out;
   out["node"] = cfg_.nodeName;
   out["services"] = nlohmann::json::array();
@@ -323,12 +454,14 @@ Status Agent::run() {
 
   std::optional<Clock::time_point> pending;
   Clock::time_point arrival = Clock::now();
+  Clock::time_point nextDriftCheck = Clock::now() + kDriftCheck;
   for (;;) {
     std::vector<pollfd> fds = {{sfd, POLLIN, 0},
                                {source_->pollFd(), POLLIN, 0},
-                               {links_->pollFd(), POLLIN, 0},
-                               {control_->pollFd(), POLLIN, 0}};
-    constexpr size_t kDnsFirst = 4;  // DNS sockets follow the fixed ones
+                               {links_->pollFd(), POLLIN, 0}};
+    constexpr size_t kControlFirst = 3;  // control listener and clients follow the fixed ones
+    for (const pollfd& p : control_->pollFds()) fds.push_back(p);
+    const size_t dnsFirst = fds.size();  // then DNS sockets
     if (dns_)
       for (const pollfd& p : dns_->pollFds()) fds.push_back(p);
     const size_t healthFirst = fds.size();  // then healthCheckNodePort listeners
@@ -336,13 +469,15 @@ Status Agent::run() {
     const size_t announceFirst = fds.size();  // then ARP/NDP sockets
     for (int fd : announce_->pollFds()) fds.push_back({fd, POLLIN, 0});
     int timeout = -1;
-    if (pending) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*pending - Clock::now());
-      timeout = std::max<int>(0, static_cast<int>(left.count()));
+    for (auto due : {pending, retryAt_, std::optional<Clock::time_point>(nextDriftCheck)}) {
+      if (!due) continue;
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*due - Clock::now());
+      int t = std::max<int>(0, static_cast<int>(left.count()) + 1);
+      timeout = timeout < 0 ? t : std::min(timeout, t);
     }
     if (dns_ && dns_->timeoutMs() >= 0)
       timeout = timeout < 0 ? dns_->timeoutMs() : std::min(timeout, dns_->timeoutMs());
-    for (int t : {health_.timeoutMs(), announce_->timeoutMs()})
+    for (int t : {health_.timeoutMs(), announce_->timeoutMs(), control_->timeoutMs()})
       if (t >= 0) timeout = timeout < 0 ? t : std::min(timeout, t);
     int n = poll(fds.data(), fds.size(), timeout);
     if (n < 0 && errno != EINTR) return Status::sys("poll", errno);
@@ -352,9 +487,11 @@ Status Agent::run() {
       pending = arrival + kDebounce;
     }
     if (fds[2].revents && links_->drain()) syncDevices();
-    if (fds[3].revents) control_->serve();
+    for (size_t i = kControlFirst; n > 0 && i < dnsFirst; ++i)
+      if (fds[i].revents) control_->onReady(fds[i].fd, fds[i].revents);
+    control_->onTimer();
     if (dns_) {
-      for (size_t i = kDnsFirst; n > 0 && i < healthFirst; ++i)
+      for (size_t i = dnsFirst; n > 0 && i < healthFirst; ++i)
         if (fds[i].revents) dns_->onReady(fds[i].fd, fds[i].revents);
       dns_->onTimer();
     }
@@ -364,11 +501,16 @@ Status Agent::run() {
     for (size_t i = announceFirst; n > 0 && i < fds.size(); ++i)
       if (fds[i].revents) announce_->onReadable(fds[i].fd);
     announce_->onTimer();  // renews this node's lease when due
+    if (retryAt_ && Clock::now() >= *retryAt_ && !pending) pending = Clock::now();
     if (pending && Clock::now() >= *pending) {
       pending.reset();
       sync(arrival);
       if (!backlog_.events.empty() || source_->more())
         pending = Clock::now();  // the next slice, after one pass of the loop
+    }
+    if (Clock::now() >= nextDriftCheck) {
+      if (planned_) checkDrift();
+      nextDriftCheck = Clock::now() + kDriftCheck;
     }
   }
   close(sfd);
@@ -380,6 +522,16 @@ Status Agent::run() {
 }
 
 Status Agent::cleanup(const std::string& bpffs, const std::string& stateDir) {
+  // Never under a running agent.
+  int pinFd = -1, stateFd = -1;
+  if (Status s = lockAgent(bpffs, stateDir, &pinFd, &stateFd, /*create=*/false); !s) return s;
+  struct Unlock {
+    int a, b;
+    ~Unlock() {
+      if (a >= 0) close(a);
+      if (b >= 0) close(b);
+    }
+  } unlock{pinFd, stateFd};
   auto links = LinkWatcher::list();
   if (!links) return links.status();
   std::set<std::string> created;

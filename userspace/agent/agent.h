@@ -59,6 +59,7 @@ class Agent {
 
   // Removes everything an agent with these settings created.
   static Status cleanup(const std::string& bpffs, const std::string& stateDir);
+  ~Agent();
 
  private:
   explicit Agent(AgentConfig cfg) : cfg_(std::move(cfg)) {}
@@ -70,6 +71,8 @@ class Agent {
   void updateNodeIp();
   nlohmann::json handle(const nlohmann::json& req) const;
   void recordQdisc(const std::string& ifname);
+  void checkDrift();
+  AllocationRecord recoverAllocations();
 
   AgentConfig cfg_;
   std::unique_ptr<Datapath> dp_;
@@ -77,7 +80,13 @@ class Agent {
   std::unique_ptr<DefinitionSource> source_;
   std::unique_ptr<LinkWatcher> links_;
   std::unique_ptr<ControlServer> control_;
-  std::unique_ptr<AllocationStore> store_;
+  std::unique_ptr<FileAllocationStore> store_;
+  // Held for the agent's life: flock on the pin directory and on
+  // <state-dir>/ferryd.lock (one agent per pin directory).
+  int pinLockFd_ = -1, stateLockFd_ = -1;
+  // The allocation record could not be used (locked by another process,
+  // unwritable, full disk): the next sync is retried at this time.
+  std::optional<std::chrono::steady_clock::time_point> retryAt_;
   std::unique_ptr<DnsServer> dns_;  // null when --dns-listen is not given
   std::unique_ptr<ControlPlane> cp_;  // the object store, snapshot and programmed state
   std::set<std::string> knownErrors_;  // logged already

@@ -39,9 +39,51 @@ ControlPlane::ControlPlane(BuildOptions opts, AllocationStore& store, MapWriter&
     : node_(nodeName), model_(std::move(opts), store), planner_(std::move(nodeName)), writer_(writer) {}
 
 ChangeReport ControlPlane::apply(const SourceUpdate& u, Clock::time_point arrival, bool plan) {
-  ChangeReport r;
   auto t0 = Clock::now();
-  r.changes = model_.apply(u);
+  ChangeSet cs = model_.apply(u);
+  return finish(std::move(cs), arrival, t0, plan);
+}
+
+ChangeReport ControlPlane::retryAllocations(Clock::time_point arrival) {
+  auto t0 = Clock::now();
+  ChangeSet cs = model_.retryAllocations();
+  return finish(std::move(cs), arrival, t0, true);
+}
+
+std::string ControlPlane::repairDrift() {
+  if (!planned_) return "";
+  ProgrammedState now = writer_.readBack();
+  const ProgrammedState& want = planner_.programmed();
+  if (now.frontends == want.frontends && now.backends == want.backends &&
+      now.srcRanges == want.srcRanges && now.members == want.members)
+    return "";
+  size_t lostF = 0, strayF = 0, lostB = 0;
+  for (const auto& [k, v] : want.frontends) {
+    auto it = now.frontends.find(k);
+    if (it == now.frontends.end() || !(it->second == v)) ++lostF;
+  }
+  for (const auto& [k, v] : now.frontends)
+    if (!want.frontends.count(k)) ++strayF;
+  for (const auto& [k, v] : want.backends) {
+    auto it = now.backends.find(k);
+    if (it == now.backends.end() || !(it->second == v)) ++lostB;
+  }
+  now.nextBackendId = std::max(now.nextBackendId, want.nextBackendId);
+  now.nextSvcId = std::max(now.nextSvcId, want.nextSvcId);
+  MapDelta delta = planner_.reset(model_.snapshot(), std::move(now));
+  std::vector<std::string> failures = writer_.apply(delta);
+  std::string out = std::to_string(lostF) + " frontends missing or changed, " +
+                    std::to_string(strayF) + " unknown, " + std::to_string(lostB) +
+                    " backends missing or changed: " + std::to_string(delta.size()) +
+                    " map changes written";
+  for (const auto& f : failures) out += "; " + f;
+  return out;
+}
+
+ChangeReport ControlPlane::finish(ChangeSet cs, Clock::time_point arrival, Clock::time_point t0,
+                                  bool plan) {
+  ChangeReport r;
+  r.changes = std::move(cs);
   auto tModel = Clock::now();
   MapDelta delta;
   if (!plan) {

@@ -50,6 +50,17 @@ class ControlPlane {
   // the model moves; the services it changed are planned with the next
   // apply that plans, so the maps never see half of the initial list.
   ChangeReport apply(const SourceUpdate& u, Clock::time_point arrival, bool plan = true);
+  // The allocation transaction again for services waiting on the record
+  // (ClusterModel::retryAllocations), planned like any change.
+  ChangeReport retryAllocations(Clock::time_point arrival);
+  bool recordFailed() const { return model_.recordFailed(); }
+  bool planned() const { return planned_; }
+  // Re-reads the maps; when they differ from what the planner believes it
+  // programmed (a second agent, bpftool, a failed write), plans everything
+  // against what they hold and writes the difference. Returns what was
+  // found ("" when nothing drifted).
+  std::string repairDrift();
+  const ObjectStore& objects() const { return model_.objects(); }
 
   const ClusterSnapshot& snapshot() const { return model_.snapshot(); }
   const ProgrammedState& programmed() const { return planner_.programmed(); }
@@ -68,6 +79,7 @@ class ControlPlane {
 
  private:
   const std::string& node() const { return node_; }
+  ChangeReport finish(ChangeSet cs, Clock::time_point arrival, Clock::time_point t0, bool plan);
 
   std::string node_;
   ClusterModel model_;

@@ -41,7 +41,7 @@ std::string healthResponse(const HealthTarget& t) {
   nlohmann::json body = {{"service", {{"namespace", t.ns}, {"name", t.name}}},
                          {"localEndpoints", t.localEndpoints},
                          {"serviceProxyHealthy", true}};
-  std::string b = body.dump() + "\n";
+  std::string b = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   bool ok = t.localEndpoints > 0;
   return std::string("HTTP/1.1 ") + (ok ? "200 OK" : "503 Service Unavailable") +
          "\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\n"

@@ -1,23 +1,20 @@
-// Minimal leveled logging to stderr, one line per event.
+// The agent's log: one line per event on stderr (the journal under
+// systemd), through spdlog: UTC date and time to the millisecond, the
+// level, the message.
+//
+// Repeated lines are rate-limited so that a flapping manifest or a hostile
+// client cannot flood the journal: the same message text is written at most
+// kLogBurst times per kLogWindow; further repeats are counted and one line
+// "(N more like this suppressed)" follows when the window ends and the
+// message comes again. All lines together are capped at kLogLinesPerSecond.
 #pragma once
 
-#include <cstdio>
-#include <ctime>
 #include <string>
 
 namespace ferry {
 
-inline void logLine(const char* level, const std::string& msg) {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  tm t{};
-  gmtime_r(&ts.tv_sec, &t);
-  std::fprintf(stderr, "%02d:%02d:%02d.%03ld %s %s\n", t.tm_hour, t.tm_min, t.tm_sec,
-               ts.tv_nsec / 1000000, level, msg.c_str());
-  std::fflush(stderr);
-}
-inline void logInfo(const std::string& m) { logLine("INFO", m); }
-inline void logWarn(const std::string& m) { logLine("WARN", m); }
-inline void logError(const std::string& m) { logLine("ERROR", m); }
+void logInfo(const std::string& msg);
+void logWarn(const std::string& msg);
+void logError(const std::string& msg);
 
 }  // namespace ferry

@@ -1,6 +1,7 @@
 // ferryd: flags -> AgentConfig -> Agent. Nothing else lives here.
 #include <boost/program_options.hpp>
 
+#include <csignal>
 #include <cstdio>
 #include <malloc.h>
 #include <iostream>
@@ -174,6 +175,10 @@ int main(int argc, char** argv) {
   // before (10,000 services: 0.6 s growing past 1.2 s in five syncs).
   // Without them it stays flat.
   mallopt(M_MXFAST, 0);
+  // A peer that closes early (a control client, a DNS-over-TCP client, a
+  // health checker) must cost an EPIPE on that socket, never the process.
+  // Every socket write also passes MSG_NOSIGNAL; this covers the rest.
+  signal(SIGPIPE, SIG_IGN);
   Flags f;
   if (int rc = parseFlags(argc, argv, &f)) return rc == 1 ? 0 : rc;
   if (f.cleanup) {

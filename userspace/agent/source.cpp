@@ -1,15 +1,20 @@
 #include "agent/source.h"
 
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include "common/limits.h"
 
 namespace ferry {
 
@@ -70,17 +75,54 @@ DirectorySource::~DirectorySource() {
     if (f >= 0) close(f);
 }
 
-// The content of a manifest file, nullopt when it is gone (or not a
-// regular file): deleted under us, the next event tells.
-std::optional<std::string> DirectorySource::read(const std::string& name) const {
-  std::error_code ec;
-  fs::path p = fs::path(dir_) / name;
-  if (!isManifestName(name) || !fs::is_regular_file(p, ec)) return std::nullopt;
-  std::ifstream in(p);
-  if (!in) return std::nullopt;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+// Reads one manifest without ever blocking or reading without bound:
+// O_NONBLOCK so that a FIFO named *.yaml cannot stall the loop, fstat on
+// the opened file (no race with a rename) for its type and size. False
+// when the file vanished; *error set for a file that is there but unusable.
+bool DirectorySource::readManifest(const std::string& path, std::string* content,
+                                   std::string* error) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    if (errno == ENOENT) return false;
+    *error = std::string("cannot open: ") + std::strerror(errno);
+    return true;
+  }
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    *error = S_ISDIR(st.st_mode) ? "is a directory, not a manifest file"
+                                 : "not a regular file (a FIFO, socket or device): not read";
+    return true;
+  }
+  if (size_t(st.st_size) > limits::kManifestFileBytes) {
+    close(fd);
+    *error = "file is " + std::to_string(st.st_size) + " bytes, more than the limit of " +
+             std::to_string(limits::kManifestFileBytes) + " (kManifestFileBytes): not read";
+    return true;
+  }
+  content->resize(size_t(st.st_size));
+  size_t got = 0;
+  while (got < content->size()) {
+    ssize_t n = ::read(fd, content->data() + got, content->size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // shrank under us: the next event re-reads
+    got += size_t(n);
+  }
+  content->resize(got);
+  close(fd);
+  return true;
+}
+
+// One notified file as a change: content nullopt when it is gone (or not
+// a manifest name), an error when it is there but unusable.
+FileChange DirectorySource::read(const std::string& name) const {
+  FileChange c{(fs::path(dir_) / name).string(), std::nullopt};
+  if (!isManifestName(name)) return c;
+  std::string content, error;
+  if (!readManifest(c.path, &content, &error)) return c;
+  c.content = std::move(content);
+  c.error = std::move(error);
+  return c;
 }
 
 std::vector<FileChange> DirectorySource::listAll() const {
@@ -88,11 +130,10 @@ std::vector<FileChange> DirectorySource::listAll() const {
   std::set<std::string> present;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir_, ec)) {
-    std::string name = e.path().filename().string();
-    auto content = read(name);
-    if (!content) continue;
-    present.insert(e.path().string());
-    out.push_back({e.path().string(), std::move(*content)});
+    FileChange c = read(e.path().filename().string());
+    if (!c.content) continue;
+    present.insert(c.path);
+    out.push_back(std::move(c));
   }
   for (const std::string& p : tracker_.paths())
     if (!present.count(p)) out.push_back({p, std::nullopt});
@@ -133,7 +174,7 @@ void DirectorySource::work() {
       changes = listAll();
     } else {
       for (const std::string& name : names)
-        changes.push_back({(fs::path(dir_) / name).string(), read(name)});
+        changes.push_back(read(name));
     }
     SourceUpdate u = parse(std::move(changes), relist);
     u.notified = since;
@@ -202,7 +243,7 @@ bool DirectorySource::drain() {
     if (bytes <= kInlineBytes) {
       auto since = std::chrono::steady_clock::now();
       for (const std::string& name : names)
-        changes.push_back({(fs::path(dir_) / name).string(), read(name)});
+        changes.push_back(read(name));
       SourceUpdate u = parse(std::move(changes), false);  // under mu_: the thread is idle
       u.notified = since;
       results_.push_back(std::move(u));

@@ -66,10 +66,13 @@ class DirectorySource : public DefinitionSource {
   // Notified files totalling at most this many bytes are parsed on the
   // calling thread when the parser thread is idle (a single edit).
   static constexpr size_t kInlineBytes = 256 * 1024;
+  // One file's content, read without blocking and at most
+  // limits::kManifestFileBytes; see source.cpp.
+  static bool readManifest(const std::string& path, std::string* content, std::string* error);
 
  private:
   DirectorySource(std::string dir, int fd, std::unique_ptr<LastGoodStore> lastGood);
-  std::optional<std::string> read(const std::string& name) const;
+  FileChange read(const std::string& name) const;
   std::vector<FileChange> listAll() const;
   SourceUpdate parse(std::vector<FileChange> changes, bool relist);
   void work();  // the parser thread

@@ -187,7 +187,7 @@ Status DirectoryLeaseStore::renew(const std::string& node, WallTime now) {
     l.acquireTime = prev->acquireTime;
 
   std::string tmp = dir_ + "/." + node + ".json.tmp";
-  std::string text = l.toJson().dump(2) + "\n";
+  std::string text = l.toJson().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Status::sys("lease " + tmp, errno);
   size_t done = 0;

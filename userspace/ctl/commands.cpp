@@ -58,7 +58,7 @@ Result get_errors(const json& snapshot, const GetOptions& o) {
   json errs = snapshot.is_object() && snapshot.contains("errors") && snapshot["errors"].is_array() ? snapshot["errors"]
                                                                                                    : json::array();
   if (o.output == "json") {
-    r.out = errs.dump(4) + "\n";
+    r.out = errs.dump(4, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     return r;
   }
   // Errors (objects rejected) first; then a WARNINGS section: fields
@@ -129,12 +129,12 @@ Result cmd_get(const json& snapshot, const GetOptions& o) {
   }
   if (o.output == "json") {
     if (!o.name.empty()) {
-      r.out = items.front().dump(4) + "\n";
+      r.out = items.front().dump(4, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     } else {
       json list = {{"apiVersion", "v1"}, {"kind", "List"}, {"items", json::array()},
                    {"metadata", {{"resourceVersion", ""}}}};
       for (auto& i : items) list["items"].push_back(i);
-      r.out = list.dump(4) + "\n";
+      r.out = list.dump(4, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     }
     return r;
   }
@@ -191,12 +191,12 @@ Result cmd_stats(const json& snapshot, const std::string& output, bool no_header
   json stats = snapshot.is_object() && snapshot.contains("stats") && snapshot["stats"].is_object() ? snapshot["stats"]
                                                                                                    : json::object();
   if (output == "json") {
-    r.out = stats.dump(4) + "\n";
+    r.out = stats.dump(4, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     return r;
   }
   Table t({"NAME", "VALUE"});
   for (auto it = stats.begin(); it != stats.end(); ++it)  // nlohmann::json objects iterate sorted by key
-    t.add({it.key(), it.value().is_string() ? it.value().get<std::string>() : it.value().dump()});
+    t.add({it.key(), it.value().is_string() ? it.value().get<std::string>() : it.value().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
   r.out = t.render(!no_headers);
   return r;
 }

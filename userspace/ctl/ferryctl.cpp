@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (snap.is_object() && snap.contains("error")) {
-    std::cerr << "ferryctl: ferryd: " << (snap["error"].is_string() ? snap["error"].get<std::string>() : snap["error"].dump())
+    std::cerr << "ferryctl: ferryd: " << (snap["error"].is_string() ? snap["error"].get<std::string>() : snap["error"].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
               << "\n";
     return 1;
   }

@@ -203,7 +203,7 @@ inline std::string format_selector(const json& spec) {
   std::map<std::string, std::string> kv;
   if (spec.is_object() && spec.contains("selector") && spec["selector"].is_object())
     for (auto it = spec["selector"].begin(); it != spec["selector"].end(); ++it)
-      kv[it.key()] = it.value().is_string() ? it.value().get<std::string>() : it.value().dump();
+      kv[it.key()] = it.value().is_string() ? it.value().get<std::string>() : it.value().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   if (kv.empty()) return "<none>";
   std::vector<std::string> parts;
   for (const auto& [k, v] : kv) parts.push_back(k + "=" + v);

@@ -66,6 +66,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -119,7 +120,12 @@ class MemoryAllocationStore : public AllocationStore {
 
 // JSON file shared by all agents: flock(2) on `path + ".lock"`, written to
 // a temporary file and renamed into place so readers never see half a file.
-// A corrupt file is reported, never overwritten.
+// The lock is waited for at most 100 ms (another process holding it fails
+// the transaction: "allocation record locked by another process,
+// retrying"). A corrupt file is reported, never overwritten: without a
+// recovery function the transaction fails; with one, the file is renamed to
+// `path.corrupt-<unix time>` and the record the function returns replaces
+// it (under the lock, so one agent of many does it).
 // The record read last (or written) is kept in memory with the file's
 // identity (device, inode, size, modification time): while no other agent
 // has replaced the file, a transaction skips reading and parsing it.
@@ -128,6 +134,9 @@ class FileAllocationStore : public AllocationStore {
   explicit FileAllocationStore(std::string path) : path_(std::move(path)) {}
   bool transact(const std::function<void(AllocationRecord&)>& fn, std::string* error) override;
   const std::string& path() const { return path_; }
+  void setRecovery(std::function<AllocationRecord()> f) { recovery_ = std::move(f); }
+  // What the last recovery did ("" if none since the last call), for the log.
+  std::string takeNotice() { return std::exchange(notice_, std::string()); }
 
   struct FileIdentity {
     uint64_t dev = 0, ino = 0, size = 0, mtimeNs = 0;
@@ -138,6 +147,8 @@ class FileAllocationStore : public AllocationStore {
   std::string path_;
   std::optional<FileIdentity> cachedId_;  // of the file cached_ was read from / written to
   AllocationRecord cached_;
+  std::function<AllocationRecord()> recovery_;
+  std::string notice_;
 };
 
 struct NodePortRange {

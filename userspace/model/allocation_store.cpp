@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <ctime>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -43,17 +45,33 @@ std::string sysError(const std::string& what, const std::string& path) {
   return what + " " + path + ": " + std::strerror(errno);
 }
 
+// Other agents hold the lock for the milliseconds of their transaction, so
+// a short wait covers them; a process that holds it longer must not freeze
+// the caller's loop: after kLockWait the transaction fails (the agent
+// retries on a timer).
+constexpr auto kLockWait = std::chrono::milliseconds(100);
+
 bool lockFile(const std::string& path, Fd& lock, std::string* error) {
   lock.fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (lock.fd < 0) return *error = sysError("cannot open lock file", path), false;
-  while (flock(lock.fd, LOCK_EX) != 0)
-    if (errno != EINTR) return *error = sysError("cannot lock", path), false;
+  auto until = std::chrono::steady_clock::now() + kLockWait;
+  while (flock(lock.fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EINTR) continue;
+    if (errno != EWOULDBLOCK) return *error = sysError("cannot lock", path), false;
+    if (std::chrono::steady_clock::now() >= until) {
+      *error = "allocation record locked by another process (" + path + " held for more than " +
+               std::to_string(kLockWait.count()) + " ms), retrying";
+      return false;
+    }
+    usleep(2000);
+  }
   return true;
 }
 
 // A missing or empty file is an empty record; anything unparsable is an
 // error for an operator to look at.
-bool readRecord(const std::string& path, AllocationRecord* rec, std::string* error) {
+bool readRecord(const std::string& path, AllocationRecord* rec, std::string* error,
+                bool* corrupt) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec) && !ec) return true;
   std::ifstream in(path);
@@ -66,6 +84,7 @@ bool readRecord(const std::string& path, AllocationRecord* rec, std::string* err
   std::string why = j.is_discarded() ? "not valid JSON" : "";
   if (why.empty() && AllocationRecord::fromJson(j, rec, &why)) return true;
   *error = path + ": corrupt allocation record: " + why;
+  *corrupt = true;
   return false;
 }
 
@@ -85,7 +104,7 @@ bool writeRecord(const std::string& path, const AllocationRecord& rec, std::stri
   Fd out;
   out.fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (out.fd < 0) return *error = sysError("cannot create", tmp), false;
-  bool ok = writeAll(out.fd, rec.toJson().dump(2) + "\n") && fsync(out.fd) == 0;
+  bool ok = writeAll(out.fd, rec.toJson().dump(2, ' ', false, json::error_handler_t::replace) + "\n") && fsync(out.fd) == 0;
   if (ok && std::rename(tmp.c_str(), path.c_str()) == 0) return true;
   *error = sysError("cannot write", path);
   unlink(tmp.c_str());
@@ -124,7 +143,23 @@ bool FileAllocationStore::transact(const std::function<void(AllocationRecord&)>&
     // Another agent replaced the file (or it is new to us): read it.
     cachedId_.reset();
     cached_ = AllocationRecord{};
-    if (!readRecord(path_, &cached_, error)) return false;
+    bool corrupt = false;
+    if (!readRecord(path_, &cached_, error, &corrupt)) {
+      if (!corrupt || !recovery_) return false;
+      // Kept for an operator to look at, never overwritten; the new record
+      // is rebuilt from what is programmed (record_recovery.h).
+      std::string aside = path_ + ".corrupt-" + std::to_string(::time(nullptr));
+      if (std::rename(path_.c_str(), aside.c_str()) != 0)
+        return *error += "; " + sysError("cannot move it aside to", aside), false;
+      AllocationRecord rec = recovery_();
+      notice_ = *error + "; moved to " + aside + ", record rebuilt from the pinned maps and the "
+                "manifests' explicit addresses (" + std::to_string(rec.services.size()) + " services)";
+      error->clear();
+      if (!runGuarded(fn, rec, error) || !writeRecord(path_, rec, error)) return false;
+      cached_ = std::move(rec);
+      cachedId_ = identityOf(path_);
+      return true;
+    }
   }
   AllocationRecord rec = cached_;
   if (!runGuarded(fn, rec, error)) return false;

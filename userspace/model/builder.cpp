@@ -121,6 +121,15 @@ bool applyAllocation(Service& s, const AllocationResult& r, const LoadBalancerRe
     errors->push_back({s.file, "Service " + s.key(), r.field, r.error});
     return false;
   }
+  // ipFamilies [IPv6] must not silently get an IPv4 address (and the
+  // LoadBalancer address that follows its family).
+  if (!s.ipFamilies.empty() && !r.clusterIPs.empty() && r.clusterIPs[0].isV4() != s.ipFamilies[0]) {
+    errors->push_back({s.file, "Service " + s.key(), "spec.ipFamilies[0]",
+                       std::string(s.ipFamilies[0] ? "IPv4" : "IPv6") +
+                           " requested but the service CIDRs (--service-cidr) give " +
+                           (r.clusterIPs[0].isV4() ? "IPv4" : "IPv6") + " first"});
+    return false;
+  }
   s.clusterIPs = r.clusterIPs;
   for (size_t i = 0; i < s.ports.size(); ++i) {
     auto it = r.nodePorts.find(nodePortKey(s.ports[i].name, i, s.ports[i].protocol));

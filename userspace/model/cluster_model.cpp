@@ -44,6 +44,20 @@ ChangeSet ClusterModel::apply(const SourceUpdate& u) {
   return cs;
 }
 
+ChangeSet ClusterModel::retryAllocations() {
+  ChangeSet cs;
+  if (retry_.empty() && recordErrors_.empty()) return cs;
+  try {
+    std::set<std::string> keys = retry_;
+    allocate(keys, &cs);
+  } catch (const std::exception& e) {
+    recordErrors_ = {{"", "", "", std::string("internal error applying changes: ") + e.what()}};
+    cs.errors = true;
+  }
+  if (cs.errors) rebuildErrors();
+  return cs;
+}
+
 void ClusterModel::recompute(const Touched& t, ChangeSet* cs) {
   for (const std::string& n : t.nodes) {
     auto it = store_.nodes().find(n);

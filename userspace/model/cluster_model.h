@@ -48,6 +48,12 @@ class ClusterModel {
   // Applies a source's update. Never throws (an internal error keeps the
   // previous state of what it was computing and is reported in errors).
   ChangeSet apply(const SourceUpdate& u);
+  // Runs the allocation transaction again for the services that wait on
+  // it (the record was locked, unreadable or unwritable: issue 11's retry
+  // on a timer). Nothing when none wait.
+  ChangeSet retryAllocations();
+  // The allocation record could not be used in the last transaction.
+  bool recordFailed() const { return !recordErrors_.empty(); }
 
   const ClusterSnapshot& snapshot() const { return snap_; }
   const ObjectStore& objects() const { return store_; }

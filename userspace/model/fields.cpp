@@ -1,12 +1,17 @@
 #include "model/fields.h"
 
+#include "common/limits.h"
+
 namespace ferry {
 
 using nlohmann::json;
 
 void ObjectContext::error(const std::string& field, const std::string& message) {
   failed_ = true;
-  if (sink_) sink_->push_back({file_, object_, field, message});
+  // An error never quotes more than kErrorMessageBytes of input.
+  if (sink_)
+    sink_->push_back({file_, limits::truncate(object_, limits::kQuotedValueBytes),
+                      limits::truncate(field, limits::kQuotedValueBytes), limits::truncate(message)});
 }
 
 void ObjectContext::warning(const std::string& field, const std::string& message) {
@@ -21,7 +26,10 @@ std::string indexPath(const std::string& parent, size_t i) {
   return parent + "[" + std::to_string(i) + "]";
 }
 
-std::string describe(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+std::string describe(const json& v) {
+  return v.is_string() ? limits::truncate(v.get<std::string>(), limits::kQuotedValueBytes)
+                       : limits::dumpSafe(v);
+}
 
 const json* optField(const json& obj, const char* key) {
   if (!obj.is_object()) return nullptr;
@@ -41,7 +49,7 @@ std::string typeName(const json& v) {
 }
 
 void wrongType(ObjectContext& c, const std::string& path, const char* want, const json& got) {
-  c.error(path, std::string("must be ") + want + ", got " + typeName(got) + " " + got.dump());
+  c.error(path, std::string("must be ") + want + ", got " + typeName(got) + " " + limits::dumpSafe(got));
 }
 
 }  // namespace
@@ -119,7 +127,7 @@ std::map<std::string, std::string> optStringMap(ObjectContext& c, const json& ob
       out[k] = "";
     else
       // Kubernetes rejects `app: true` too; quoting it is the fix.
-      c.error(fieldPath(path, k), "must be a string (quote it), got " + v.dump());
+      c.error(fieldPath(path, k), "must be a string (quote it), got " + limits::dumpSafe(v));
   }
   return out;
 }

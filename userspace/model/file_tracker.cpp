@@ -55,11 +55,11 @@ void FileTracker::dropFile(const std::string& path, std::set<ObjectKey>* keys) {
 }
 
 void FileTracker::parseFile(const std::string& path, const std::string& content,
-                            std::set<ObjectKey>* keys) {
-  uint64_t h = contentHash(content);
+                            const std::string& error, std::set<ObjectKey>* keys) {
+  uint64_t h = contentHash(error.empty() ? content : "\0error:" + error);
   auto old = files_.find(path);
   if (old != files_.end() && old->second.hash == h) return;  // touched, not changed
-  Manifests m = parseManifests({{path, content}});
+  Manifests m = parseManifests({{path, content, error}});
   std::map<ObjectKey, ObjectPtr> good;
   addGood(good, m.services);
   addGood(good, m.pods);
@@ -191,7 +191,7 @@ SourceUpdate FileTracker::apply(const std::vector<FileChange>& changes) {
     bool known = files_.count(c->path) > 0;
     uint64_t oldHash = known ? files_[c->path].hash : 0;
     if (c->content)
-      parseFile(c->path, *c->content, &keys);
+      parseFile(c->path, *c->content, c->error, &keys);
     else
       dropFile(c->path, &keys);
     bool changed = keys.size() != before || known != files_.count(c->path) ||

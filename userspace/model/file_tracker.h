@@ -34,6 +34,9 @@ namespace ferry {
 struct FileChange {
   std::string path;
   std::optional<std::string> content;  // nullopt: the file is gone
+  // Set when the file is there but unusable (too large, not a regular
+  // file): reported as the file's error, its objects left out.
+  std::string error{};
 };
 
 class FileTracker {
@@ -65,7 +68,8 @@ class FileTracker {
     std::vector<ManifestError> parseErrors;
   };
 
-  void parseFile(const std::string& path, const std::string& content, std::set<ObjectKey>* keys);
+  void parseFile(const std::string& path, const std::string& content, const std::string& error,
+                 std::set<ObjectKey>* keys);
   void dropFile(const std::string& path, std::set<ObjectKey>* keys);
   std::vector<ManifestError> errorsOf(const std::string& path) const;
   void emit(const ObjectKey& key, SourceUpdate* out);

@@ -2,6 +2,8 @@
 // reject duplicates, and hand it to its kind's parser.
 #include "model/manifest.h"
 
+#include "common/limits.h"
+
 #include <algorithm>
 
 #include "model/names.h"
@@ -64,6 +66,7 @@ void ManifestParser::broken(const std::string& file, const std::string& doc,
 }
 
 void ManifestParser::parseFile(const SourceFile& f) {
+  if (!f.error.empty()) return broken(f.path, "file", "", limits::truncate(f.error));
   for (const YamlDocument& d : parseYamlDocuments(f.content)) {
     std::string doc = "document " + std::to_string(d.index);
     if (!d.error.empty())
@@ -79,6 +82,12 @@ void ManifestParser::parseList(const json& o, const std::string& file, const std
   const json* items = optArray(c, o, "items", fieldPath(prefix, "items"));
   if (c.failed()) out_.brokenFiles.insert(file);
   if (!items) return;
+  if (items->size() > limits::kDocumentsPerFile) {
+    broken(file, doc, fieldPath(prefix, "items"),
+           "more than " + std::to_string(limits::kDocumentsPerFile) +
+               " objects in one List (limit kDocumentsPerFile)");
+    return;
+  }
   for (size_t i = 0; i < items->size(); ++i)
     parseObject((*items)[i], file, doc, indexPath(fieldPath(prefix, "items"), i));
 }
@@ -86,7 +95,7 @@ void ManifestParser::parseList(const json& o, const std::string& file, const std
 void ManifestParser::parseObject(const json& o, const std::string& file, const std::string& doc,
                                  const std::string& prefix) {
   if (!o.is_object())
-    return broken(file, doc, prefix, "must be a Kubernetes object (a mapping), got " + o.dump());
+    return broken(file, doc, prefix, "must be a Kubernetes object (a mapping), got " + limits::dumpSafe(o));
   ObjectContext idc(file, doc, &out_.errors);
   auto kind = optString(idc, o, "kind", fieldPath(prefix, "kind"));
   auto apiVersion = optString(idc, o, "apiVersion", fieldPath(prefix, "apiVersion"));

@@ -21,6 +21,9 @@ namespace ferry {
 struct SourceFile {
   std::string path;
   std::string content;
+  // Set when the file could not be read (too large, not a regular file):
+  // reported as an error of the file, whose last good objects are kept.
+  std::string error{};
 };
 
 struct PodPort {

@@ -1,5 +1,6 @@
 // MetalLB's IPAddressPool: spec.addresses, spec.autoAssign,
 // spec.avoidBuggyIPs. Other spec fields (serviceAllocation) are ignored.
+#include "common/limits.h"
 #include "model/address_pool.h"
 #include "model/object_parsers.h"
 
@@ -23,7 +24,7 @@ AddressPool parseAddressPool(ObjectContext& c, const json& o, const ObjectMeta& 
       const json& v = (*list)[i];
       std::string path = indexPath("spec.addresses", i);
       if (!v.is_string()) {
-        c.error(path, "must be a string, got " + v.dump());
+        c.error(path, "must be a string, got " + limits::dumpSafe(v));
         continue;
       }
       std::string why;

@@ -1,6 +1,7 @@
 // Endpoints (v1) and EndpointSlice (discovery.k8s.io/v1): endpoint lists
 // written by hand or by a controller. Every bad address or port is
 // reported; an object with any error is then left out whole (manifest.cpp).
+#include "common/limits.h"
 #include "model/object_parsers.h"
 
 namespace ferry {
@@ -36,9 +37,9 @@ std::optional<IpAddr> sliceAddress(ObjectContext& c, const json& v, const std::s
                                    const std::string& addressType) {
   auto ip = v.is_string() ? IpAddr::parse(v.get<std::string>()) : std::nullopt;
   if (!ip) {
-    c.error(path, "must be a valid IP address, got " + v.dump());
+    c.error(path, "must be a valid IP address, got " + limits::dumpSafe(v));
   } else if (ip->isV4() != (addressType == "IPv4")) {
-    c.error(path, "must be an " + addressType + " address (addressType), got " + v.dump());
+    c.error(path, "must be an " + addressType + " address (addressType), got " + limits::dumpSafe(v));
     return std::nullopt;
   }
   return ip;

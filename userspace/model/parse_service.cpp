@@ -3,6 +3,7 @@
 // here also works in a real cluster.
 #include <set>
 
+#include "common/limits.h"
 #include "model/names.h"
 #include "model/object_parsers.h"
 
@@ -43,7 +44,7 @@ void parseTargetPort(ObjectContext& c, const json& p, const std::string& path, S
 std::optional<ServicePort> parsePort(ObjectContext& c, const json& p, const std::string& path,
                                      ServiceType type) {
   if (!p.is_object()) {
-    c.error(path, "must be an object, got " + p.dump());
+    c.error(path, "must be an object, got " + limits::dumpSafe(p));
     return std::nullopt;
   }
   ServicePort sp;
@@ -128,7 +129,7 @@ void parseClusterIPList(ObjectContext& c, const json& list, Service& s) {
   for (size_t i = 0; i < list.size(); ++i) {
     std::string path = indexPath("spec.clusterIPs", i);
     if (!list[i].is_string()) {
-      c.error(path, "must be a string, got " + list[i].dump());
+      c.error(path, "must be a string, got " + limits::dumpSafe(list[i]));
       continue;
     }
     if (!addClusterIP(c, list[i].get<std::string>(), path, s)) ++none;
@@ -140,6 +141,34 @@ void parseClusterIPList(ObjectContext& c, const json& list, Service& s) {
     c.error("spec.clusterIPs", "the two addresses must be of different IP families");
 }
 
+// spec.ipFamilies: "IPv4" / "IPv6", at most two, no repeats; the first must
+// be the family of spec.clusterIP when one is given (the apiserver's
+// validation). The builder checks it against the service CIDRs.
+void parseIpFamilies(ObjectContext& c, const json& spec, Service& s) {
+  const json* list = optArray(c, spec, "ipFamilies", "spec.ipFamilies");
+  if (!list) return;
+  for (size_t i = 0; i < list->size(); ++i) {
+    const json& v = (*list)[i];
+    std::string path = indexPath("spec.ipFamilies", i);
+    if (!v.is_string() || (v != "IPv4" && v != "IPv6")) {
+      c.error(path, "must be \"IPv4\" or \"IPv6\", got " + limits::dumpSafe(v));
+      return;
+    }
+    bool v4 = v == "IPv4";
+    if (!s.ipFamilies.empty() && s.ipFamilies[0] == v4) {
+      c.error(path, "duplicate family " + v.get<std::string>());
+      return;
+    }
+    if (s.ipFamilies.size() == 2) {
+      c.error(path, "at most two families");
+      return;
+    }
+    s.ipFamilies.push_back(v4);
+  }
+  if (!s.ipFamilies.empty() && !s.clusterIPs.empty() && s.clusterIPs[0].isV4() != s.ipFamilies[0])
+    c.error("spec.ipFamilies[0]", "must be the family of spec.clusterIP " + s.clusterIPs[0].str());
+}
+
 // clusterIP / clusterIPs: both optional; when both are set they must agree.
 void parseClusterIPs(ObjectContext& c, const json& spec, Service& s) {
   auto single = optString(c, spec, "clusterIP", "spec.clusterIP");
@@ -149,7 +178,7 @@ void parseClusterIPs(ObjectContext& c, const json& spec, Service& s) {
     const json& first = (*list)[0];
     if (single && !single->empty() && first.is_string() && first.get<std::string>() != *single)
       c.error("spec.clusterIPs[0]",
-              "must match spec.clusterIP \"" + *single + "\", got " + first.dump());
+              "must match spec.clusterIP \"" + *single + "\", got " + limits::dumpSafe(first));
   } else if (single && !single->empty()) {
     s.headless = !addClusterIP(c, *single, "spec.clusterIP", s);
   }
@@ -217,6 +246,7 @@ Service parseService(ObjectContext& c, const json& o, const ObjectMeta& m) {
     c.error("spec.clusterIP", std::string("may not be \"None\" for type ") +
                                   serviceTypeName(s.type));
   checkTypeRules(c, spec, s);
+  parseIpFamilies(c, spec, s);
   s.selector = optStringMap(c, spec, "selector", "spec.selector");
   parsePorts(c, spec, s);
   parseExternalFields(c, spec, s);

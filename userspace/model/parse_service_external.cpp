@@ -1,6 +1,7 @@
 // Service fields about traffic from outside the cluster: node ports'
 // traffic policy, external IPs and the LoadBalancer settings. Validation
 // follows the apiserver's (pkg/apis/core/validation) where ferry can.
+#include "common/limits.h"
 #include "model/load_balancer.h"
 #include "model/object_parsers.h"
 
@@ -71,11 +72,11 @@ void parseExternalIPs(ObjectContext& c, const json& spec, Service& s) {
     std::string path = indexPath("spec.externalIPs", i);
     auto ip = v.is_string() ? IpAddr::parse(v.get<std::string>()) : std::nullopt;
     if (!ip) {
-      c.error(path, "must be a valid IP address, got " + v.dump());
+      c.error(path, "must be a valid IP address, got " + limits::dumpSafe(v));
       continue;
     }
     if (auto why = specialIpReason(*ip); !why.empty()) {
-      c.error(path, why + ", got " + v.dump());
+      c.error(path, why + ", got " + limits::dumpSafe(v));
       continue;
     }
     s.externalIPs.push_back(*ip);
@@ -98,7 +99,7 @@ void parseSourceRanges(ObjectContext& c, const json& spec, Service& s) {
         pfx = IpPrefix::parseMasked(text.substr(first, last - first + 1));
     }
     if (!pfx)
-      c.error(indexPath(path, i), "must be a CIDR such as 10.240.0.0/24, got " + v.dump());
+      c.error(indexPath(path, i), "must be a CIDR such as 10.240.0.0/24, got " + limits::dumpSafe(v));
     else
       s.loadBalancerSourceRanges.push_back(*pfx);
   }

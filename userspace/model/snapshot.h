@@ -68,6 +68,8 @@ struct Service {
   ServiceType type = ServiceType::ClusterIP;
   bool headless = false;                 // clusterIP: None
   std::vector<IpAddr> clusterIPs;        // empty for headless / ExternalName
+  // spec.ipFamilies as requested (true = IPv4), in order; empty = any.
+  std::vector<bool> ipFamilies;
   std::string externalName;
   std::vector<ServicePort> ports;
   std::map<std::string, std::string> selector;

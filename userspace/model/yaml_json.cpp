@@ -7,6 +7,10 @@
 #include <charconv>
 #include <cstdlib>
 #include <regex>
+#include <set>
+#include <stdexcept>
+
+#include "common/limits.h"
 
 namespace ferry {
 
@@ -94,72 +98,339 @@ json resolvePlain(const std::string& s) {
   return s;  // .inf / .nan have no JSON form; keep them as text
 }
 
-json toJson(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Map: {
-      json obj = json::object();
-      for (const auto& kv : n) {
-        std::string key = kv.first.IsScalar() ? kv.first.Scalar() : YAML::Dump(kv.first);
-        obj[key] = toJson(kv.second);
+// Raised by the conversion when a limit is hit; becomes the document's
+// error.
+struct LimitError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// yaml-cpp 0.7 keeps an alias as a shared node, so loading an alias bomb is
+// cheap; expanding it here is what would blow up. Every node visited
+// (aliases expand) costs one unit of the file's budget.
+class Converter {
+ public:
+  explicit Converter(size_t* budget) : budget_(budget) {}
+  json toJson(const YAML::Node& n, size_t depth, bool viaAlias = false) {
+    if (*budget_ == 0)
+      throw LimitError("more than " + std::to_string(limits::kYamlNodesPerFile) +
+                       " YAML nodes after alias expansion (limit kYamlNodesPerFile; an alias bomb?)");
+    --*budget_;
+    // A collection met a second time (same position in the text) is an
+    // alias being expanded; everything under it counts against the alias
+    // budget.
+    if (!viaAlias && (n.IsMap() || n.IsSequence()) && !n.Mark().is_null())
+      viaAlias = !seen_.insert(n.Mark().pos).second;
+    if (viaAlias && ++aliasNodes_ > limits::kYamlAliasNodes)
+      throw LimitError("more than " + std::to_string(limits::kYamlAliasNodes) +
+                       " YAML nodes expanded from aliases (limit kYamlAliasNodes; an alias bomb?)");
+    if (depth > limits::kNestingDepth)
+      throw LimitError("nested deeper than " + std::to_string(limits::kNestingDepth) +
+                       " levels (limit kNestingDepth)");
+    switch (n.Type()) {
+      case YAML::NodeType::Map: {
+        json obj = json::object();
+        for (const auto& kv : n) {
+          std::string key = kv.first.IsScalar() ? kv.first.Scalar() : YAML::Dump(kv.first);
+          if (obj.contains(key))
+            throw YAML::Exception(kv.first.Mark(),
+                                  "duplicate key \"" + limits::truncate(key, limits::kQuotedValueBytes) +
+                                      "\" (keys of a mapping must be unique)");
+          obj[key] = toJson(kv.second, depth + 1, viaAlias);
+        }
+        return obj;
       }
-      return obj;
+      case YAML::NodeType::Sequence: {
+        json arr = json::array();
+        for (const auto& item : n) arr.push_back(toJson(item, depth + 1, viaAlias));
+        return arr;
+      }
+      case YAML::NodeType::Scalar:
+        // "!" is yaml-cpp's tag for quoted scalars: always strings.
+        if (n.Tag() == "!" || n.Tag() == "tag:yaml.org,2002:str") return n.Scalar();
+        return resolvePlain(n.Scalar());
+      default:
+        return nullptr;
     }
-    case YAML::NodeType::Sequence: {
-      json arr = json::array();
-      for (const auto& item : n) arr.push_back(toJson(item));
-      return arr;
-    }
-    case YAML::NodeType::Scalar:
-      // "!" is yaml-cpp's tag for quoted scalars: always strings.
-      if (n.Tag() == "!" || n.Tag() == "tag:yaml.org,2002:str") return n.Scalar();
-      return resolvePlain(n.Scalar());
-    default:
-      return nullptr;
   }
+
+ private:
+  size_t* budget_;
+  std::set<int> seen_;  // positions of the collections converted so far
+  size_t aliasNodes_ = 0;
+};
+
+// An upper bound of the nesting yaml-cpp will recurse through for `text`,
+// computed without recursion: on each line, the column where content
+// starts after block indicators ("- ", "? ", ": ") plus the flow depth
+// ([ and { outside quoted scalars and comments). Block nesting needs one
+// more column per level, so the column bounds it. Returns the line (1-based,
+// within text) where the bound first passes `max`, or 0.
+int deepLine(const std::string& text, size_t max) {
+  size_t flow = 0;
+  char quote = 0;  // inside a quoted scalar (may span lines)
+  int line = 1;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    size_t i = pos;
+    size_t base = 0;  // the column where this line's content starts
+    if (!quote) {
+      while (i < end && (text[i] == ' ' || text[i] == '\t')) ++i;
+      while (i + 1 < end && (text[i] == '-' || text[i] == '?' || text[i] == ':') &&
+             (text[i + 1] == ' ' || text[i + 1] == '\t')) {
+        i += 2;
+        while (i < end && (text[i] == ' ' || text[i] == '\t')) ++i;
+      }
+      base = i - pos;
+      if (base + flow > max) return line;
+    }
+    char prev = ' ';
+    for (; i < end; ++i) {
+      char ch = text[i];
+      if (quote) {
+        if (quote == '"' && ch == '\\') ++i;
+        else if (ch == quote) quote = 0;
+        prev = 'x';
+        continue;
+      }
+      if (ch == '#' && (prev == ' ' || prev == '\t')) break;  // comment
+      if ((ch == '"' || ch == '\'') &&
+          (prev == ' ' || prev == '\t' || prev == '[' || prev == '{' || prev == ',' || prev == ':'))
+        quote = ch;
+      else if (ch == '[' || ch == '{') {
+        if (++flow + base > max) return line;
+      } else if ((ch == ']' || ch == '}') && flow > 0) {
+        --flow;
+      }
+      prev = ch;
+    }
+    pos = end + 1;
+    ++line;
+  }
+  return 0;
 }
 
-YamlDocument parseChunk(const Chunk& c, int index) {
+// yaml-cpp recurses once or twice per level of the bound above; this many
+// levels are safe on the agent's stack. The exact kNestingDepth is checked
+// during conversion.
+constexpr size_t kYamlScanBound = 1000;
+
+YamlDocument parseChunk(const Chunk& c, int index, size_t* budget) {
   YamlDocument doc;
   doc.index = index;
   doc.firstLine = c.firstLine;
+  if (int l = deepLine(c.text, kYamlScanBound)) {
+    doc.error = "nested or indented too deep at line " + std::to_string(c.firstLine + l - 1) +
+                " (limit kNestingDepth: " + std::to_string(limits::kNestingDepth) + " levels)";
+    return doc;
+  }
   try {
-    doc.value = toJson(YAML::Load(c.text));
+    doc.value = Converter(budget).toJson(YAML::Load(c.text), 1);
   } catch (const YAML::Exception& e) {
     doc.error = e.mark.is_null() ? "invalid YAML: " + e.msg
                                  : "invalid YAML at line " +
                                        std::to_string(c.firstLine + e.mark.line) + ", column " +
                                        std::to_string(e.mark.column + 1) + ": " + e.msg;
+  } catch (const LimitError& e) {
+    doc.error = e.what();
   } catch (const std::exception& e) {
     doc.error = std::string("invalid YAML: ") + e.what();
   }
+  doc.error = limits::truncate(doc.error);
+  if (!doc.error.empty()) doc.value = nullptr;
   return doc;
+}
+
+// Builds the DOM iteratively, with the checks the default parser lacks.
+class StrictSax : public nlohmann::json_sax<json> {
+ public:
+  explicit StrictSax(size_t maxDepth) : maxDepth_(maxDepth) {}
+  json root;
+  std::string error;
+
+  bool null() override { return put(nullptr); }
+  bool boolean(bool v) override { return put(v); }
+  bool number_integer(number_integer_t v) override { return put(v); }
+  bool number_unsigned(number_unsigned_t v) override { return put(v); }
+  bool number_float(number_float_t v, const string_t&) override { return put(v); }
+  bool string(string_t& v) override { return put(std::move(v)); }
+  bool binary(binary_t&) override { return fail("binary values are not JSON"); }
+  bool start_object(std::size_t) override { return open(json::object()); }
+  bool start_array(std::size_t) override { return open(json::array()); }
+  bool end_object() override { return close(); }
+  bool end_array() override { return close(); }
+  bool key(string_t& k) override {
+    if (stack_.back()->contains(k))
+      return fail("duplicate key \"" + limits::truncate(k, limits::kQuotedValueBytes) +
+                  "\" (keys of an object must be unique)");
+    key_ = std::move(k);
+    return true;
+  }
+  bool parse_error(std::size_t pos, const std::string&,
+                   const nlohmann::detail::exception& e) override {
+    if (error.empty()) error = "byte " + std::to_string(pos) + ": " + e.what();
+    return false;
+  }
+
+ private:
+  bool fail(std::string why) {
+    error = std::move(why);
+    return false;
+  }
+  json* place(json v) {
+    if (stack_.empty()) {
+      root = std::move(v);
+      return &root;
+    }
+    json& top = *stack_.back();
+    if (top.is_array()) {
+      top.push_back(std::move(v));
+      return &top.back();
+    }
+    json& slot = top[key_];
+    slot = std::move(v);
+    return &slot;
+  }
+  bool put(json v) {
+    place(std::move(v));
+    return true;
+  }
+  bool open(json v) {
+    if (stack_.size() >= maxDepth_)
+      return fail("nested deeper than " + std::to_string(maxDepth_) +
+                  " levels (limit kNestingDepth)");
+    stack_.push_back(place(std::move(v)));
+    return true;
+  }
+  bool close() {
+    stack_.pop_back();
+    return true;
+  }
+  size_t maxDepth_;
+  std::vector<json*> stack_;
+  std::string key_;
+};
+
+YamlDocument errorDocument(int firstLine, std::string why) {
+  YamlDocument d;
+  d.index = 1;
+  d.firstLine = firstLine;
+  d.error = limits::truncate(why);
+  return d;
 }
 
 }  // namespace
 
+bool parseJsonStrict(const std::string& text, size_t maxDepth, json* out, std::string* error) {
+  StrictSax sax(maxDepth);
+  bool ok = false;
+  try {
+    ok = json::sax_parse(text, &sax, json::input_format_t::json, /*strict=*/true);
+  } catch (const std::exception& e) {  // nothing is expected to throw; stay total
+    sax.error = e.what();
+  }
+  if (!ok) {
+    *error = limits::truncate(sax.error.empty() ? "not valid JSON" : sax.error);
+    return false;
+  }
+  *out = std::move(sax.root);
+  return true;
+}
+
+size_t invalidUtf8Offset(std::string_view s) {
+  const auto* b = reinterpret_cast<const unsigned char*>(s.data());
+  size_t n = s.size(), i = 0;
+  while (i < n) {
+    unsigned char c = b[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len = 0;
+    unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c == 0xE0) len = 3, lo = 0xA0;
+    else if (c == 0xED) len = 3, hi = 0x9F;  // no surrogates
+    else if (c >= 0xE1 && c <= 0xEF) len = 3;
+    else if (c == 0xF0) len = 4, lo = 0x90;
+    else if (c >= 0xF1 && c <= 0xF3) len = 4;
+    else if (c == 0xF4) len = 4, hi = 0x8F;  // <= U+10FFFF
+    else return i;
+    if (i + len > n || b[i + 1] < lo || b[i + 1] > hi) return i;
+    for (size_t k = 2; k < len; ++k)
+      if ((b[i + k] & 0xC0) != 0x80) return i;
+    i += len;
+  }
+  return std::string::npos;
+}
+
+namespace {
+
 // A JSON file (what the Kubernetes API and `kubectl -o json` produce) is
 // valid YAML, but yaml-cpp takes seconds for megabytes of it; a JSON
-// parser takes milliseconds. Anything that is not strict JSON (YAML flow
-// style like `{a: b}`) falls through to yaml-cpp.
-static bool parseAsJson(const std::string& content, std::vector<YamlDocument>* docs) {
+// parser takes milliseconds. A syntax error falls through to yaml-cpp
+// (YAML flow style like `{a: b}`); a limit or a duplicate key is final.
+bool parseAsJson(const std::string& content, std::vector<YamlDocument>* docs) {
   size_t first = content.find_first_not_of(" \t\r\n");
   if (first == std::string::npos || (content[first] != '{' && content[first] != '[')) return false;
-  nlohmann::json v = nlohmann::json::parse(content, nullptr, /*allow_exceptions=*/false);
-  if (v.is_discarded()) return false;
+  int firstLine = 1 + static_cast<int>(std::count(content.begin(), content.begin() + first, '\n'));
+  json v;
+  std::string why;
+  if (!parseJsonStrict(content, limits::kNestingDepth, &v, &why)) {
+    if (why.find("(limit ") != std::string::npos || why.rfind("duplicate key", 0) == 0) {
+      docs->push_back(errorDocument(firstLine, "invalid JSON: " + why));
+      return true;
+    }
+    return false;
+  }
   YamlDocument d;
   d.index = 1;
-  d.firstLine = 1 + static_cast<int>(std::count(content.begin(), content.begin() + first, '\n'));
+  d.firstLine = firstLine;
   d.value = std::move(v);
   docs->push_back(std::move(d));
   return true;
 }
 
+// "line 3, column 5" of a byte offset.
+std::string lineColumn(const std::string& s, size_t off) {
+  size_t line = 1 + std::count(s.begin(), s.begin() + off, '\n');
+  size_t bol = off == 0 ? std::string::npos : s.rfind('\n', off - 1);
+  size_t col = off - (bol == std::string::npos ? 0 : bol + 1) + 1;
+  return "line " + std::to_string(line) + ", column " + std::to_string(col);
+}
+
+}  // namespace
+
 std::vector<YamlDocument> parseYamlDocuments(const std::string& content) {
   std::vector<YamlDocument> docs;
+  if (size_t bad = invalidUtf8Offset(content); bad != std::string::npos) {
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned char>(content[bad]));
+    docs.push_back(errorDocument(1, "not valid UTF-8 at " + lineColumn(content, bad) + " (byte " +
+                                        hex + "): manifests must be UTF-8"));
+    return docs;
+  }
   if (parseAsJson(content, &docs)) return docs;
+  // Every YAML node needs a line or a flow separator of its own.
+  size_t items = 0;
+  for (char ch : content) items += ch == '\n' || ch == ',' || ch == '[' || ch == '{';
+  if (items > limits::kYamlNodesPerFile) {
+    docs.push_back(errorDocument(1, "more than " + std::to_string(limits::kYamlNodesPerFile) +
+                                        " YAML lines and flow items (limit kYamlNodesPerFile): not parsed"));
+    return docs;
+  }
+  size_t budget = limits::kYamlNodesPerFile;
   for (const Chunk& c : splitChunks(content)) {
     if (isBlank(c.text)) continue;
-    docs.push_back(parseChunk(c, int(docs.size()) + 1));
+    if (docs.size() >= limits::kDocumentsPerFile) {
+      docs.push_back(errorDocument(
+          c.firstLine, "more than " + std::to_string(limits::kDocumentsPerFile) +
+                           " documents in one file (limit kDocumentsPerFile); the rest are ignored"));
+      docs.back().index = int(docs.size());
+      break;
+    }
+    docs.push_back(parseChunk(c, int(docs.size()) + 1, &budget));
   }
   return docs;
 }

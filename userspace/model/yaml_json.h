@@ -20,6 +20,25 @@ struct YamlDocument {
 // Splits on `---` / `...` markers and converts every non-empty document.
 // Scalars follow the YAML 1.2 core schema: quoted scalars are strings,
 // plain ones become null / bool / integer / float when they look like one.
+//
+// Hostile input is an error document, never a crash or a stall (limits in
+// common/limits.h): bytes that are not UTF-8 (the whole file is rejected,
+// as the apiserver rejects them), more than kDocumentsPerFile documents,
+// nesting deeper than kNestingDepth (checked without recursion before any
+// recursive parser runs), more than kYamlNodesPerFile nodes after alias
+// expansion, and duplicate mapping keys (the apiserver's strict decoding).
 std::vector<YamlDocument> parseYamlDocuments(const std::string& content);
+
+// Strict JSON: a single value nested at most `maxDepth` deep, no duplicate
+// keys, valid UTF-8. Iterative (SAX): no input can overflow the stack.
+// False with *error set ("line 3, column 7: ...", at most
+// limits::kErrorMessageBytes) on any problem.
+bool parseJsonStrict(const std::string& text, size_t maxDepth, nlohmann::json* out,
+                     std::string* error);
+
+// Offset of the first byte of `s` that is not part of a well-formed UTF-8
+// sequence (RFC 3629: no overlongs, surrogates or code points past
+// U+10FFFF), or std::string::npos.
+size_t invalidUtf8Offset(std::string_view s);
 
 }  // namespace ferry
