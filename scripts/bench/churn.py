@@ -10,7 +10,7 @@ ferryd programmed with `gen.py manifests N`:
       sees the maps already written); inside: the agent's own figure, from
       the notification to the last map write ("... in N us" of its log line).
   churn.py burst MANIFESTS STAGE SOCKET LOG COUNT SERVICES
-      COUNT EndpointSlice files, each for another filler service (one endpoint
+      COUNT EndpointSlice files (distinct names), each for another filler service (one endpoint
       fewer than its Endpoints object), renamed into place as fast as
       possible; then the same files removed. Time until the agent's log shows
       COUNT objects changed; meanwhile a client measures control-socket round
@@ -133,7 +133,7 @@ def burst(manifests, stage, sock_path, log, count, services):
         name = "svc-%06d" % i
         eps = gen.filler_eps(i)[:-1]
         sl = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-              "metadata": {"name": name + "-burst", "namespace": gen.NS,
+              "metadata": {"name": "burst-%04d" % j, "namespace": gen.NS,
                            "labels": {"kubernetes.io/service-name": name}},
               "addressType": "IPv4" if i < gen.V4_FILLERS else "IPv6",
               "endpoints": [{"addresses": [ip], "nodeName": "node-x"} for ip, _ in eps],
