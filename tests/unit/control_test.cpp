@@ -2,6 +2,8 @@
 // serves many clients without blocking, cutting slow ones at their deadline.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -51,6 +53,11 @@ struct Server {
     auto s = ControlServer::listen(path, echoCmd);
     EXPECT_TRUE(s) << s.status().message();
     srv = std::move(*s);
+  }
+  ~Server() {
+    srv.reset();  // closes and unlinks the socket
+    std::error_code ec;
+    std::filesystem::remove_all(std::filesystem::path(path).parent_path(), ec);
   }
   // One turn of the agent's loop.
   void turn(int maxMs = 20) {
