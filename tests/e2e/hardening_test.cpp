@@ -68,13 +68,14 @@ std::vector<nlohmann::json> errorsFor(const nlohmann::json& reply, const std::st
 struct Loop {
   std::string stop;
   std::future<ShResult> done;
-  static Loop connections(const std::string& pod, const std::string& vip, int maxSec) {
+  static Loop connections(const std::string& pod, const std::string& vip, int maxSec,
+                          int port = 80) {
     Loop l;
     l.stop = runDir() + "/hx-stop-conn-" + pod;
     std::remove(l.stop.c_str());
     std::string cmd = "ok=0; fail=0; end=$((SECONDS+" + std::to_string(maxSec) + ")); "
                       "while [ ! -e " + q(l.stop) + " ] && [ $SECONDS -lt $end ]; do "
-                      "if " + q(echoBin()) + " ask tcp " + vip + " 80 --timeout-ms 1000 >/dev/null 2>&1; "
+                      "if " + q(echoBin()) + " ask tcp " + vip + " " + std::to_string(port) + " --timeout-ms 1000 >/dev/null 2>&1; "
                       "then ok=$((ok+1)); else fail=$((fail+1)); fi; done; echo \"conn $ok $fail\"";
     l.done = std::async(std::launch::async,
                         [pod, cmd, maxSec] { return exec(pod, "bash -c " + q(cmd), maxSec + 20); });
@@ -353,6 +354,43 @@ TEST_F(HardeningTest, RestartWithCorruptAllocationRecordKeepsServices) {
   EXPECT_EQ(sh("ls " + q(record) + ".corrupt-*", 5).rc, 0) << "the corrupt record was not kept aside";
   EXPECT_NE(slurp(runDir() + "/node1.log").find("corrupt allocation record"), std::string::npos);
   sh("rm -f " + q(record) + ".corrupt-*", 5);
+}
+
+// A restart while another process holds the record's lock: the agent cannot
+// allocate, so its model lacks the services; planning it would delete what
+// is pinned. The pinned state must stay until the record is usable.
+TEST_F(HardeningTest, RestartWhileRecordLockedKeepsPinnedServices) {
+  writeManifest("hx-lkr.yaml", serviceYaml("hx-lkr-dyn", "", "name: c",
+                                           "[{name: web, port: 8282, targetPort: 8080}]"));
+  ASSERT_TRUE(waitFor([] { return !clusterIPOf("node1", "hx-lkr-dyn").empty(); }));
+  std::string dyn = clusterIPOf("node1", "hx-lkr-dyn");
+  ASSERT_TRUE(askUntil("a", "tcp", dyn, 8282, [](const Answer& x) { return x.ok(); }).ok());
+  const std::string cs = q(clusterSh()) + " ";
+  ASSERT_EQ(sh(cs + "stop-agent " + prefix() + " node1", 30).rc, 0);
+  const std::string lock = manifestsDir() + "/.ferry/allocations.json.lock";
+  const std::string held = runDir() + "/hx-lkr-held";
+  auto holder = std::async(std::launch::async, [&] {
+    return sh("flock " + q(lock) + " sh -c 'touch " + q(held) + "; sleep 5'", 30);
+  });
+  ASSERT_TRUE(waitFor([&] { return access(held.c_str(), F_OK) == 0; }));
+  Loop conn = Loop::connections("a", dyn, 40, 8282);
+  ShResult r = sh(cs + "start-agent " + prefix() + " node1 --dns-listen 198.18.0.11:53 >/dev/null", 30);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  ASSERT_TRUE(waitFor([&] {
+    return slurp(runDir() + "/node1.log").find("keeping the pinned state") != std::string::npos;
+  })) << "the agent never reported the unusable record";
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_TRUE(ask("a", "tcp", dyn, 8282).ok()) << "a pinned service was dropped while the record was locked";
+    EXPECT_TRUE(ask("a", "tcp", kGoodVip, 80).ok()) << "a pinned service was dropped while the record was locked";
+  }
+  holder.get();
+  sh("rm -f " + q(held), 5);
+  EXPECT_TRUE(waitFor([&] { return clusterIPOf("node1", "hx-lkr-dyn") == dyn; }))
+      << "the service did not come back with its address once the lock was released";
+  auto [ok, failed] = connFigures(conn.finish());
+  EXPECT_GT(ok, 0);
+  EXPECT_EQ(failed, 0) << "connections failed across a restart with the record locked";
+  removeManifest("hx-lkr.yaml");
 }
 
 TEST_F(HardeningTest, SecondAgentOnTheSamePinDirectoryExitsAndTouchesNothing) {

@@ -196,7 +196,8 @@ void Agent::sync(ControlPlane::Clock::time_point arrival) {
     // allocation record was usable.
     cp_->apply(update, arrival, false);
     if (!plan) return;
-    if (cp_->recordFailed()) cp_->retryAllocations(arrival);
+    // Still nothing planned: a retry of the record moves the model only.
+    if (retry) cp_->retryAllocations(arrival, false);
   } else if (!update.empty()) {
     r = cp_->apply(update, arrival, true);
   }

@@ -44,10 +44,10 @@ ChangeReport ControlPlane::apply(const SourceUpdate& u, Clock::time_point arriva
   return finish(std::move(cs), arrival, t0, plan);
 }
 
-ChangeReport ControlPlane::retryAllocations(Clock::time_point arrival) {
+ChangeReport ControlPlane::retryAllocations(Clock::time_point arrival, bool plan) {
   auto t0 = Clock::now();
   ChangeSet cs = model_.retryAllocations();
-  return finish(std::move(cs), arrival, t0, true);
+  return finish(std::move(cs), arrival, t0, plan);
 }
 
 std::string ControlPlane::repairDrift() {

@@ -51,8 +51,9 @@ class ControlPlane {
   // apply that plans, so the maps never see half of the initial list.
   ChangeReport apply(const SourceUpdate& u, Clock::time_point arrival, bool plan = true);
   // The allocation transaction again for services waiting on the record
-  // (ClusterModel::retryAllocations), planned like any change.
-  ChangeReport retryAllocations(Clock::time_point arrival);
+  // (ClusterModel::retryAllocations), planned like any change (`plan` as
+  // for apply()).
+  ChangeReport retryAllocations(Clock::time_point arrival, bool plan = true);
   bool recordFailed() const { return model_.recordFailed(); }
   bool planned() const { return planned_; }
   // Re-reads the maps; when they differ from what the planner believes it
