@@ -322,7 +322,10 @@ TEST_F(HardeningTest, ControlSocketAbuseWhileDnsAnswers) {
   EXPECT_TRUE(alive(pid) && agentPid("node1") == pid) << "the agent died";
   EXPECT_GT(d.ok, 20);
   EXPECT_EQ(d.failed, 0);
-  EXPECT_LT(d.p99, 50 * slack()) << "DNS p99 while the control socket is abused";
+  // A frozen loop (one client served at a time) stalled DNS for seconds;
+  // the bound tells that apart from a loaded shared machine (p99 12 ms
+  // quiet, 60 ms with two other builds running). The figure is printed.
+  EXPECT_LT(d.p99, 250 * slack()) << "DNS p99 while the control socket is abused";
 }
 
 TEST_F(HardeningTest, RestartWithCorruptAllocationRecordKeepsServices) {
