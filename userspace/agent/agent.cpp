@@ -110,6 +110,13 @@ Expected<std::unique_ptr<Agent>> Agent::create(const AgentConfig& cfg) {
   auto dp = Datapath::load(dpo);
   if (!dp) return dp.status();
   a->dp_ = std::move(*dp);
+  for (const PinnedMapChange& c : a->dp_->replacedMaps()) {
+    std::string what = "pinned map " + c.name + " replaced (" + c.reason + ")";
+    if (c.flowsLost) what += ": its layout changed, the flows it held are lost";
+    else if (c.flowsKept) what += ": " + std::to_string(c.flowsKept) + " flows carried over";
+    else what += ": refilled from the model";
+    logWarn(what);
+  }
   a->writer_ = std::make_unique<MapWriter>(*a->dp_);
   // Reuse what a previous run programmed: the next sync applies only the
   // difference, so established flows never see a gap.

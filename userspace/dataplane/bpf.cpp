@@ -16,6 +16,7 @@
 #include <cstring>
 #include <algorithm>
 #include <filesystem>
+#include <utility>
 
 #include "ferry.skel.h"
 #include "xdp_pass.skel.h"
@@ -125,6 +126,84 @@ template class Map<ferry_addr, ferry_node_addr>;
 template class Map<ferry_src_range_key, uint8_t>;
 template class Map<ferry_member_key, uint8_t>;
 
+namespace {
+
+// Flow state: entries are carried over when only the capacity changed.
+bool holdsFlows(const bpf_map* m) {
+  std::string name = bpf_map__name(m);
+  return name == "ferry_ct" || name == "ferry_sock_revnat";
+}
+
+// Copies every entry of `from` into `to` (same key and value sizes).
+// Returns the number copied; stops quietly when `to` is full.
+size_t copyEntries(int from, int to, uint32_t keySize, uint32_t valueSize, uint32_t type) {
+  bool perCpu = type == BPF_MAP_TYPE_PERCPU_ARRAY || type == BPF_MAP_TYPE_PERCPU_HASH ||
+                type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
+  if (perCpu) return 0;  // counters: starting from zero is fine
+  std::vector<uint8_t> key(keySize), next(keySize), value(valueSize);
+  size_t copied = 0;
+  void* prev = nullptr;
+  while (bpf_map_get_next_key(from, prev, next.data()) == 0) {
+    if (bpf_map_lookup_elem(from, next.data(), value.data()) == 0 &&
+        bpf_map_update_elem(to, next.data(), value.data(), BPF_ANY) == 0)
+      ++copied;
+    key = next;
+    prev = key.data();
+  }
+  return copied;
+}
+
+Expected<std::vector<PinnedMapChange>> reconcilePinnedMaps(::ferry_bpf* skel,
+                                                           const std::string& pinDir) {
+  std::vector<PinnedMapChange> changes;
+  for (bpf_map* m : pinnedMaps(skel)) {
+    std::string path = pinDir + "/" + bpf_map__name(m);
+    int fd = bpf_obj_get(path.c_str());
+    if (fd < 0) {
+      if (errno == ENOENT) continue;
+      return Status::sys("open pinned map " + path, errno);
+    }
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    int err = bpf_obj_get_info_by_fd(fd, &info, &len);
+    if (err) {
+      close(fd);
+      return Status::sys("inspect pinned map " + path, -err);
+    }
+    PinnedMapChange c;
+    c.name = bpf_map__name(m);
+    bool sameShape = info.type == bpf_map__type(m) && info.key_size == bpf_map__key_size(m) &&
+                     info.value_size == bpf_map__value_size(m) &&
+                     info.map_flags == bpf_map__map_flags(m);
+    if (sameShape && info.max_entries == bpf_map__max_entries(m)) {
+      close(fd);
+      continue;
+    }
+    char why[160];
+    std::snprintf(why, sizeof(why), "type %u key %u value %u entries %u -> %u/%u/%u/%u",
+                  info.type, info.key_size, info.value_size, info.max_entries,
+                  bpf_map__type(m), bpf_map__key_size(m), bpf_map__value_size(m),
+                  bpf_map__max_entries(m));
+    c.reason = why;
+    if (sameShape && holdsFlows(m)) {
+      // Same layout, new capacity: keep the old map open, load a fresh one
+      // and carry the flows over after the load (see copyPinnedFlows).
+      c.oldFd = fd;
+    } else {
+      close(fd);
+      c.flowsLost = holdsFlows(m);
+    }
+    if (unlink(path.c_str()) != 0) {
+      if (c.oldFd >= 0) close(c.oldFd);
+      return Status::sys("replace pinned map " + path, errno);
+    }
+    changes.push_back(std::move(c));
+  }
+  return changes;
+}
+
+}  // namespace
+
 bool isBpffs(const std::string& path) {
   struct statfs st {};
   return statfs(path.c_str(), &st) == 0 && st.f_type == BPF_FS_MAGIC;
@@ -147,6 +226,7 @@ Expected<std::unique_ptr<Datapath>> Datapath::load(const DatapathOptions& opts) 
   if (opts.snatPortMin) skel->rodata->snat_port_min = opts.snatPortMin;
   if (opts.snatPortMax) skel->rodata->snat_port_max = opts.snatPortMax;
 
+  std::vector<PinnedMapChange> changes;
   if (!opts.pinDir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(opts.pinDir, ec);
@@ -155,18 +235,37 @@ Expected<std::unique_ptr<Datapath>> Datapath::load(const DatapathOptions& opts) 
       return Status::error("--bpffs " + opts.pinDir +
                            " is not on a bpf filesystem; mount one with: mount -t bpf bpf " +
                            opts.pinDir);
+    auto reconciled = reconcilePinnedMaps(skel, opts.pinDir);
+    if (!reconciled) return reconciled.status();
+    changes = std::move(*reconciled);
     for (bpf_map* m : pinnedMaps(skel)) {
       std::string path = opts.pinDir + "/" + bpf_map__name(m);
       if (int err = bpf_map__set_pin_path(m, path.c_str()))
         return Status::sys("pin path " + path, err);
     }
   }
-  if (int err = ferry_bpf__load(skel))
+  auto closeOld = [&changes] {
+    for (auto& c : changes)
+      if (c.oldFd >= 0) close(std::exchange(c.oldFd, -1));
+  };
+  if (int err = ferry_bpf__load(skel)) {
+    closeOld();
     return Status::sys("load BPF programs (a pinned map with another size or layout? "
                        "run ferryd --cleanup)",
                        err);
+  }
+  for (auto& c : changes) {
+    if (c.oldFd < 0) continue;
+    bpf_map* m = bpf_object__find_map_by_name(skel->obj, c.name.c_str());
+    if (m)
+      c.flowsKept = copyEntries(c.oldFd, bpf_map__fd(m), bpf_map__key_size(m),
+                                bpf_map__value_size(m), bpf_map__type(m));
+  }
+  closeOld();
   guard.release();
-  return std::unique_ptr<Datapath>(new Datapath(skel, opts.pinDir));
+  auto dp = std::unique_ptr<Datapath>(new Datapath(skel, opts.pinDir));
+  dp->replacedMaps_ = std::move(changes);
+  return dp;
 }
 
 Datapath::~Datapath() { ferry_bpf__destroy(skel_); }

@@ -48,6 +48,19 @@ struct DatapathOptions {
   uint16_t snatPortMax = 0;
 };
 
+// A pinned map whose type, key, value, flags or capacity differ from the
+// loaded programs' (an upgrade, or a new --*-map-size): it is unpinned and
+// replaced at load. Flow maps (conntrack, socket reverse NAT) keep their
+// entries when only the capacity changed; any other map is refilled by the
+// agent from its model.
+struct PinnedMapChange {
+  std::string name;    // map name, e.g. "ferry_ct"
+  std::string reason;  // old -> new type/key/value/entries
+  bool flowsLost = false;  // a flow map with a new layout: its flows are gone
+  size_t flowsKept = 0;    // entries carried over into the new map
+  int oldFd = -1;          // internal: the old map while loading
+};
+
 enum class TcDirection { Ingress, Egress };
 enum class Program { FromPod, ToPod, ExtIn, ExtOut, ExtXdp };
 enum class XdpMode { Native, Generic };
@@ -56,8 +69,11 @@ class Datapath {
  public:
   // Opens and loads the programs; with a pinDir, reuses the maps pinned
   // there (so conntrack and services survive agent restarts) or pins new
-  // ones.
+  // ones. Pinned maps that no longer match the programs are replaced
+  // (see PinnedMapChange) instead of failing the load.
   static Expected<std::unique_ptr<Datapath>> load(const DatapathOptions& opts);
+  // What load() replaced, for the agent to log.
+  const std::vector<PinnedMapChange>& replacedMaps() const { return replacedMaps_; }
   ~Datapath();
   Datapath(const Datapath&) = delete;
   Datapath& operator=(const Datapath&) = delete;
@@ -106,6 +122,7 @@ class Datapath {
   int progFd(Program p) const;
   ::ferry_bpf* skel_;
   std::string pinDir_;
+  std::vector<PinnedMapChange> replacedMaps_;
 };
 
 // Is `path` on a bpf filesystem? (statfs magic)
