@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* Service lookup and backend selection. Selection reads the master entry
- * and one slot, so another algorithm (Maglev, affinity) replaces
- * lb_select() alone. */
+ * and one slot (or its Maglev table, or the client's affinity entry):
+ * lb_select() is the one place where a backend is chosen. */
 #ifndef FERRY_BPF_LB_H
 #define FERRY_BPF_LB_H
 
 #include "lib/common.h"
 #include "lib/maps.h"
+#include <ferry/jhash.h>
 
 static __always_inline const struct ferry_svc_value *
 svc4_lookup(__be32 addr, __be16 port, __u8 proto, __u8 scope)
@@ -56,31 +57,110 @@ svc4_lookup_frontend(__be32 daddr, __be16 dport, __u8 proto, int internal, struc
 	return svc4_lookup(0, dport, proto, FERRY_SCOPE_EXTERNAL);
 }
 
-/* Picks a backend uniformly among the master's slots. Returns NULL when
- * the slot or backend vanished under us (agent mid-update). */
-static __always_inline const struct ferry_backend *
-lb_select(const union ferry_addr *addr, __be16 port, __u8 proto, __u8 scope,
-	  const struct ferry_svc_value *svc, __u32 *backend_id)
+/* The new flow a backend is selected for. */
+struct lb_flow {
+	union ferry_addr client; /* source address (the node's for its own sockets) */
+	__be16 sport;            /* source port; 0 when not known (socket hooks) */
+	__u64 now;               /* ferry_now() */
+};
+
+/* The backend `id` when it is still one of the service's members (an
+ * affinity entry or Maglev position naming a removed one is ignored). */
+static __always_inline const struct ferry_backend *lb_member(__u32 svc_id, __u32 id)
+{
+	struct ferry_member_key mk = { .svc_id = svc_id, .backend_id = id };
+
+	if (!bpf_map_lookup_elem(&ferry_members, &mk))
+		return NULL;
+	return bpf_map_lookup_elem(&ferry_backends, &id);
+}
+
+/* Uniformly among the master's slots; 0 when the slot vanished under us
+ * (agent mid-update). */
+static __always_inline __u32 lb_pick_random(const struct frontend *fe, __be16 port, __u8 proto,
+					    const struct ferry_svc_value *svc)
 {
 	const struct ferry_svc_value *slot;
-	const struct ferry_backend *be;
 	struct ferry_svc_key key;
+
+	__builtin_memset(&key, 0, sizeof(key));
+	key.addr = fe->addr;
+	key.port = port;
+	key.proto = proto;
+	key.scope = fe->scope;
+	key.slot = (bpf_get_prandom_u32() % svc->count) + 1;
+	slot = bpf_map_lookup_elem(&ferry_svc, &key);
+	return slot ? slot->backend_id : 0;
+}
+
+/* Maglev (Eisenbud et al., NSDI 2016): the table position is a fixed-seed
+ * hash of the flow, so every node holding the same table picks the same
+ * backend. The frontend's own address is hashed (0.0.0.0 for NodePorts).
+ * With session affinity the source port is left out. 0: no table. */
+static __always_inline __u32 lb_pick_maglev(const struct frontend *fe, __be16 port, __u8 proto,
+					    const struct ferry_svc_value *svc,
+					    const struct lb_flow *fl)
+{
+	__u32 key = svc->svc_id, idx;
+	const __u32 *table = bpf_map_lookup_elem(&ferry_maglev, &key);
+
+	if (!table)
+		return 0;
+	idx = ferry_flow_hash4(fl->client.w[3], fe->addr.w[3],
+			       svc->affinity_timeout_s ? 0 : fl->sport, port, proto) %
+	      maglev_table_size;
+	if (idx >= maglev_table_size)
+		return 0;
+	return table[idx];
+}
+
+/* Picks the backend of a new flow: the client's affinity entry while it
+ * is young and its backend a member, else Maglev (external frontends that
+ * ask for it) or a uniform pick; with affinity, the pick is remembered.
+ * Returns NULL when nothing usable was found (agent mid-update). */
+static __always_inline const struct ferry_backend *
+lb_select(const struct frontend *fe, __be16 port, __u8 proto, const struct ferry_svc_value *svc,
+	  const struct lb_flow *fl, __u32 *backend_id)
+{
+	const struct ferry_backend *be = NULL;
+	struct ferry_affinity_value *av, nv;
+	struct ferry_affinity_key ak;
+	__u32 id = 0;
 
 	if (!svc->count)
 		return NULL;
-	__builtin_memset(&key, 0, sizeof(key));
-	key.addr = *addr;
-	key.port = port;
-	key.proto = proto;
-	key.scope = scope;
-	key.slot = (bpf_get_prandom_u32() % svc->count) + 1;
-	slot = bpf_map_lookup_elem(&ferry_svc, &key);
-	if (!slot)
-		return NULL;
-	be = bpf_map_lookup_elem(&ferry_backends, &slot->backend_id);
+	if (svc->affinity_timeout_s) {
+		__builtin_memset(&ak, 0, sizeof(ak));
+		ak.svc_id = svc->svc_id;
+		ak.client = fl->client;
+		av = bpf_map_lookup_elem(&ferry_affinity, &ak);
+		if (av && fl->now - av->last_used_ns < (__u64)svc->affinity_timeout_s * NSEC_PER_SEC) {
+			id = av->backend_id;
+			be = lb_member(svc->svc_id, id);
+			if (be) {
+				av->last_used_ns = fl->now;
+				*backend_id = id;
+				return be;
+			}
+		}
+	}
+	if ((svc->flags & FERRY_SVC_F_MAGLEV) && fe->scope == FERRY_SCOPE_EXTERNAL) {
+		id = lb_pick_maglev(fe, port, proto, svc, fl);
+		be = id ? lb_member(svc->svc_id, id) : NULL;
+	}
+	if (!be) {
+		id = lb_pick_random(fe, port, proto, svc);
+		be = id ? bpf_map_lookup_elem(&ferry_backends, &id) : NULL;
+	}
 	if (!be)
 		return NULL;
-	*backend_id = slot->backend_id;
+	if (svc->affinity_timeout_s) {
+		__builtin_memset(&nv, 0, sizeof(nv));
+		nv.backend_id = id;
+		nv.last_used_ns = fl->now;
+		bpf_map_update_elem(&ferry_affinity, &ak, &nv, BPF_ANY);
+	}
+	*backend_id = id;
 	return be;
 }
 

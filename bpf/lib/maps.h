@@ -74,6 +74,26 @@ struct {
 	__type(value, __u64);
 } ferry_stats SEC(".maps");
 
+/* sessionAffinity: ClientIP: (svc id, client) -> backend, last use. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 262144);
+	__type(key, struct ferry_affinity_key);
+	__type(value, struct ferry_affinity_value);
+} ferry_affinity SEC(".maps");
+
+/* Maglev tables: svc id -> __u32[maglev_table_size] of backend ids. The
+ * value size is set with the table size at load (no BTF type for it). */
+const volatile __u32 maglev_table_size = FERRY_MAGLEV_TABLE_DEFAULT;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32) * FERRY_MAGLEV_TABLE_DEFAULT);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} ferry_maglev SEC(".maps");
+
 static __always_inline const struct ferry_config *config_get(void)
 {
 	__u32 zero = 0;

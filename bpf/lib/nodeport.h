@@ -90,7 +90,10 @@ static __always_inline void ext4_plan(const struct pkt4 *p, const struct ferry_c
 			}
 			return;
 		}
-		be = lb_select(&fe.addr, p->dport, p->proto, fe.scope, svc, &e->f.backend_id);
+		struct lb_flow fl = { .sport = p->sport, .now = now };
+
+		addr_set_v4(&fl.client, p->saddr);
+		be = lb_select(&fe, p->dport, p->proto, svc, &fl, &e->f.backend_id);
 		if (!be) {
 			e->action = EXT_DROP;
 			e->stat = FERRY_STAT_DROP_NO_BACKEND;

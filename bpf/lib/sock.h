@@ -44,7 +44,9 @@ static __always_inline int sock4_xlate(struct bpf_sock_addr *ctx)
 	const struct ferry_backend *be;
 	struct ferry_sock_value rev;
 	struct ferry_sock_key key;
+	const struct ferry_config *cfg;
 	struct frontend fe;
+	struct lb_flow fl;
 	__u32 backend_id;
 	__be32 daddr = ctx->user_ip4;
 	__be16 dport = (__be16)ctx->user_port;
@@ -55,7 +57,13 @@ static __always_inline int sock4_xlate(struct bpf_sock_addr *ctx)
 	svc = svc4_lookup_frontend(daddr, dport, proto, 1, &fe);
 	if (!svc)
 		return SOCK_ALLOW;
-	be = lb_select(&fe.addr, dport, proto, fe.scope, svc, &backend_id);
+	/* the node's own sockets: the client is the node's address */
+	cfg = config_get();
+	__builtin_memset(&fl, 0, sizeof(fl));
+	if (cfg)
+		fl.client = cfg->snat4;
+	fl.now = ferry_now(cfg);
+	be = lb_select(&fe, dport, proto, svc, &fl, &backend_id);
 	if (!be) {
 		stat_inc(FERRY_HOOK_SOCK, FERRY_STAT_SOCK_REJECT);
 		bpf_set_retval(-ECONNREFUSED);

@@ -63,7 +63,10 @@ static __always_inline int lb4_forward(struct __sk_buff *skb, const struct pkt4 
 				return FERRY_STAT_DROP_NO_LOCAL;
 			return reject4(skb, p);
 		}
-		be = lb_select(&fe.addr, p->dport, p->proto, fe.scope, svc, &f.backend_id);
+		struct lb_flow fl = { .sport = p->sport, .now = now };
+
+		addr_set_v4(&fl.client, p->saddr);
+		be = lb_select(&fe, p->dport, p->proto, svc, &fl, &f.backend_id);
 		if (!be)
 			return FERRY_STAT_DROP_NO_BACKEND;
 		f.baddr = be->addr.w[3];

@@ -58,6 +58,10 @@ enum ferry_svc_flags {
 	/* loadBalancerSourceRanges: only sources in ferry_src_ranges under
 	 * this frontend's svc_id are served. */
 	FERRY_SVC_F_SRC_RANGES = 1 << 1,
+	/* External frontends: new flows pick the backend from the frontend's
+	 * Maglev table (ferry_maglev[svc_id]) by a hash of the flow, so every
+	 * node picks the same one (bpf/lib/lb.h). */
+	FERRY_SVC_F_MAGLEV = 1 << 7,
 };
 
 /* LPM key of ferry_src_ranges: prefixlen counts the bits of svc_id (32)
@@ -73,7 +77,8 @@ struct ferry_svc_value {
 	__u32 svc_id;     /* stable service id (stats, affinity, later) */
 	__u16 count;      /* master: number of backend slots; 0 rejects */
 	__u16 flags;      /* enum ferry_svc_flags */
-	__u32 reserved;   /* affinity timeout / selection table, later */
+	/* master: sessionAffinity ClientIP timeout in seconds; 0: none */
+	__u32 affinity_timeout_s;
 };
 
 /* Backend map: id -> endpoint address. Ids are allocated by the agent and
@@ -236,6 +241,29 @@ enum ferry_stat {
 	    "drop_no_route", "drop_snat_ports", "drop_src_range",              \
 	    "icmp_related", "ct_replaced", "nullbind"
 
+/* sessionAffinity: ClientIP (ferry_affinity, LRU hash): the backend a
+ * client address last reached through a frontend, and when (the clock of
+ * ferry_now()). Younger than the master's affinity_timeout_s and still a
+ * member: new flows go there, and the time is refreshed (kube-proxy's
+ * `recent` match). */
+struct ferry_affinity_key {
+	__u32 svc_id;
+	__u32 pad;
+	union ferry_addr client;
+};
+
+struct ferry_affinity_value {
+	__u32 backend_id;
+	__u32 pad;
+	__u64 last_used_ns;
+};
+
+/* Maglev lookup tables (ferry_maglev, hash: svc_id -> __u32 backend id
+ * per table position; the value is the whole table, replaced at once).
+ * The size M is a prime, set at load (--maglev-table-size). */
+#define FERRY_MAGLEV_TABLE_DEFAULT 16381
+#define FERRY_MAGLEV_TABLE_MAX 131071
+
 FERRY_STATIC_ASSERT(sizeof(union ferry_addr) == 16, "ferry_addr");
 FERRY_STATIC_ASSERT(sizeof(struct ferry_svc_key) == 24, "svc_key");
 FERRY_STATIC_ASSERT(FERRY_OFFSETOF(struct ferry_svc_key, slot) == 20, "svc_key.slot");
@@ -250,5 +278,7 @@ FERRY_STATIC_ASSERT(sizeof(struct ferry_sock_value) == 24, "sock_value");
 FERRY_STATIC_ASSERT(sizeof(struct ferry_config) == 48, "config");
 FERRY_STATIC_ASSERT(sizeof(struct ferry_src_range_key) == 24, "src_range_key");
 FERRY_STATIC_ASSERT(sizeof(struct ferry_member_key) == 8, "member_key");
+FERRY_STATIC_ASSERT(sizeof(struct ferry_affinity_key) == 24, "affinity_key");
+FERRY_STATIC_ASSERT(sizeof(struct ferry_affinity_value) == 16, "affinity_value");
 
 #endif /* FERRY_ABI_H */

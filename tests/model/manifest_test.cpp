@@ -236,7 +236,6 @@ TEST_P(ServiceErrors, NameFileObjectAndField) {
 // and field; the service is still used (without them).
 TEST(ServiceWarnings, UnsupportedFieldsAreReportedNotSilent) {
   Manifests m = parseOne(serviceYaml("web",
-                                     "  sessionAffinity: ClientIP\n"
                                      "  internalTrafficPolicy: Local\n"
                                      "  trafficDistribution: PreferClose\n"
                                      "  ipFamilies: [IPv4, IPv6]\n"
@@ -246,8 +245,6 @@ TEST(ServiceWarnings, UnsupportedFieldsAreReportedNotSilent) {
   std::vector<std::string> want = {
       "warning: svc.yaml: Service default/web: spec.ports[1].protocol: SCTP is not supported by "
       "ferry yet: this port is not served",
-      "warning: svc.yaml: Service default/web: spec.sessionAffinity: ClientIP affinity is not "
-      "implemented by ferry yet: each connection is balanced on its own",
       "warning: svc.yaml: Service default/web: spec.internalTrafficPolicy: Local is not "
       "implemented by ferry yet: traffic from inside the cluster uses every node's endpoints "
       "(Cluster)",

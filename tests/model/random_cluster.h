@@ -67,6 +67,11 @@ class Gen {
         if (coin(30)) spec["loadBalancerSourceRanges"] = json::array({"198.18.0.0/" + std::to_string(16 + pick(3))});
         if (!ann.empty()) s["metadata"]["annotations"] = ann;
       }
+      if (coin(15)) {  // sessionAffinity and the selection algorithm (bpf/lib/lb.h)
+        spec["sessionAffinity"] = "ClientIP";
+        if (coin()) spec["sessionAffinityConfig"]["clientIP"]["timeoutSeconds"] = 1 + pick(100);
+      }
+      if (coin(15)) s["metadata"]["annotations"]["service.ferry.io/lb-algorithm"] = coin() ? "maglev" : "random";
     }
     if (coin(8)) spec["ports"] = "not a list";  // invalid
     s["spec"] = spec;

@@ -21,6 +21,7 @@ struct FakeMaps {
   std::map<uint32_t, ferry_backend> backends;
   std::set<std::string> ranges;
   std::set<std::pair<uint32_t, uint32_t>> members;  // ferry_members
+  std::map<uint32_t, std::vector<uint32_t>> maglev;  // svc id -> the table's backend ids
 
   template <typename T>
   static std::string bytes(const T& v) {
@@ -30,10 +31,16 @@ struct FakeMaps {
     for (const auto& [id, b] : d.backendUpserts) backends[id] = b;
     for (const auto& k : d.srcRangeUpserts) ranges.insert(bytes(k));
     for (const auto& k : d.memberUpserts) members.insert({k.svc_id, k.backend_id});
+    for (const auto& u : d.maglevUpserts) {
+      auto& ids = maglev[u.svcId];
+      ids.clear();
+      for (const auto& [bk, id] : u.backends) ids.push_back(id);
+    }
     for (const auto& u : d.slotUpserts) svc[bytes(u.key)] = u.value;
     for (const auto& u : d.masterUpserts) svc[bytes(u.key)] = u.value;
     for (const auto& k : d.masterDeletes) svc.erase(bytes(k));
     for (const auto& k : d.slotDeletes) svc.erase(bytes(k));
+    for (uint32_t id : d.maglevDeletes) maglev.erase(id);
     for (uint32_t id : d.backendDeletes) backends.erase(id);
     for (const auto& k : d.srcRangeDeletes) ranges.erase(bytes(k));
     for (const auto& k : d.memberDeletes) members.erase({k.svc_id, k.backend_id});
@@ -50,6 +57,7 @@ struct FakeMaps {
         st.frontends[fk].svcId = v.svc_id;
         st.frontends[fk].count = v.count;
         st.frontends[fk].flags = v.flags;
+        st.frontends[fk].affinity = v.affinity_timeout_s;
       } else {
         slots[fk][k.slot] = v.backend_id;
         st.frontends[fk];
@@ -67,6 +75,7 @@ struct FakeMaps {
     }
     for (const auto& [id, b] : backends) st.backends[fromBackend(b)] = ProgrammedBackend{id, b.flags};
     st.members = members;
+    st.maglev = maglev;
     return st;
   }
 };
@@ -78,7 +87,8 @@ bool sameDesired(const Desired& a, const Desired& b, std::string* why) {
     auto it = b.frontends.find(fk);
     if (it == b.frontends.end()) return *why = "frontend " + fk.str() + " missing", false;
     if (fe.backends != it->second.backends || fe.flags != it->second.flags ||
-        fe.sourceRanges != it->second.sourceRanges || fe.owner != it->second.owner)
+        fe.sourceRanges != it->second.sourceRanges || fe.owner != it->second.owner ||
+        fe.affinityTimeout != it->second.affinityTimeout)
       return *why = "frontend " + fk.str() + " differs", false;
   }
   return true;
@@ -121,6 +131,7 @@ TEST(ServicePlanner, RandomSequencesProgramWhatAFullPlanWould) {
       ASSERT_EQ(inMaps.backends, planner.programmed().backends) << "seed " << s << " step " << step;
       ASSERT_EQ(inMaps.srcRanges, planner.programmed().srcRanges) << "seed " << s << " step " << step;
       ASSERT_EQ(inMaps.members, planner.programmed().members) << "seed " << s << " step " << step;
+      ASSERT_EQ(inMaps.maglev, planner.programmed().maglev) << "seed " << s << " step " << step;
       ProgrammedState after;
       ASSERT_EQ(planDelta(inMaps, want, &after).size(), 0u) << "seed " << s << " step " << step;
     }

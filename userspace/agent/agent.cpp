@@ -118,6 +118,7 @@ Expected<std::unique_ptr<Agent>> Agent::create(const AgentConfig& cfg) {
     logWarn(what);
   }
   a->writer_ = std::make_unique<MapWriter>(*a->dp_);
+  a->writer_->setWarn([](const std::string& w) { logWarn(w); });
   // Reuse what a previous run programmed: the next sync applies only the
   // difference, so established flows never see a gap.
   ProgrammedState pinned = a->writer_->readBack();

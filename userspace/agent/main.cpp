@@ -8,6 +8,7 @@
 
 #include "agent/agent.h"
 #include "agent/log.h"
+#include "dataplane/maglev.h"
 
 namespace po = boost::program_options;
 using namespace ferry;
@@ -21,7 +22,7 @@ struct Flags {
 
 // Returns 0 to go on, else the exit code.
 int parseFlags(int argc, char** argv, Flags* f) {
-  std::string cidrs, nodeIp, externalDevices, nodePortRange, xdp;
+  std::string cidrs, nodeIp, externalDevices, nodePortRange, xdp, lbAlgorithm;
   std::vector<std::string> dnsListen, dnsUpstreams;
   po::options_description desc(
       "ferryd: Kubernetes Service dataplane agent (eBPF kube-proxy replacement)\n\n"
@@ -72,6 +73,12 @@ int parseFlags(int argc, char** argv, Flags* f) {
        "Ready nodes with a live lease")
       ("lease-seconds", po::value(&f->cfg.leaseSeconds)->default_value(2),
        "lease duration; a crashed owner is replaced within about this plus a third")
+      ("lb-algorithm", po::value(&lbAlgorithm)->default_value("random"),
+       "how external frontends (NodePort, externalIPs, LoadBalancer) pick an endpoint for a new "
+       "flow: random, or maglev (consistent hashing: every node picks the same); a service's "
+       "service.ferry.io/lb-algorithm annotation overrides it")
+      ("maglev-table-size", po::value(&f->cfg.datapath.maglevTableSize)->default_value(16381),
+       "Maglev lookup table size, a prime; more than 100 x the largest endpoint count")
       ("cleanup", po::bool_switch(&f->cleanup),
        "detach and unpin everything an agent with this --bpffs created, then exit");
   po::variables_map vm;
@@ -155,6 +162,17 @@ int parseFlags(int argc, char** argv, Flags* f) {
   else if (xdp == "off") f->cfg.xdp = AgentConfig::Xdp::Off;
   else {
     std::cerr << "ferryd: --xdp: \"" << xdp << "\" is not native, generic or off\n";
+    return 2;
+  }
+  if (lbAlgorithm != "random" && lbAlgorithm != "maglev") {
+    std::cerr << "ferryd: --lb-algorithm: \"" << lbAlgorithm << "\" is not random or maglev\n";
+    return 2;
+  }
+  setDefaultMaglev(lbAlgorithm == "maglev");
+  if (!maglevSizeValid(f->cfg.datapath.maglevTableSize)) {
+    std::cerr << "ferryd: --maglev-table-size: " << f->cfg.datapath.maglevTableSize
+              << " is not a prime between 3 and " << FERRY_MAGLEV_TABLE_MAX
+              << " (e.g. 251, 1021, 4093, 16381, 65521, 131071)\n";
     return 2;
   }
   if (f->cfg.leaseDir.empty()) f->cfg.leaseDir = f->cfg.manifestsDir + "/.ferry/leases";

@@ -44,7 +44,8 @@ const CgroupHook kCgroupHooks[] = {
 std::vector<bpf_map*> pinnedMaps(::ferry_bpf* s) {
   return {s->maps.ferry_svc,         s->maps.ferry_backends, s->maps.ferry_ct,
           s->maps.ferry_sock_revnat, s->maps.ferry_config,   s->maps.ferry_stats,
-          s->maps.ferry_node_addrs,  s->maps.ferry_src_ranges, s->maps.ferry_members};
+          s->maps.ferry_node_addrs,  s->maps.ferry_src_ranges, s->maps.ferry_members,
+          s->maps.ferry_affinity,    s->maps.ferry_maglev};
 }
 
 bpf_tc_hook tcHook(int ifindex, TcDirection dir) {
@@ -125,13 +126,14 @@ template class Map<uint32_t, ferry_config>;
 template class Map<ferry_addr, ferry_node_addr>;
 template class Map<ferry_src_range_key, uint8_t>;
 template class Map<ferry_member_key, uint8_t>;
+template class Map<ferry_affinity_key, ferry_affinity_value>;
 
 namespace {
 
 // Flow state: entries are carried over when only the capacity changed.
 bool holdsFlows(const bpf_map* m) {
   std::string name = bpf_map__name(m);
-  return name == "ferry_ct" || name == "ferry_sock_revnat";
+  return name == "ferry_ct" || name == "ferry_sock_revnat" || name == "ferry_affinity";
 }
 
 // Copies every entry of `from` into `to` (same key and value sizes).
@@ -225,6 +227,8 @@ Expected<std::unique_ptr<Datapath>> Datapath::load(const DatapathOptions& opts) 
   if (opts.ctTimeoutOtherNs) skel->rodata->ct_timeout_other_ns = opts.ctTimeoutOtherNs;
   if (opts.snatPortMin) skel->rodata->snat_port_min = opts.snatPortMin;
   if (opts.snatPortMax) skel->rodata->snat_port_max = opts.snatPortMax;
+  skel->rodata->maglev_table_size = opts.maglevTableSize;
+  bpf_map__set_value_size(skel->maps.ferry_maglev, sizeof(uint32_t) * opts.maglevTableSize);
 
   std::vector<PinnedMapChange> changes;
   if (!opts.pinDir.empty()) {
@@ -265,6 +269,7 @@ Expected<std::unique_ptr<Datapath>> Datapath::load(const DatapathOptions& opts) 
   guard.release();
   auto dp = std::unique_ptr<Datapath>(new Datapath(skel, opts.pinDir));
   dp->replacedMaps_ = std::move(changes);
+  dp->maglevTableSize_ = opts.maglevTableSize;
   return dp;
 }
 
@@ -287,6 +292,37 @@ Map<ferry_src_range_key, uint8_t> Datapath::srcRanges() const {
 }
 Map<ferry_member_key, uint8_t> Datapath::members() const {
   return Map<ferry_member_key, uint8_t>(bpf_map__fd(skel_->maps.ferry_members));
+}
+
+Map<ferry_affinity_key, ferry_affinity_value> Datapath::affinity() const {
+  return Map<ferry_affinity_key, ferry_affinity_value>(bpf_map__fd(skel_->maps.ferry_affinity));
+}
+
+Status Datapath::maglevUpdate(uint32_t svcId, const std::vector<uint32_t>& table) const {
+  if (table.size() != maglevTableSize_) return Status::error("Maglev table of the wrong size");
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.ferry_maglev), &svcId, table.data(), BPF_ANY))
+    return Status::sys("Maglev table update", errno);
+  return Status::ok();
+}
+
+Status Datapath::maglevErase(uint32_t svcId) const {
+  if (bpf_map_delete_elem(bpf_map__fd(skel_->maps.ferry_maglev), &svcId) && errno != ENOENT)
+    return Status::sys("Maglev table delete", errno);
+  return Status::ok();
+}
+
+std::map<uint32_t, std::vector<uint32_t>> Datapath::maglevTables() const {
+  std::map<uint32_t, std::vector<uint32_t>> out;
+  int fd = bpf_map__fd(skel_->maps.ferry_maglev);
+  uint32_t key = 0, next = 0;
+  uint32_t* prev = nullptr;
+  std::vector<uint32_t> value(maglevTableSize_);
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    if (bpf_map_lookup_elem(fd, &next, value.data()) == 0) out[next] = value;
+    key = next;
+    prev = &key;
+  }
+  return out;
 }
 
 Map<ferry_addr, ferry_node_addr> Datapath::nodeAddrs() const {

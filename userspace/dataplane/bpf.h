@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,6 +47,9 @@ struct DatapathOptions {
   uint64_t ctTimeoutOtherNs = 0;  // 0: program default
   uint16_t snatPortMin = 0;       // 0: program default (61000-65535)
   uint16_t snatPortMax = 0;
+  // Maglev table size M (a prime; --maglev-table-size): the value size of
+  // ferry_maglev: a pinned map of another size is replaced at load.
+  uint32_t maglevTableSize = FERRY_MAGLEV_TABLE_DEFAULT;
 };
 
 // A pinned map whose type, key, value, flags or capacity differ from the
@@ -86,6 +90,13 @@ class Datapath {
   Map<ferry_src_range_key, uint8_t> srcRanges() const;
   // (service id, backend id) pairs: which backends a flow may stay on.
   Map<ferry_member_key, uint8_t> members() const;
+  // sessionAffinity: ClientIP entries.
+  Map<ferry_affinity_key, ferry_affinity_value> affinity() const;
+  // Maglev tables by service id (each exactly maglevTableSize() ids).
+  Status maglevUpdate(uint32_t svcId, const std::vector<uint32_t>& table) const;
+  Status maglevErase(uint32_t svcId) const;  // missing is not an error
+  std::map<uint32_t, std::vector<uint32_t>> maglevTables() const;
+  uint32_t maglevTableSize() const { return maglevTableSize_; }
   // Counters summed over CPUs, indexed by hook * FERRY_STAT_MAX + stat.
   std::vector<uint64_t> stats() const;
 
@@ -123,6 +134,7 @@ class Datapath {
   ::ferry_bpf* skel_;
   std::string pinDir_;
   std::vector<PinnedMapChange> replacedMaps_;
+  uint32_t maglevTableSize_ = FERRY_MAGLEV_TABLE_DEFAULT;
 };
 
 // Is `path` on a bpf filesystem? (statfs magic)

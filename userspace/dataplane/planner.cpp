@@ -72,14 +72,32 @@ IpAddr nodePortAddr(bool v4) { return v4 ? IpAddr::fromV4(0) : IpAddr{}; }
 
 namespace {
 
+bool gDefaultMaglev = false;
+
+// FERRY_SVC_F_MAGLEV for the external frontends of `svc`.
+uint16_t maglevFlag(const Service& svc) {
+  auto it = svc.annotations.find(kLbAlgorithmAnnotation);
+  bool on = it == svc.annotations.end() ? gDefaultMaglev : it->second == "maglev";
+  return on ? FERRY_SVC_F_MAGLEV : 0;
+}
+
+}  // namespace
+
+void setDefaultMaglev(bool maglev) { gDefaultMaglev = maglev; }
+
+namespace {
+
 // Adds one frontend with the service port's ready endpoints of its family
 // (only this node's with `localOnly`).
 void addFrontend(Desired& d, const FrontendKey& fk, const std::string& owner,
-                 const ServicePort& sp, const std::string& nodeName, bool localOnly) {
+                 const ServicePort& sp, const std::string& nodeName, bool localOnly,
+                 const Service& svc) {
   DesiredFrontend& fe = d.frontends[fk];
   fe = DesiredFrontend{};  // a frontend two services claim: the later one (key order) wins whole
   fe.owner = owner;
   fe.flags = localOnly ? FERRY_SVC_F_LOCAL : 0;
+  if (fk.scope == FERRY_SCOPE_EXTERNAL) fe.flags |= maglevFlag(svc);
+  fe.affinityTimeout = svc.sessionAffinityTimeout;
   std::set<BackendKey> uniq;
   for (const Endpoint& ep : sp.endpoints) {
     if (!ep.ready || ep.ip.isV4() != fk.addr.isV4() || ep.port == 0) continue;
@@ -106,21 +124,22 @@ void addServiceFrontends(Desired& d, const std::string& key, const Service& svc,
                         "(" + std::to_string(sp.port) + "/" + protocolName(sp.protocol) + ")";
     if (!svc.headless) {
       for (const IpAddr& vip : svc.clusterIPs)
-        addFrontend(d, {vip, sp.port, proto, FERRY_SCOPE_CLUSTER}, owner, sp, nodeName, false);
+        addFrontend(d, {vip, sp.port, proto, FERRY_SCOPE_CLUSTER}, owner, sp, nodeName, false, svc);
     }
     if (sp.nodePort) {
       for (bool v4 : {true}) {  // IPv6 NodePorts come with the IPv6 datapath
         addFrontend(d, {nodePortAddr(v4), sp.nodePort, proto, FERRY_SCOPE_EXTERNAL},
-                    owner + " nodePort " + std::to_string(sp.nodePort), sp, nodeName, local);
+                    owner + " nodePort " + std::to_string(sp.nodePort), sp, nodeName, local,
+                    svc);
       }
     }
     for (const IpAddr& ext : svc.externalIPs)
       addFrontend(d, {ext, sp.port, proto, FERRY_SCOPE_EXTERNAL},
-                  owner + " externalIP " + ext.str(), sp, nodeName, local);
+                  owner + " externalIP " + ext.str(), sp, nodeName, local, svc);
     if (svc.type != ServiceType::LoadBalancer) continue;
     for (const IpAddr& lb : svc.loadBalancerIngress) {
       FrontendKey fk{lb, sp.port, proto, FERRY_SCOPE_EXTERNAL};
-      addFrontend(d, fk, owner + " loadBalancer " + lb.str(), sp, nodeName, local);
+      addFrontend(d, fk, owner + " loadBalancer " + lb.str(), sp, nodeName, local, svc);
       for (const IpPrefix& r : svc.loadBalancerSourceRanges)
         if (r.addr.isV4() == lb.isV4()) d.frontends[fk].sourceRanges.push_back(r);
     }
@@ -181,6 +200,28 @@ static void planMembers(ProgrammedState& st, uint32_t svcId, const std::vector<u
       delta.memberDeletes.push_back({svcId, id});
 }
 
+// A frontend's Maglev table follows its backends (ids in fe->backends'
+// order, `ids`): rebuilt when that list changes, deleted when the frontend
+// goes, has no backend or stops asking for Maglev. `cur` may be `next`.
+static void planMaglev(const std::map<uint32_t, std::vector<uint32_t>>& cur, uint32_t svcId,
+                       const DesiredFrontend* fe, const std::vector<uint32_t>& ids,
+                       MapDelta& delta, std::map<uint32_t, std::vector<uint32_t>>& next) {
+  bool want = fe && (fe->flags & FERRY_SVC_F_MAGLEV) && !ids.empty();
+  auto it = cur.find(svcId);
+  bool had = it != cur.end();
+  if (!want) {
+    if (had) delta.maglevDeletes.push_back(svcId);
+    next.erase(svcId);
+    return;
+  }
+  if (!had || it->second != ids) {
+    MapDelta::MaglevUpsert u{svcId, {}, fe->owner};
+    for (size_t i = 0; i < ids.size(); ++i) u.backends.emplace_back(fe->backends[i], ids[i]);
+    delta.maglevUpserts.push_back(std::move(u));
+  }
+  next[svcId] = ids;
+}
+
 void planFrontend(ProgrammedState& st, const FrontendKey& fk, const DesiredFrontend* fe,
                   MapDelta& delta) {
   auto it = st.frontends.find(fk);
@@ -196,6 +237,7 @@ void planFrontend(ProgrammedState& st, const FrontendKey& fk, const DesiredFront
       r = st.srcRanges.erase(r);
     }
     planMembers(st, it->second.svcId, it->second.slots, {}, delta);
+    planMaglev(st.maglev, it->second.svcId, nullptr, {}, delta, st.maglev);
     st.frontends.erase(it);
     return;
   }
@@ -204,11 +246,13 @@ void planFrontend(ProgrammedState& st, const FrontendKey& fk, const DesiredFront
   ProgrammedFrontend pf;
   std::vector<uint32_t> oldSlots;
   uint16_t oldCount = 0, oldFlags = 0;
+  uint32_t oldAffinity = 0;
   if (existed) {
     pf.svcId = it->second.svcId;
     oldSlots = it->second.slots;
     oldCount = it->second.count;
     oldFlags = it->second.flags;
+    oldAffinity = it->second.affinity;
   } else {
     pf.svcId = st.nextSvcId++;
   }
@@ -236,16 +280,19 @@ void planFrontend(ProgrammedState& st, const FrontendKey& fk, const DesiredFront
     delta.srcRangeUpserts.push_back(toSrcRangeKey(pf.svcId, p));
     st.srcRanges.insert({pf.svcId, p});
   }
-  if (!existed || oldCount != pf.count || oldFlags != pf.flags) {
+  pf.affinity = fe->affinityTimeout;
+  if (!existed || oldCount != pf.count || oldFlags != pf.flags || oldAffinity != pf.affinity) {
     ferry_svc_value master{};
     master.svc_id = pf.svcId;
     master.count = pf.count;
     master.flags = pf.flags;
+    master.affinity_timeout_s = pf.affinity;
     delta.masterUpserts.push_back({toSvcKey(fk, 0), master, fe->owner});
   }
   for (size_t i = pf.slots.size(); i < oldSlots.size(); ++i)
     delta.slotDeletes.push_back(toSvcKey(fk, i + 1));
   planMembers(st, pf.svcId, oldSlots, pf.slots, delta);
+  planMaglev(st.maglev, pf.svcId, fe, ids, delta, st.maglev);
   st.frontends[fk] = std::move(pf);
 }
 
@@ -276,6 +323,8 @@ MapDelta planDelta(const ProgrammedState& cur, const Desired& want, ProgrammedSt
 
   std::map<FrontendKey, ProgrammedFrontend> frontends;
   std::set<std::pair<uint32_t, IpPrefix>> srcRanges;
+  std::map<uint32_t, std::vector<uint32_t>> maglev;
+  std::set<uint32_t> liveSvcIds;
   for (const auto& [fk, fe] : want.frontends) {
     std::vector<uint32_t> ids;
     for (const BackendKey& bk : fe.backends) ids.push_back(backends.at(bk).id);
@@ -301,18 +350,25 @@ MapDelta planDelta(const ProgrammedState& cur, const Desired& want, ProgrammedSt
     }
     pf.count = static_cast<uint16_t>(pf.slots.size());
     pf.flags = fe.flags | (fe.sourceRanges.empty() ? 0 : FERRY_SVC_F_SRC_RANGES);
+    pf.affinity = fe.affinityTimeout;
     for (const IpPrefix& r : fe.sourceRanges) srcRanges.insert({pf.svcId, r});
-    if (!existed || oldCount != pf.count || it->second.flags != pf.flags) {
+    if (!existed || oldCount != pf.count || it->second.flags != pf.flags ||
+        it->second.affinity != pf.affinity) {
       ferry_svc_value master{};
       master.svc_id = pf.svcId;
       master.count = pf.count;
       master.flags = pf.flags;
+      master.affinity_timeout_s = pf.affinity;
       delta.masterUpserts.push_back({toSvcKey(fk, 0), master, fe.owner});
     }
     for (size_t i = pf.slots.size(); i < oldSlots.size(); ++i)
       delta.slotDeletes.push_back(toSvcKey(fk, i + 1));
+    planMaglev(st.maglev, pf.svcId, &fe, ids, delta, maglev);
+    liveSvcIds.insert(pf.svcId);
     frontends[fk] = pf;
   }
+  for (const auto& [svcId, ids] : st.maglev)  // tables of frontends that went
+    if (!liveSvcIds.count(svcId)) delta.maglevDeletes.push_back(svcId);
   for (const auto& [fk, pf] : st.frontends) {
     if (frontends.count(fk)) continue;
     delta.masterDeletes.push_back(toSvcKey(fk, 0));
@@ -336,6 +392,7 @@ MapDelta planDelta(const ProgrammedState& cur, const Desired& want, ProgrammedSt
   next->backends = std::move(backends);
   next->frontends = std::move(frontends);
   next->srcRanges = std::move(srcRanges);
+  next->maglev = std::move(maglev);
   next->nextBackendId = nextBackendId;
   next->nextSvcId = nextSvcId;
   return delta;

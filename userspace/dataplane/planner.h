@@ -40,6 +40,7 @@ struct DesiredFrontend {
   std::vector<BackendKey> backends;   // ready endpoints, sorted
   uint16_t flags = 0;                 // FERRY_SVC_F_*
   std::vector<IpPrefix> sourceRanges;  // loadBalancerSourceRanges (LB addresses)
+  uint32_t affinityTimeout = 0;        // sessionAffinity ClientIP seconds; 0: none
 };
 
 struct Desired {
@@ -59,6 +60,11 @@ Desired desiredFromSnapshot(const ClusterSnapshot& snap, const std::string& node
 void addServiceFrontends(Desired& d, const std::string& key, const Service& svc,
                          const std::string& nodeName);
 
+// The selection algorithm of external frontends when a service has no
+// service.ferry.io/lb-algorithm annotation (--lb-algorithm): Maglev when
+// true. Process-wide, set once at start before any planning.
+void setDefaultMaglev(bool maglev);
+
 // The unspecified address of a family as stored in NodePort frontends.
 IpAddr nodePortAddr(bool v4);
 
@@ -66,6 +72,7 @@ struct ProgrammedFrontend {
   uint32_t svcId = 0;
   uint16_t count = 0;           // the master entry's count
   uint16_t flags = 0;           // the master entry's flags
+  uint32_t affinity = 0;        // the master entry's affinity_timeout_s
   std::vector<uint32_t> slots;  // slot i+1 -> backend id
   bool operator==(const ProgrammedFrontend&) const = default;
 };
@@ -86,6 +93,9 @@ struct ProgrammedState {
   // entries are checked against (a flow leaves a backend that left its
   // frontend, even when the backend stays in another service).
   std::set<std::pair<uint32_t, uint32_t>> members;
+  // Maglev tables (ferry_maglev): svc id -> the backend ids the table was
+  // built from, in backend key order (what the table is a function of).
+  std::map<uint32_t, std::vector<uint32_t>> maglev;
   uint32_t nextBackendId = 1;
   uint32_t nextSvcId = 1;
   bool operator==(const ProgrammedState&) const = default;
@@ -105,6 +115,15 @@ struct MapDelta {
   std::vector<ferry_src_range_key> srcRangeDeletes;  // after masters dropped them
   std::vector<ferry_member_key> memberUpserts;        // before slots name them
   std::vector<ferry_member_key> memberDeletes;        // after slots dropped them
+  // A Maglev table to (re)build from these backends (key order, with ids):
+  // after memberships, before the masters that set FERRY_SVC_F_MAGLEV.
+  struct MaglevUpsert {
+    uint32_t svcId = 0;
+    std::vector<std::pair<BackendKey, uint32_t>> backends;
+    std::string owner;
+  };
+  std::vector<MaglevUpsert> maglevUpserts;
+  std::vector<uint32_t> maglevDeletes;  // after masters, before memberships
   std::vector<Upsert> slotUpserts;
   std::vector<Upsert> masterUpserts;
   std::vector<ferry_svc_key> masterDeletes;
@@ -112,7 +131,8 @@ struct MapDelta {
   std::vector<uint32_t> backendDeletes;
   size_t size() const {
     return backendUpserts.size() + srcRangeUpserts.size() + srcRangeDeletes.size() +
-           memberUpserts.size() + memberDeletes.size() +
+           memberUpserts.size() + memberDeletes.size() + maglevUpserts.size() +
+           maglevDeletes.size() +
            slotUpserts.size() + masterUpserts.size() +
            masterDeletes.size() + slotDeletes.size() + backendDeletes.size();
   }

@@ -1,6 +1,9 @@
 #include "dataplane/writer.h"
 
 #include <algorithm>
+#include <set>
+
+#include "dataplane/maglev.h"
 
 namespace ferry {
 
@@ -33,6 +36,15 @@ std::vector<std::string> MapWriter::apply(const MapDelta& d) {
       note(s, "membership of backend " + std::to_string(d.memberUpserts[failedAt].backend_id) +
                   " in service id " + std::to_string(d.memberUpserts[failedAt].svc_id));
   }
+  for (const auto& u : d.maglevUpserts) {
+    uint32_t m = dp_.maglevTableSize();
+    if (warn_ && uint64_t(u.backends.size()) * 100 >= m)
+      warn_(u.owner + ": Maglev table size " + std::to_string(m) + " is not more than 100 x its " +
+            std::to_string(u.backends.size()) +
+            " endpoints: an endpoint change may move more than 1/N of the flows "
+            "(raise --maglev-table-size)");
+    note(dp_.maglevUpdate(u.svcId, maglevTable(u.backends, m)), u.owner);
+  }
   // Slots and masters go in batches (a full resync of 10,000 services is
   // 200,000 entries); slots strictly before masters, as the delta orders.
   for (const auto* list : {&d.slotUpserts, &d.masterUpserts}) {
@@ -55,6 +67,8 @@ std::vector<std::string> MapWriter::apply(const MapDelta& d) {
   }
   for (const auto& k : d.masterDeletes) note(svc.erase(k), "frontend " + fromSvcKey(k).str());
   for (const auto& k : d.slotDeletes) note(svc.erase(k), "frontend " + fromSvcKey(k).str());
+  for (uint32_t id : d.maglevDeletes)
+    note(dp_.maglevErase(id), "Maglev table of service id " + std::to_string(id));
   for (const auto& k : d.memberDeletes) note(members.erase(k), "membership");
   for (uint32_t id : d.backendDeletes) note(be.erase(id), "backend " + std::to_string(id));
   for (const auto& k : d.srcRangeDeletes) note(ranges.erase(k), "source range");
@@ -70,6 +84,7 @@ ProgrammedState MapWriter::readBack() const {
       st.frontends[fk].svcId = v.svc_id;
       st.frontends[fk].count = v.count;
       st.frontends[fk].flags = v.flags;
+      st.frontends[fk].affinity = v.affinity_timeout_s;
       st.nextSvcId = std::max(st.nextSvcId, v.svc_id + 1);
     } else {
       slots[fk][k.slot] = v.backend_id;
@@ -94,6 +109,24 @@ ProgrammedState MapWriter::readBack() const {
     st.backends[fromBackend(b)] = ProgrammedBackend{id, b.flags};
     st.nextBackendId = std::max(st.nextBackendId, id + 1);
   });
+  // A table is a function of its backends in key order: recover them from
+  // the ids it holds (an id that names no backend forces a rebuild).
+  std::map<uint32_t, const BackendKey*> byId;
+  for (const auto& [bk, pb] : st.backends) byId[pb.id] = &bk;
+  for (const auto& [svcId, table] : dp_.maglevTables()) {
+    std::set<uint32_t> ids(table.begin(), table.end());
+    std::vector<std::pair<BackendKey, uint32_t>> keyed;
+    bool known = true;
+    for (uint32_t id : ids) {
+      auto b = byId.find(id);
+      if (b == byId.end()) known = false;
+      else keyed.emplace_back(*b->second, id);
+    }
+    std::sort(keyed.begin(), keyed.end());
+    auto& out = st.maglev[svcId];
+    for (const auto& [bk, id] : keyed) out.push_back(id);
+    if (!known) out.push_back(0);
+  }
   return st;
 }
 

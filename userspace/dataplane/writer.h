@@ -2,6 +2,7 @@
 // state back from the (pinned) maps.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -19,9 +20,13 @@ class MapWriter {
   std::vector<std::string> apply(const MapDelta& delta);
   // The state held by the maps (used at start and after a failure).
   ProgrammedState readBack() const;
+  // Receives warnings (a Maglev table too small for its backends: the
+  // paper's disruption bound needs M > 100 x N).
+  void setWarn(std::function<void(const std::string&)> warn) { warn_ = std::move(warn); }
 
  private:
   Datapath& dp_;
+  std::function<void(const std::string&)> warn_;
 };
 
 }  // namespace ferry

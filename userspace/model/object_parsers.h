@@ -35,6 +35,11 @@ AddressPool parseAddressPool(ObjectContext& c, const nlohmann::json& o, const Ob
 // LoadBalancer fields of a Service spec; s.type must already be set.
 void parseExternalFields(ObjectContext& c, const nlohmann::json& spec, Service& s);
 
+// spec.sessionAffinity(+Config) into s.sessionAffinityTimeout, and the
+// check of the service.ferry.io/lb-algorithm annotation (s.annotations
+// must be set). parse_service_lb.cpp.
+void parseLoadBalancing(ObjectContext& c, const nlohmann::json& spec, Service& s);
+
 // "Pod ns/name" from a targetRef object; ns defaults to the owner's.
 std::string parseTargetRef(ObjectContext& c, const nlohmann::json& parent,
                            const std::string& path, const std::string& defaultNs);

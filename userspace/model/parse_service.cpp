@@ -206,10 +206,6 @@ void warnUnsupported(ObjectContext& c, const json& spec, const Service& s) {
     const json* v = optField(spec, key);
     return v && v->is_string() ? v->get<std::string>() : "";
   };
-  if (str("sessionAffinity") == "ClientIP")
-    c.warning("spec.sessionAffinity",
-              "ClientIP affinity is not implemented by ferry yet: each connection is balanced "
-              "on its own");
   if (str("internalTrafficPolicy") == "Local")
     c.warning("spec.internalTrafficPolicy",
               "Local is not implemented by ferry yet: traffic from inside the cluster uses "
@@ -250,6 +246,7 @@ Service parseService(ObjectContext& c, const json& o, const ObjectMeta& m) {
   s.selector = optStringMap(c, spec, "selector", "spec.selector");
   parsePorts(c, spec, s);
   parseExternalFields(c, spec, s);
+  parseLoadBalancing(c, spec, s);
   warnUnsupported(c, spec, s);
   return s;
 }

@@ -40,12 +40,13 @@ bool Service::operator==(const Service& o) const {
   return std::tie(ns, name, type, headless, clusterIPs, ipFamilies, externalName, ports, selector,
                   externalTrafficLocal, healthCheckNodePort, externalIPs,
                   allocateLoadBalancerNodePorts, loadBalancerIP, loadBalancerSourceRanges,
-                  annotations, requestedLoadBalancerIPs, addressPool, sharedIPKey,
-                  loadBalancerIngress, loadBalancerPending, creationTimestamp, file) ==
+                  annotations, sessionAffinityTimeout, requestedLoadBalancerIPs, addressPool,
+                  sharedIPKey, loadBalancerIngress, loadBalancerPending, creationTimestamp, file) ==
          std::tie(o.ns, o.name, o.type, o.headless, o.clusterIPs, o.ipFamilies, o.externalName, o.ports,
                   o.selector, o.externalTrafficLocal, o.healthCheckNodePort, o.externalIPs,
                   o.allocateLoadBalancerNodePorts, o.loadBalancerIP, o.loadBalancerSourceRanges,
-                  o.annotations, o.requestedLoadBalancerIPs, o.addressPool, o.sharedIPKey,
+                  o.annotations, o.sessionAffinityTimeout, o.requestedLoadBalancerIPs,
+                  o.addressPool, o.sharedIPKey,
                   o.loadBalancerIngress, o.loadBalancerPending, o.creationTimestamp, o.file);
 }
 

@@ -63,6 +63,13 @@ struct ServicePort {
   bool operator==(const ServicePort&) const = default;
 };
 
+// sessionAffinityConfig.clientIP.timeoutSeconds: default and maximum
+// (k8s.io/api core/v1 DefaultClientIPServiceAffinitySeconds, validation).
+constexpr uint32_t kDefaultAffinityTimeoutSeconds = 10800;
+constexpr uint32_t kMaxAffinityTimeoutSeconds = 86400;
+// Per-service choice of the external frontends' algorithm: maglev|random.
+constexpr const char* kLbAlgorithmAnnotation = "service.ferry.io/lb-algorithm";
+
 struct Service {
   std::string ns, name;
   ServiceType type = ServiceType::ClusterIP;
@@ -86,6 +93,8 @@ struct Service {
   // annotation service.beta.kubernetes.io/load-balancer-source-ranges.
   std::vector<IpPrefix> loadBalancerSourceRanges;
   std::map<std::string, std::string> annotations;  // metadata.annotations
+  // spec.sessionAffinity ClientIP: its timeoutSeconds (1-86400); 0: None.
+  uint32_t sessionAffinityTimeout = 0;
   // MetalLB's annotations, read for LoadBalancer services only:
   // metallb.universe.tf/loadBalancerIPs (comma-separated; the first of the
   // service's IP family is requested; exclusive with spec.loadBalancerIP),
