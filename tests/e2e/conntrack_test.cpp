@@ -385,7 +385,7 @@ TEST_F(ConntrackE2E, UnsupportedFieldsAreWarningsAndTheServiceIsProgrammed) {
                 sliceService("warned", "198.19.10.15",
                              "[{name: p, port: 80, targetPort: 8080, protocol: TCP}]", {kPodA},
                              "node1", 8080, "TCP",
-                             "  trafficDistribution: PreferClose\n  internalTrafficPolicy: Local\n"));
+                             "  trafficDistribution: PreferFar\n"));
   Answer a = waitUp("cl", "tcp", "198.19.10.15", 80);
   EXPECT_TRUE(a.ok()) << a;
   EXPECT_EQ(a.name, "pod-a") << a;
@@ -396,8 +396,7 @@ TEST_F(ConntrackE2E, UnsupportedFieldsAreWarningsAndTheServiceIsProgrammed) {
   });
   ASSERT_TRUE(seen) << r.out;
   std::string warnings = r.out.substr(r.out.find("WARNINGS"));
-  for (const char* want : {"ct-warn.yaml", "Service default/warned", "spec.trafficDistribution",
-                           "spec.internalTrafficPolicy"})
+  for (const char* want : {"ct-warn.yaml", "Service default/warned", "spec.trafficDistribution"})
     EXPECT_NE(warnings.find(want), std::string::npos) << want << " in:\n" << r.out;
   ShResult log = sh("grep -c 'warning: .*ct-warn.yaml: Service default/warned: spec.trafficDistribution' " +
                     q(runDir() + "/node1.log"));

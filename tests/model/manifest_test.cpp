@@ -237,19 +237,16 @@ TEST_P(ServiceErrors, NameFileObjectAndField) {
 TEST(ServiceWarnings, UnsupportedFieldsAreReportedNotSilent) {
   Manifests m = parseOne(serviceYaml("web",
                                      "  internalTrafficPolicy: Local\n"
-                                     "  trafficDistribution: PreferClose\n"
+                                     "  trafficDistribution: PreferFar\n"
                                      "  ipFamilies: [IPv4, IPv6]\n"
                                      "  ports:\n  - {name: a, port: 80}\n"
                                      "  - {name: s, port: 81, protocol: SCTP}\n"),
                          "svc.yaml");
   std::vector<std::string> want = {
       "warning: svc.yaml: Service default/web: spec.ports[1].protocol: SCTP is not supported by "
-      "ferry yet: this port is not served",
-      "warning: svc.yaml: Service default/web: spec.internalTrafficPolicy: Local is not "
-      "implemented by ferry yet: traffic from inside the cluster uses every node's endpoints "
-      "(Cluster)",
-      "warning: svc.yaml: Service default/web: spec.trafficDistribution: not implemented by ferry "
-      "yet: endpoints are chosen without topology preference",
+      "ferry: port 81 (s)/SCTP is rejected and not served; the service's TCP and UDP ports are",
+      "warning: svc.yaml: Service default/web: spec.trafficDistribution: unknown value "
+      "\"PreferFar\" is ignored: must be PreferClose, PreferSameZone or PreferSameNode",
       "warning: svc.yaml: Service default/web: spec.ipFamilies: IPv6 is not served by ferry's "
       "dataplane yet: only the IPv4 family is programmed",
   };

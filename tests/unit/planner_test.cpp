@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "dataplane/planner.h"
+#include "dataplane/service_planner.h"
 
 namespace ferry {
 namespace {
@@ -290,6 +291,133 @@ TEST(PlanDelta, MembershipFollowsEachFrontendsBackends) {
   EXPECT_EQ(d.memberDeletes[0].svc_id, s1.frontends.begin()->second.svcId);
   EXPECT_TRUE(d.memberUpserts.empty());
   EXPECT_EQ(s2.members.size(), 1u);
+}
+
+}  // namespace
+}  // namespace ferry
+
+namespace ferry {
+namespace {
+
+// issue 14: which endpoints fill a frontend's slots and which only keep
+// their established flows (ferry_members).
+Service conditionsService() {
+  Service svc;
+  svc.ns = "default";
+  svc.name = "web";
+  svc.type = ServiceType::NodePort;
+  svc.clusterIPs = {ip("198.19.0.10")};
+  ServicePort sp;
+  sp.port = 80;
+  sp.nodePort = 30080;
+  sp.endpoints = {
+      {ip("198.18.129.2"), 8080, true, true, false, "node1", "", "", {}, {}},
+      {ip("198.18.129.3"), 8080, false, true, true, "node1", "", "", {}, {}},    // terminating
+      {ip("198.18.130.2"), 8080, true, true, false, "node2", "", "", {}, {}},
+      {ip("198.18.130.3"), 8080, false, false, false, "node2", "", "", {}, {}},  // not ready
+  };
+  svc.ports = {sp};
+  return svc;
+}
+
+std::vector<std::string> keys(const std::vector<BackendKey>& v) {
+  std::vector<std::string> out;
+  for (const BackendKey& b : v) out.push_back(b.addr.str());
+  return out;
+}
+
+const FrontendKey kVip{ip("198.19.0.10"), 80, 6, FERRY_SCOPE_CLUSTER};
+const FrontendKey kNodePort{nodePortAddr(true), 30080, 6, FERRY_SCOPE_EXTERNAL};
+using V = std::vector<std::string>;
+
+TEST(EndpointConditions, TerminatingEndpointsKeepFlowsButGetNoSlot) {
+  ClusterSnapshot snap;
+  snap.services["default/web"] = conditionsService();
+  Desired d = desiredFromSnapshot(snap, "node1");
+  EXPECT_EQ(keys(d.frontends.at(kVip).backends), V({"198.18.129.2", "198.18.130.2"}));
+  EXPECT_EQ(keys(d.frontends.at(kVip).keep), V({"198.18.129.3"}));
+  ProgrammedState s0, s1;
+  planDelta(s0, d, &s1);
+  uint32_t svcId = s1.frontends.at(kVip).svcId;
+  EXPECT_EQ(s1.frontends.at(kVip).slots.size(), 2u);
+  uint32_t term = s1.backends.at({ip("198.18.129.3"), 8080, 6}).id;
+  EXPECT_TRUE(s1.members.count({svcId, term})) << "established flows stay";
+  EXPECT_FALSE(s1.backends.count({ip("198.18.130.3"), 8080, 6})) << "not ready: no flows kept";
+  EXPECT_EQ(s1.members.size(), 2u * 3u) << "ClusterIP and NodePort: two slots and one kept";
+}
+
+TEST(EndpointConditions, IncrementalMembersFollowKeptBackends) {
+  ClusterSnapshot snap;
+  snap.services["default/web"] = conditionsService();
+  ProgrammedState empty;
+  ServicePlanner p("node1");
+  p.reset(snap, empty);
+  ProgrammedState full;
+  planDelta(ProgrammedState{}, desiredFromSnapshot(snap, "node1"), &full);
+  EXPECT_EQ(p.programmed().members.size(), full.members.size());
+  // The terminating endpoint goes away: its membership is deleted.
+  snap.services["default/web"].ports[0].endpoints.erase(
+      snap.services["default/web"].ports[0].endpoints.begin() + 1);
+  MapDelta d = p.update(snap, {"default/web"});
+  EXPECT_EQ(d.memberDeletes.size(), 2u);  // the ClusterIP and NodePort frontends
+  EXPECT_TRUE(d.slotUpserts.empty() && d.slotDeletes.empty());
+  // Every ready endpoint goes terminating: they fill the slots.
+  for (Endpoint& e : snap.services["default/web"].ports[0].endpoints)
+    if (e.ready) e.ready = false, e.terminating = true;
+  p.update(snap, {"default/web"});
+  EXPECT_EQ(p.programmed().frontends.at(kVip).slots.size(), 2u);
+  Desired want = desiredFromSnapshot(snap, "node1");
+  ProgrammedState check;
+  planDelta(p.programmed(), want, &check);
+  EXPECT_EQ(check.members, p.programmed().members);
+}
+
+TEST(EndpointConditions, ExternalTrafficPolicyLocalFallsBackToLocalTerminating) {
+  ClusterSnapshot snap;
+  Service svc = conditionsService();
+  svc.externalTrafficLocal = true;
+  svc.ports[0].endpoints[0].ready = false;  // node1's ready one goes not ready
+  snap.services["default/web"] = svc;
+  Desired d = desiredFromSnapshot(snap, "node1");
+  EXPECT_EQ(keys(d.frontends.at(kNodePort).backends), V({"198.18.129.3"}));
+  EXPECT_EQ(d.frontends.at(kNodePort).flags, FERRY_SVC_F_LOCAL);
+  EXPECT_EQ(keys(d.frontends.at(kVip).backends), V({"198.18.130.2"}));
+}
+
+TEST(InternalTrafficPolicy, LocalUsesThisNodesEndpointsAndDropsWithoutThem) {
+  ClusterSnapshot snap;
+  Service svc = conditionsService();
+  svc.internalTrafficLocal = true;
+  snap.services["default/web"] = svc;
+  Desired d1 = desiredFromSnapshot(snap, "node1");
+  EXPECT_EQ(keys(d1.frontends.at(kVip).backends), V({"198.18.129.2"}));
+  EXPECT_EQ(d1.frontends.at(kVip).flags, FERRY_SVC_F_LOCAL);
+  EXPECT_EQ(keys(d1.frontends.at(kNodePort).backends).size(), 2u) << "external: Cluster policy";
+  Desired d3 = desiredFromSnapshot(snap, "node3");
+  EXPECT_TRUE(d3.frontends.at(kVip).backends.empty());
+  EXPECT_EQ(d3.frontends.at(kVip).flags, FERRY_SVC_F_LOCAL) << "drop: endpoints exist elsewhere";
+  for (Endpoint& e : snap.services["default/web"].ports[0].endpoints) e.ready = e.serving = false;
+  Desired none = desiredFromSnapshot(snap, "node3");
+  EXPECT_EQ(none.frontends.at(kVip).flags, 0) << "no endpoint anywhere: reject, as kube-proxy";
+}
+
+TEST(Topology, NodeZoneLabelChangeReplansHintedServices) {
+  ClusterSnapshot snap;
+  Service svc = conditionsService();
+  auto& eps = svc.ports[0].endpoints;
+  eps[0].zoneHints = {"za"};
+  eps[2].zoneHints = {"zb"};
+  snap.services["default/web"] = svc;
+  snap.nodes["node1"].name = "node1";
+  ServicePlanner p("node1");
+  p.reset(snap, ProgrammedState{});
+  EXPECT_EQ(p.programmed().frontends.at(kVip).slots.size(), 2u) << "no zone label yet";
+  snap.nodes["node1"].zone = "zb";
+  MapDelta d = p.update(snap, {});
+  EXPECT_EQ(p.programmed().frontends.at(kVip).slots.size(), 1u);
+  EXPECT_EQ(p.programmed().frontends.at(kVip).slots[0],
+            p.programmed().backends.at({ip("198.18.130.2"), 8080, 6}).id);
+  EXPECT_FALSE(d.masterUpserts.empty());
 }
 
 }  // namespace

@@ -151,7 +151,8 @@ nlohmann::json ControlPlane::verify(const DnsRecords* dns, const std::string& do
   for (const auto& [fk, fe] : want.frontends) {
     auto it = have.frontends.find(fk);
     if (it == have.frontends.end() || it->second.backends != fe.backends ||
-        it->second.flags != fe.flags || it->second.sourceRanges != fe.sourceRanges) {
+        it->second.keep != fe.keep || it->second.flags != fe.flags ||
+        it->second.sourceRanges != fe.sourceRanges) {
       if (desiredDiffs++ < 20) diffs.push_back("frontend " + fk.str() + " (" + fe.owner + "): differs or missing in the incremental plan");
     }
   }

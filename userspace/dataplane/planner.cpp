@@ -7,6 +7,8 @@
 #include <optional>
 #include <set>
 
+#include "model/endpoint_sets.h"
+
 namespace ferry {
 
 std::string FrontendKey::str() const {
@@ -87,59 +89,96 @@ void setDefaultMaglev(bool maglev) { gDefaultMaglev = maglev; }
 
 namespace {
 
-// Adds one frontend with the service port's ready endpoints of its family
-// (only this node's with `localOnly`).
+// Adds one frontend: new flows go to `use`; the other endpoints of
+// `keepFrom` that are ready or terminating keep their established flows.
 void addFrontend(Desired& d, const FrontendKey& fk, const std::string& owner,
-                 const ServicePort& sp, const std::string& nodeName, bool localOnly,
-                 const Service& svc) {
+                 const std::vector<const Endpoint*>& use, const std::vector<const Endpoint*>& keepFrom,
+                 const Service& svc, const std::string& nodeName, uint16_t flags) {
   DesiredFrontend& fe = d.frontends[fk];
   fe = DesiredFrontend{};  // a frontend two services claim: the later one (key order) wins whole
   fe.owner = owner;
-  fe.flags = localOnly ? FERRY_SVC_F_LOCAL : 0;
+  fe.flags = flags;
   if (fk.scope == FERRY_SCOPE_EXTERNAL) fe.flags |= maglevFlag(svc);
   fe.affinityTimeout = svc.sessionAffinityTimeout;
-  std::set<BackendKey> uniq;
-  for (const Endpoint& ep : sp.endpoints) {
-    if (!ep.ready || ep.ip.isV4() != fk.addr.isV4() || ep.port == 0) continue;
-    bool local = !nodeName.empty() && ep.nodeName == nodeName;
-    if (localOnly && !local) continue;
-    BackendKey bk{ep.ip, ep.port, fk.proto};
-    uniq.insert(bk);
+  std::set<BackendKey> uniq, kept;
+  auto backend = [&](const Endpoint* ep) {
+    BackendKey bk{ep->ip, ep->port, fk.proto};
+    bool local = !nodeName.empty() && ep->nodeName == nodeName;
     d.backendFlags[bk] |= local ? FERRY_BE_F_LOCAL : 0;
+    return bk;
+  };
+  for (const Endpoint* ep : use) uniq.insert(backend(ep));
+  for (const Endpoint* ep : keepFrom) {
+    if (!endpointReady(*ep, svc) && !ep->terminating) continue;
+    BackendKey bk{ep->ip, ep->port, fk.proto};
+    if (!uniq.count(bk)) kept.insert(backend(ep));
   }
   fe.backends.assign(uniq.begin(), uniq.end());
+  fe.keep.assign(kept.begin(), kept.end());
+}
+
+// One port's endpoint sets for one family, with the frontends that use them.
+struct PortSets {
+  std::vector<const Endpoint*> all, local;
+  EndpointSets sets;
+};
+
+PortSets portSets(const ServicePort& sp, bool v4, const Service& svc, const NodeTopology& node) {
+  PortSets p;
+  for (const Endpoint& ep : sp.endpoints) {
+    if (ep.ip.isV4() != v4 || ep.port == 0) continue;
+    p.all.push_back(&ep);
+    if (!node.name.empty() && ep.nodeName == node.name) p.local.push_back(&ep);
+  }
+  p.sets = categorizeEndpoints(p.all, svc, node);
+  return p;
 }
 
 }  // namespace
 
 void addServiceFrontends(Desired& d, const std::string& key, const Service& svc,
-                         const std::string& nodeName) {
+                         const std::string& nodeName, const std::map<std::string, Node>* nodes) {
   if (svc.type == ServiceType::ExternalName) return;
-  bool local = svc.externalTrafficLocal &&
-               (svc.type == ServiceType::NodePort || svc.type == ServiceType::LoadBalancer);
+  static const std::map<std::string, Node> kNoNodes;
+  NodeTopology node = NodeTopology::of(nodeName, nodes ? *nodes : kNoNodes);
+  bool extLocal = svc.externalTrafficLocal &&
+                  (svc.type == ServiceType::NodePort || svc.type == ServiceType::LoadBalancer);
   for (const ServicePort& sp : svc.ports) {
     if (sp.protocol != Protocol::TCP && sp.protocol != Protocol::UDP) continue;
     uint8_t proto = static_cast<uint8_t>(sp.protocol);
     std::string owner = "Service " + key + " port " + (sp.name.empty() ? "" : sp.name + " ") +
                         "(" + std::to_string(sp.port) + "/" + protocolName(sp.protocol) + ")";
+    PortSets v4 = portSets(sp, true, svc, node);
+    // External frontends (IPv4 only until the IPv6 datapath): Local keeps
+    // this node's endpoints and drops where there are none.
+    auto external = [&](const FrontendKey& fk, const std::string& what) {
+      if (extLocal)
+        addFrontend(d, fk, owner + what, v4.sets.local, v4.local, svc, nodeName, FERRY_SVC_F_LOCAL);
+      else
+        addFrontend(d, fk, owner + what, v4.sets.cluster, v4.all, svc, nodeName, 0);
+    };
     if (!svc.headless) {
-      for (const IpAddr& vip : svc.clusterIPs)
-        addFrontend(d, {vip, sp.port, proto, FERRY_SCOPE_CLUSTER}, owner, sp, nodeName, false, svc);
-    }
-    if (sp.nodePort) {
-      for (bool v4 : {true}) {  // IPv6 NodePorts come with the IPv6 datapath
-        addFrontend(d, {nodePortAddr(v4), sp.nodePort, proto, FERRY_SCOPE_EXTERNAL},
-                    owner + " nodePort " + std::to_string(sp.nodePort), sp, nodeName, local,
-                    svc);
+      for (const IpAddr& vip : svc.clusterIPs) {
+        PortSets fam = vip.isV4() ? v4 : portSets(sp, false, svc, node);
+        FrontendKey fk{vip, sp.port, proto, FERRY_SCOPE_CLUSTER};
+        // internalTrafficPolicy Local: drop (not reject) without a local
+        // endpoint while the service has endpoints elsewhere, as kube-proxy.
+        if (svc.internalTrafficLocal)
+          addFrontend(d, fk, owner, fam.sets.local, fam.local, svc, nodeName,
+                      fam.sets.hasAny ? FERRY_SVC_F_LOCAL : 0);
+        else
+          addFrontend(d, fk, owner, fam.sets.cluster, fam.all, svc, nodeName, 0);
       }
     }
+    if (sp.nodePort)
+      external({nodePortAddr(true), sp.nodePort, proto, FERRY_SCOPE_EXTERNAL},
+               " nodePort " + std::to_string(sp.nodePort));
     for (const IpAddr& ext : svc.externalIPs)
-      addFrontend(d, {ext, sp.port, proto, FERRY_SCOPE_EXTERNAL},
-                  owner + " externalIP " + ext.str(), sp, nodeName, local, svc);
+      external({ext, sp.port, proto, FERRY_SCOPE_EXTERNAL}, " externalIP " + ext.str());
     if (svc.type != ServiceType::LoadBalancer) continue;
     for (const IpAddr& lb : svc.loadBalancerIngress) {
       FrontendKey fk{lb, sp.port, proto, FERRY_SCOPE_EXTERNAL};
-      addFrontend(d, fk, owner + " loadBalancer " + lb.str(), sp, nodeName, local, svc);
+      external(fk, " loadBalancer " + lb.str());
       for (const IpPrefix& r : svc.loadBalancerSourceRanges)
         if (r.addr.isV4() == lb.isV4()) d.frontends[fk].sourceRanges.push_back(r);
     }
@@ -148,7 +187,8 @@ void addServiceFrontends(Desired& d, const std::string& key, const Service& svc,
 
 Desired desiredFromSnapshot(const ClusterSnapshot& snap, const std::string& nodeName) {
   Desired d;
-  for (const auto& [key, svc] : snap.services) addServiceFrontends(d, key, svc, nodeName);
+  for (const auto& [key, svc] : snap.services)
+    addServiceFrontends(d, key, svc, nodeName, &snap.nodes);
   return d;
 }
 
@@ -186,18 +226,25 @@ std::vector<uint32_t> relayoutSlots(const std::vector<uint32_t>& old,
   return out;
 }
 
-// The (service id, backend id) pairs of one frontend follow its slots:
-// ferry_members is what established flows are checked against.
-static void planMembers(ProgrammedState& st, uint32_t svcId, const std::vector<uint32_t>& oldSlots,
-                 const std::vector<uint32_t>& newSlots, MapDelta& delta) {
-  std::set<uint32_t> before(oldSlots.begin(), oldSlots.end());
+// The (service id, backend id) pairs of one frontend follow its slots
+// and kept backends: ferry_members is what established flows are
+// checked against. The old pairs are the ones `st` holds for the id.
+static void planMembers(ProgrammedState& st, uint32_t svcId, const std::vector<uint32_t>& newSlots,
+                        const std::vector<uint32_t>& kept, MapDelta& delta) {
   std::set<uint32_t> after(newSlots.begin(), newSlots.end());
-  for (uint32_t id : after)
-    if (!before.count(id) && st.members.insert({svcId, id}).second)
-      delta.memberUpserts.push_back({svcId, id});
-  for (uint32_t id : before)
-    if (!after.count(id) && st.members.erase({svcId, id}))
-      delta.memberDeletes.push_back({svcId, id});
+  after.insert(kept.begin(), kept.end());
+  for (auto m = st.members.lower_bound({svcId, 0}); m != st.members.end() && m->first == svcId;) {
+    if (after.erase(m->second)) {
+      ++m;
+      continue;
+    }
+    delta.memberDeletes.push_back({m->first, m->second});
+    m = st.members.erase(m);
+  }
+  for (uint32_t id : after) {
+    st.members.insert({svcId, id});
+    delta.memberUpserts.push_back({svcId, id});
+  }
 }
 
 // A frontend's Maglev table follows its backends (ids in fe->backends'
@@ -236,7 +283,7 @@ void planFrontend(ProgrammedState& st, const FrontendKey& fk, const DesiredFront
       delta.srcRangeDeletes.push_back(toSrcRangeKey(r->first, r->second));
       r = st.srcRanges.erase(r);
     }
-    planMembers(st, it->second.svcId, it->second.slots, {}, delta);
+    planMembers(st, it->second.svcId, {}, {}, delta);
     planMaglev(st.maglev, it->second.svcId, nullptr, {}, delta, st.maglev);
     st.frontends.erase(it);
     return;
@@ -291,7 +338,9 @@ void planFrontend(ProgrammedState& st, const FrontendKey& fk, const DesiredFront
   }
   for (size_t i = pf.slots.size(); i < oldSlots.size(); ++i)
     delta.slotDeletes.push_back(toSvcKey(fk, i + 1));
-  planMembers(st, pf.svcId, oldSlots, pf.slots, delta);
+  std::vector<uint32_t> kept;
+  for (const BackendKey& bk : fe->keep) kept.push_back(st.backends.at(bk).id);
+  planMembers(st, pf.svcId, pf.slots, kept, delta);
   planMaglev(st.maglev, pf.svcId, fe, ids, delta, st.maglev);
   st.frontends[fk] = std::move(pf);
 }
@@ -383,6 +432,8 @@ MapDelta planDelta(const ProgrammedState& cur, const Desired& want, ProgrammedSt
   std::set<std::pair<uint32_t, uint32_t>> members;
   for (const auto& [fk, pf] : frontends)
     for (uint32_t id : pf.slots) members.insert({pf.svcId, id});
+  for (const auto& [fk, fe] : want.frontends)
+    for (const BackendKey& bk : fe.keep) members.insert({frontends.at(fk).svcId, backends.at(bk).id});
   for (const auto& m : members)
     if (!st.members.count(m)) delta.memberUpserts.push_back({m.first, m.second});
   for (const auto& m : st.members)

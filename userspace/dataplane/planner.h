@@ -37,7 +37,10 @@ struct BackendKey {
 
 struct DesiredFrontend {
   std::string owner;                  // "Service default/web port http (80/TCP)"
-  std::vector<BackendKey> backends;   // ready endpoints, sorted
+  std::vector<BackendKey> backends;   // for new flows (endpoint_sets.h), sorted
+  // Not for new flows, but their established flows stay (members, no
+  // slot): terminating endpoints, and usable ones topology left out.
+  std::vector<BackendKey> keep;       // sorted, disjoint from backends
   uint16_t flags = 0;                 // FERRY_SVC_F_*
   std::vector<IpPrefix> sourceRanges;  // loadBalancerSourceRanges (LB addresses)
   uint32_t affinityTimeout = 0;        // sessionAffinity ClientIP seconds; 0: none
@@ -51,14 +54,17 @@ struct Desired {
 // The dataplane's view of the cluster for this node: ClusterIPs, and the
 // external frontends (NodePorts on the family's unspecified address,
 // externalIPs) with externalTrafficPolicy applied.
+// Node labels (topology zone) come from snap.nodes.
 Desired desiredFromSnapshot(const ClusterSnapshot& snap, const std::string& nodeName);
 
 // One service's frontends and backend flags added to `d` (what
 // desiredFromSnapshot does per service, in key order). A frontend key
 // already in `d` is replaced whole: of two services claiming one
 // frontend, the later in key order wins.
+// `nodes`: the snapshot's nodes, for topology (null: no node has a zone).
 void addServiceFrontends(Desired& d, const std::string& key, const Service& svc,
-                         const std::string& nodeName);
+                         const std::string& nodeName,
+                         const std::map<std::string, Node>* nodes = nullptr);
 
 // The selection algorithm of external frontends when a service has no
 // service.ferry.io/lb-algorithm annotation (--lb-algorithm): Maglev when
@@ -89,7 +95,7 @@ struct ProgrammedState {
   std::map<FrontendKey, ProgrammedFrontend> frontends;
   std::map<BackendKey, ProgrammedBackend> backends;
   std::set<std::pair<uint32_t, IpPrefix>> srcRanges;  // (svc id, allowed prefix)
-  // (svc id, backend id) of every slot: ferry_members, what conntrack
+  // (svc id, backend id) of every slot and kept backend: ferry_members, what conntrack
   // entries are checked against (a flow leaves a backend that left its
   // frontend, even when the backend stays in another service).
   std::set<std::pair<uint32_t, uint32_t>> members;

@@ -1,11 +1,25 @@
 #include "dataplane/service_planner.h"
 
+#include "model/endpoint_sets.h"
+
 namespace ferry {
+
+namespace {
+
+std::map<std::string, std::string> zonesOf(const std::map<std::string, Node>& nodes) {
+  std::map<std::string, std::string> out;
+  for (const auto& [name, n] : nodes)
+    if (!n.zone.empty()) out[name] = n.zone;
+  return out;
+}
+
+}  // namespace
 
 void ServicePlanner::add(const std::string& key, const Service& svc, std::set<FrontendKey>* fks,
                          std::set<BackendKey>* bks) {
   Desired piece;
-  addServiceFrontends(piece, key, svc, node_);
+  addServiceFrontends(piece, key, svc, node_, nodes_);
+  if (usesTopology(svc)) topology_.insert(key);
   if (piece.frontends.empty() && piece.backendFlags.empty()) return;
   for (const auto& [fk, fe] : piece.frontends) {
     owners_[fk].insert(key);
@@ -22,6 +36,7 @@ void ServicePlanner::add(const std::string& key, const Service& svc, std::set<Fr
 
 void ServicePlanner::drop(const std::string& key, std::set<FrontendKey>* fks,
                           std::set<BackendKey>* bks) {
+  topology_.erase(key);
   auto it = pieces_.find(key);
   if (it == pieces_.end()) return;
   for (const auto& [fk, fe] : it->second.frontends) {
@@ -57,14 +72,28 @@ MapDelta ServicePlanner::reset(const ClusterSnapshot& snap, ProgrammedState prog
   pieces_.clear();
   owners_.clear();
   refs_.clear();
+  topology_.clear();
+  nodes_ = &snap.nodes;
+  zones_ = zonesOf(snap.nodes);
   for (const auto& [key, svc] : snap.services) add(key, svc, nullptr, nullptr);
   MapDelta delta = planDelta(programmed, desired(), &st_);
   return delta;
 }
 
-MapDelta ServicePlanner::update(const ClusterSnapshot& snap, const std::set<std::string>& changed) {
+MapDelta ServicePlanner::update(const ClusterSnapshot& snap, const std::set<std::string>& given) {
   std::set<FrontendKey> fks;
   std::set<BackendKey> bks;
+  nodes_ = &snap.nodes;
+  const std::set<std::string>* todo = &given;
+  std::set<std::string> more;
+  if (auto zones = zonesOf(snap.nodes); zones != zones_) {
+    // A zone label changed: the services using topology are planned again.
+    zones_ = std::move(zones);
+    more = given;
+    more.insert(topology_.begin(), topology_.end());
+    todo = &more;
+  }
+  const std::set<std::string>& changed = *todo;
   for (const std::string& key : changed) {
     drop(key, &fks, &bks);
     auto it = snap.services.find(key);

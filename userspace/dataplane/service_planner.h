@@ -47,6 +47,12 @@ class ServicePlanner {
   std::map<std::string, Desired> pieces_;  // per service (ns/name)
   std::map<FrontendKey, std::set<std::string>> owners_;
   std::map<BackendKey, BackendRef> refs_;
+  // Topology: the snapshot's nodes while planning, the zone of every node
+  // last planned with, and the services whose sets depend on them (a
+  // Node label change re-plans those).
+  const std::map<std::string, Node>* nodes_ = nullptr;
+  std::map<std::string, std::string> zones_;
+  std::set<std::string> topology_;
 };
 
 }  // namespace ferry

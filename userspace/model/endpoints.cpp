@@ -34,8 +34,8 @@ void fromSlices(const std::vector<const EndpointSlice*>& slices, const Families&
       // Slice addresses are fungible; consumers use the first one.
       const IpAddr& ip = e.addresses.front();
       if (!fam.allows(ip)) continue;
-      sp.endpoints.push_back(
-          {ip, port->port, e.ready, e.serving, e.terminating, e.nodeName, e.targetRef, e.hostname});
+      sp.endpoints.push_back({ip, port->port, e.ready, e.serving, e.terminating, e.nodeName,
+                              e.targetRef, e.hostname, e.zoneHints, e.nodeHints});
     }
   }
 }
@@ -44,7 +44,8 @@ void addAddresses(const std::vector<EndpointAddress>& addrs, bool ready, uint16_
                   const Families& fam, ServicePort& sp) {
   for (const EndpointAddress& a : addrs)
     if (fam.allows(a.ip))
-      sp.endpoints.push_back({a.ip, port, ready, ready, false, a.nodeName, a.targetRef, a.hostname});
+      sp.endpoints.push_back(
+          {a.ip, port, ready, ready, false, a.nodeName, a.targetRef, a.hostname, {}, {}});
 }
 
 void fromEndpoints(const EndpointsObject& eo, const Families& fam, ServicePort& sp) {
@@ -91,8 +92,12 @@ void fromPods(const Service& s, const std::vector<const Pod*>& pods, const Famil
       continue;
     }
     bool named = !pod->hostname.empty() && pod->subdomain == s.name;
-    sp.endpoints.push_back({*ip, port, pod->ready && !pod->deleting, pod->ready, pod->deleting,
-                            pod->nodeName, "Pod " + pod->key(), named ? pod->hostname : ""});
+    // The EndpointSlice controller's conditions: serving is the pod's
+    // readiness, ready also needs it not terminating, and
+    // publishNotReadyAddresses makes every endpoint ready.
+    bool ready = s.publishNotReadyAddresses || (pod->ready && !pod->deleting);
+    sp.endpoints.push_back({*ip, port, ready, pod->ready, pod->deleting, pod->nodeName,
+                            "Pod " + pod->key(), named ? pod->hostname : "", {}, {}});
   }
 }
 

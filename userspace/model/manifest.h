@@ -79,6 +79,8 @@ struct SliceEndpoint {
   std::vector<IpAddr> addresses;
   bool ready = true, serving = true, terminating = false;  // nil = true/true/false
   std::string nodeName, hostname, targetRef;
+  // hints.forZones[].name / hints.forNodes[].name (topology-aware routing).
+  std::vector<std::string> zoneHints, nodeHints;
   bool operator==(const SliceEndpoint&) const = default;
 };
 

@@ -45,6 +45,28 @@ std::optional<IpAddr> sliceAddress(ObjectContext& c, const json& v, const std::s
   return ip;
 }
 
+// hints.forZones / hints.forNodes: lists of {name: ...}.
+std::vector<std::string> parseHintNames(ObjectContext& c, const json& hints, const char* key,
+                                        const std::string& path) {
+  std::vector<std::string> out;
+  std::string at = path + "." + key;
+  const json* list = optArray(c, hints, key, at);
+  if (!list) return out;
+  for (size_t i = 0; i < list->size(); ++i) {
+    std::string item = indexPath(at, i);
+    if (!(*list)[i].is_object()) {
+      c.error(item, "must be an object with a name, got " + limits::dumpSafe((*list)[i]));
+      continue;
+    }
+    auto name = optString(c, (*list)[i], "name", item + ".name").value_or("");
+    if (name.empty())
+      c.error(item + ".name", "is required");
+    else
+      out.push_back(name);
+  }
+  return out;
+}
+
 std::optional<SliceEndpoint> parseSliceEndpoint(ObjectContext& c, const json& e,
                                                 const std::string& at, const EndpointSlice& s) {
   SliceEndpoint se;
@@ -55,11 +77,16 @@ std::optional<SliceEndpoint> parseSliceEndpoint(ObjectContext& c, const json& e,
   }
   if (const json* cond = optObject(c, e, "conditions", at + ".conditions")) {
     se.ready = optBool(c, *cond, "ready", at + ".conditions.ready").value_or(true);
-    se.serving = optBool(c, *cond, "serving", at + ".conditions.serving").value_or(true);
+    // nil serving defers to ready (the API's documented reading).
+    se.serving = optBool(c, *cond, "serving", at + ".conditions.serving").value_or(se.ready);
     se.terminating =
         optBool(c, *cond, "terminating", at + ".conditions.terminating").value_or(false);
   }
   se.nodeName = optString(c, e, "nodeName", at + ".nodeName").value_or("");
+  if (const json* hints = optObject(c, e, "hints", at + ".hints")) {
+    se.zoneHints = parseHintNames(c, *hints, "forZones", at + ".hints");
+    se.nodeHints = parseHintNames(c, *hints, "forNodes", at + ".hints");
+  }
   se.hostname = optString(c, e, "hostname", at + ".hostname").value_or("");
   se.targetRef = parseTargetRef(c, e, at + ".targetRef", s.ns);
   if (se.addresses.empty()) return std::nullopt;

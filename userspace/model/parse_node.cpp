@@ -7,6 +7,8 @@ using nlohmann::json;
 Node parseNode(ObjectContext& c, const json& o, const ObjectMeta& m) {
   Node node;
   node.name = m.name;
+  if (auto z = m.labels.find("topology.kubernetes.io/zone"); z != m.labels.end())
+    node.zone = z->second;
   const json* status = optObject(c, o, "status", "status");
   if (!status) return node;
   if (const json* addrs = optArray(c, *status, "addresses", "status.addresses")) {

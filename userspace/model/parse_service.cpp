@@ -49,7 +49,16 @@ std::optional<ServicePort> parsePort(ObjectContext& c, const json& p, const std:
   }
   ServicePort sp;
   if (const json* pr = optField(p, "protocol"); pr && *pr == "SCTP") {
-    c.warning(path + ".protocol", "SCTP is not supported by ferry yet: this port is not served");
+    // Rejected per port (the service's other ports are served): the
+    // dataplane translates TCP and UDP only.
+    std::string what = "port";
+    if (const json* num = optField(p, "port"); num && num->is_number_integer())
+      what += " " + std::to_string(num->get<long long>());
+    if (const json* nm = optField(p, "name"); nm && nm->is_string() && !nm->get<std::string>().empty())
+      what += " (" + nm->get<std::string>() + ")";
+    c.warning(path + ".protocol", "SCTP is not supported by ferry: " + what +
+                                      "/SCTP is rejected and not served; the service's TCP and "
+                                      "UDP ports are");
     return std::nullopt;
   }
   sp.name = optString(c, p, "name", path + ".name").value_or("");
@@ -198,21 +207,33 @@ void checkTypeRules(ObjectContext& c, const json& spec, Service& s) {
     c.error("spec.clusterIP", "must be empty for type ExternalName");
 }
 
+// internalTrafficPolicy (Cluster | Local), trafficDistribution (the
+// values kube-proxy knows; others are legal API values it ignores, as
+// kube-proxy does, with a warning) and publishNotReadyAddresses.
+void parseEndpointPolicy(ObjectContext& c, const json& spec, Service& s) {
+  if (auto p = optString(c, spec, "internalTrafficPolicy", "spec.internalTrafficPolicy")) {
+    if (*p == "Local")
+      s.internalTrafficLocal = s.type != ServiceType::ExternalName;
+    else if (!p->empty() && *p != "Cluster")
+      c.error("spec.internalTrafficPolicy",
+              "unsupported value \"" + *p + "\": must be Cluster or Local");
+  }
+  if (auto d = optString(c, spec, "trafficDistribution", "spec.trafficDistribution")) {
+    if (*d == "PreferClose" || *d == "PreferSameZone" || *d == "PreferSameNode")
+      s.trafficDistribution = *d;
+    else if (!d->empty())
+      c.warning("spec.trafficDistribution",
+                "unknown value \"" + *d + "\" is ignored: must be PreferClose, PreferSameZone "
+                "or PreferSameNode");
+  }
+  s.publishNotReadyAddresses =
+      optBool(c, spec, "publishNotReadyAddresses", "spec.publishNotReadyAddresses").value_or(false);
+}
+
 // Fields the dataplane does not implement yet: reported as warnings so
 // they are not silent; the service is programmed with what ferry does
 // (remove each warning as its feature lands).
 void warnUnsupported(ObjectContext& c, const json& spec, const Service& s) {
-  auto str = [&](const char* key) -> std::string {
-    const json* v = optField(spec, key);
-    return v && v->is_string() ? v->get<std::string>() : "";
-  };
-  if (str("internalTrafficPolicy") == "Local")
-    c.warning("spec.internalTrafficPolicy",
-              "Local is not implemented by ferry yet: traffic from inside the cluster uses "
-              "every node's endpoints (Cluster)");
-  if (optField(spec, "trafficDistribution"))
-    c.warning("spec.trafficDistribution",
-              "not implemented by ferry yet: endpoints are chosen without topology preference");
   bool v6 = false;
   for (const IpAddr& ip : s.clusterIPs) v6 |= !ip.isV4();
   if (const json* fams = optField(spec, "ipFamilies"); fams && fams->is_array())
@@ -247,6 +268,7 @@ Service parseService(ObjectContext& c, const json& o, const ObjectMeta& m) {
   parsePorts(c, spec, s);
   parseExternalFields(c, spec, s);
   parseLoadBalancing(c, spec, s);
+  parseEndpointPolicy(c, spec, s);
   warnUnsupported(c, spec, s);
   return s;
 }

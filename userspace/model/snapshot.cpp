@@ -38,12 +38,15 @@ bool Service::operator==(const Service& o) const {
   // `object` is deliberately left out: it is presentation only, and json
   // comparison would make formatting-only edits look like changes.
   return std::tie(ns, name, type, headless, clusterIPs, ipFamilies, externalName, ports, selector,
-                  externalTrafficLocal, healthCheckNodePort, externalIPs,
+                  externalTrafficLocal, internalTrafficLocal, trafficDistribution,
+                  publishNotReadyAddresses, healthCheckNodePort, externalIPs,
                   allocateLoadBalancerNodePorts, loadBalancerIP, loadBalancerSourceRanges,
                   annotations, sessionAffinityTimeout, requestedLoadBalancerIPs, addressPool,
                   sharedIPKey, loadBalancerIngress, loadBalancerPending, creationTimestamp, file) ==
          std::tie(o.ns, o.name, o.type, o.headless, o.clusterIPs, o.ipFamilies, o.externalName, o.ports,
-                  o.selector, o.externalTrafficLocal, o.healthCheckNodePort, o.externalIPs,
+                  o.selector, o.externalTrafficLocal, o.internalTrafficLocal,
+                  o.trafficDistribution, o.publishNotReadyAddresses, o.healthCheckNodePort,
+                  o.externalIPs,
                   o.allocateLoadBalancerNodePorts, o.loadBalancerIP, o.loadBalancerSourceRanges,
                   o.annotations, o.sessionAffinityTimeout, o.requestedLoadBalancerIPs,
                   o.addressPool, o.sharedIPKey,

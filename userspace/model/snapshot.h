@@ -45,6 +45,8 @@ struct Endpoint {
   std::string nodeName;       // "" if unknown
   std::string targetRef;      // "Pod ns/name" or ""
   std::string hostname;
+  // EndpointSlice hints.forZones / hints.forNodes (names; empty = none).
+  std::vector<std::string> zoneHints, nodeHints;
   bool operator==(const Endpoint&) const = default;
   auto operator<=>(const Endpoint&) const = default;
 };
@@ -83,6 +85,14 @@ struct Service {
   // spec.externalTrafficPolicy: Local (true) keeps external traffic (node
   // ports, external IPs, load balancer IPs) on this node's endpoints.
   bool externalTrafficLocal = false;
+  // spec.internalTrafficPolicy: Local (true) keeps traffic from pods and
+  // the node to the ClusterIPs on this node's endpoints.
+  bool internalTrafficLocal = false;
+  // spec.trafficDistribution as written ("" = none): PreferClose,
+  // PreferSameZone or PreferSameNode (KEP-4444, KEP-3015).
+  std::string trafficDistribution;
+  // spec.publishNotReadyAddresses: not-ready endpoints count as ready.
+  bool publishNotReadyAddresses = false;
   // LoadBalancer + Local only. Parsed: requested (0 = dynamic); in a
   // snapshot: the allocated one.
   uint16_t healthCheckNodePort = 0;
@@ -147,6 +157,7 @@ struct Node {
   std::string name;
   std::vector<IpAddr> addresses;  // InternalIP / ExternalIP
   bool ready = true;
+  std::string zone;  // label topology.kubernetes.io/zone ("" = none)
   bool operator==(const Node&) const = default;
 };
 
