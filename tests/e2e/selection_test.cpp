@@ -8,6 +8,7 @@
 // Services: ClusterIPs 198.19.14.100-119, nodePorts 30070-30079 (the
 // static band, see nodeport_test.cpp). Endpoints: pods a, b (node1) and c
 // (node2), TCP 8080 and UDP 5353 (ferry-echo).
+#include <iostream>
 #include <map>
 #include <set>
 #include <thread>
@@ -60,7 +61,10 @@ class SelectionE2E : public ClusterTest {
                                  int count = 15) {
     auto [answers, rc] = askMany(where, "tcp", ip, port, count);
     std::vector<std::string> out;
-    for (const auto& a : answers) out.push_back(a.name);
+    for (const auto& a : answers) {
+      EXPECT_TRUE(a.ok() && a.byPod()) << a;
+      out.push_back(a.name);
+    }
     EXPECT_EQ(rc, 0) << "askMany " << where << " -> " << ip << ":" << port;
     return out;
   }
@@ -106,6 +110,8 @@ class SelectionE2E : public ClusterTest {
     // and it holds for a while: another 15 from the same client
     auto again = hosts(where, ip, port);
     EXPECT_EQ(distinct(again), 1u);
+    std::cout << "[ affinity ] " << where << " -> " << ip << ":" << port << " stays on "
+              << (again.empty() ? "?" : again[0]) << "\n";
   }
 };
 

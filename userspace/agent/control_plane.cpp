@@ -152,7 +152,8 @@ nlohmann::json ControlPlane::verify(const DnsRecords* dns, const std::string& do
     auto it = have.frontends.find(fk);
     if (it == have.frontends.end() || it->second.backends != fe.backends ||
         it->second.keep != fe.keep || it->second.flags != fe.flags ||
-        it->second.sourceRanges != fe.sourceRanges) {
+        it->second.sourceRanges != fe.sourceRanges ||
+        it->second.affinityTimeout != fe.affinityTimeout) {
       if (desiredDiffs++ < 20) diffs.push_back("frontend " + fk.str() + " (" + fe.owner + "): differs or missing in the incremental plan");
     }
   }
@@ -167,7 +168,8 @@ nlohmann::json ControlPlane::verify(const DnsRecords* dns, const std::string& do
                     " entries differ from a full plan of the from-scratch snapshot");
   if (inMaps.frontends != planner_.programmed().frontends ||
       inMaps.backends != planner_.programmed().backends ||
-      inMaps.srcRanges != planner_.programmed().srcRanges)
+      inMaps.srcRanges != planner_.programmed().srcRanges ||
+      inMaps.maglev != planner_.programmed().maglev)
     diffs.push_back("maps: content differs from what the planner believes it programmed");
   if (dns) {
     auto fresh = DnsRecords::build(full, domain, dns->ttl(), dns->serial());
