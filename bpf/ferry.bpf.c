@@ -9,5 +9,6 @@
 #include "entry/ext_in.c"
 #include "entry/ext_out.c"
 #include "entry/sock.c"
+#include "entry/sock_iter.c"
 
 char LICENSE[] SEC("license") = "GPL";

@@ -73,6 +73,7 @@ static __always_inline int sock4_xlate(struct bpf_sock_addr *ctx)
 	__builtin_memset(&rev, 0, sizeof(rev));
 	addr_set_v4(&rev.addr, daddr);
 	rev.port = dport;
+	rev.backend_id = backend_id; /* for the stale-socket sweep (entry/sock_iter.c) */
 	sock_key(&key, bpf_get_socket_cookie(ctx), be->addr.w[3], be->port, proto);
 	bpf_map_update_elem(&ferry_sock_revnat, &key, &rev, BPF_ANY);
 

@@ -170,7 +170,7 @@ struct ferry_sock_value {
 	union ferry_addr addr; /* frontend */
 	__be16 port;           /* frontend */
 	__u16 pad;
-	__u32 pad2;
+	__u32 backend_id;      /* the one picked; 0 = unknown (older agent) */
 };
 
 /* Runtime settings that the agent may change without reloading programs

@@ -12,6 +12,7 @@
 // with the conntrack tests and added on first use.
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -259,6 +260,62 @@ for i in range(n):
   // agent: from packet 18 on, every one reaches the new pod.
   for (size_t i = 18; i < got.size(); ++i) EXPECT_EQ(got[i], "pod-b") << "packet " << i << "\n" << ss.str();
   for (const std::string& g : got) EXPECT_NE(g, "timeout") << ss.str();
+}
+
+// The node's own connected UDP socket (socket hooks: connect() went
+// straight to the backend, and no later packet passes a hook). When the
+// backend leaves the service, the agent destroys the socket
+// (bpf_sock_destroy from a UDP socket iterator): the application's next
+// call fails (send: EDESTADDRREQ, the socket is disconnected; recv:
+// ECONNABORTED), it connects again and reaches the live
+// endpoint. The old endpoint (pod a) is still up here, so without the
+// sweep the socket would keep getting answers from it.
+TEST_F(EndpointSetsE2E, NodeConnectedUdpSocketPinnedToARemovedEndpointIsDestroyed) {
+  const std::string vip = "198.19.14.7";
+  const std::string ports = "[{name: p, port: 53, targetPort: 5353, protocol: UDP}]";
+  writeManifest("es-sock.yaml", service("es-sock", vip, ports, {ready(kPodA, "node1")}, 5353, "UDP"));
+  ASSERT_EQ(until("node1", "udp", vip, 53, "pod-a").name, "pod-a");
+  const std::string py = runDir() + "/es_sock.py";
+  std::ofstream(py) << R"PY(
+import errno, socket, sys, time
+ip, port, n, iv = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+def conn():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.connect((ip, port))
+    s.settimeout(iv)
+    return s
+s = conn()
+for i in range(n):
+    t0 = time.monotonic()
+    try:
+        s.send(b"q")
+        r = s.recv(512).decode().split()[0]
+    except socket.timeout:
+        r = "timeout"
+    except OSError as e:
+        # destroyed: disconnected (EDESTADDRREQ on send) with ECONNABORTED pending
+        r = "aborted" if e.errno in (errno.ECONNABORTED, errno.EDESTADDRREQ) else "error-%d" % e.errno
+        s.close()
+        s = conn()
+    print(r, flush=True)
+    time.sleep(max(0, iv - (time.monotonic() - t0)))
+)PY";
+  const std::string out = runDir() + "/es-sock.out";
+  sh(q(clusterSh()) + " node-exec " + prefix() + " node1 /usr/bin/python3 " + q(py) + " " + vip +
+     " 53 24 0.25 >" + q(out) + " 2>&1 &");
+  std::this_thread::sleep_for(2s);
+  writeManifest("es-sock.yaml", service("es-sock", vip, ports, {ready(kPodC, "node2")}, 5353, "UDP"));
+  std::this_thread::sleep_for(5s);
+  std::ifstream in(out);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::vector<std::string> got;
+  for (std::string l; std::getline(ss, l);)
+    if (!l.empty()) got.push_back(l);
+  ASSERT_EQ(got.size(), 24u) << ss.str();
+  EXPECT_EQ(got[0], "pod-a") << ss.str();
+  EXPECT_NE(std::find(got.begin(), got.end(), "aborted"), got.end()) << ss.str();
+  for (size_t i = 14; i < got.size(); ++i) EXPECT_EQ(got[i], "pod-c") << "packet " << i << "\n" << ss.str();
 }
 
 }  // namespace

@@ -19,9 +19,9 @@ ClusterSnapshot snapshotWithLocalLb() {
   ServicePort http, https;
   http.port = 80;
   https.port = 443;
-  Endpoint a{ip("198.18.130.2"), 8080, true, true, false, "node2", "", ""};
-  Endpoint b{ip("198.18.129.2"), 8080, true, true, false, "node1", "", ""};
-  Endpoint notReady{ip("198.18.130.3"), 8080, false, false, false, "node2", "", ""};
+  Endpoint a{ip("198.18.130.2"), 8080, true, true, false, "node2", "", "", {}, {}};
+  Endpoint b{ip("198.18.129.2"), 8080, true, true, false, "node1", "", "", {}, {}};
+  Endpoint notReady{ip("198.18.130.3"), 8080, false, false, false, "node2", "", "", {}, {}};
   http.endpoints = {a, b, notReady};
   https.endpoints = {a, b};
   svc.ports = {http, https};
@@ -43,6 +43,17 @@ TEST(Health, AnswersOkWithEndpointsAndUnavailableWithout) {
   EXPECT_NE(ok.find("\"name\":\"lb\""), std::string::npos);
   std::string down = healthResponse({"default", "lb", 0});
   EXPECT_EQ(down.rfind("HTTP/1.1 503 Service Unavailable\r\n", 0), 0u);
+}
+
+// "should fail health check node port if there are only terminating endpoints"
+TEST(Health, OnlyTerminatingLocalEndpointsCountNone) {
+  ClusterSnapshot snap = snapshotWithLocalLb();
+  for (ServicePort& sp : snap.services["default/lb"].ports)
+    for (Endpoint& e : sp.endpoints)
+      if (e.nodeName == "node1") e.ready = false, e.serving = true, e.terminating = true;
+  EXPECT_EQ(healthTargets(snap, "node1").at(31000).localEndpoints, 0);
+  snap.services["default/lb"].publishNotReadyAddresses = true;
+  EXPECT_EQ(healthTargets(snap, "node1").at(31000).localEndpoints, 1) << "every endpoint ready";
 }
 
 TEST(Health, OnlyPolicyLocalServicesWithAPort) {

@@ -131,10 +131,10 @@ TEST(DesiredFromSnapshot, UsesReadyEndpointsOfTheFamilyAndMarksLocalOnes) {
   sp.name = "http";
   sp.port = 80;
   sp.endpoints = {
-      {ip("198.18.129.2"), 8080, true, true, false, "node1", "", ""},
-      {ip("198.18.130.2"), 8080, true, true, false, "node2", "", ""},
-      {ip("198.18.129.3"), 8080, false, false, false, "node1", "", ""},  // not ready
-      {ip("2001:db8:1:1::2"), 8080, true, true, false, "node1", "", ""},  // other family
+      {ip("198.18.129.2"), 8080, true, true, false, "node1", "", "", {}, {}},
+      {ip("198.18.130.2"), 8080, true, true, false, "node2", "", "", {}, {}},
+      {ip("198.18.129.3"), 8080, false, false, false, "node1", "", "", {}, {}},  // not ready
+      {ip("2001:db8:1:1::2"), 8080, true, true, false, "node1", "", "", {}, {}},  // other family
   };
   svc.ports = {sp};
   snap.services["default/web"] = svc;
@@ -171,8 +171,8 @@ Service nodePortService(bool local) {
   sp.port = 8080;
   sp.nodePort = 32618;
   sp.endpoints = {
-      {ip("198.18.129.2"), 8080, true, true, false, "node1", "", ""},
-      {ip("198.18.130.2"), 8080, true, true, false, "node2", "", ""},
+      {ip("198.18.129.2"), 8080, true, true, false, "node1", "", "", {}, {}},
+      {ip("198.18.130.2"), 8080, true, true, false, "node2", "", "", {}, {}},
   };
   svc.ports = {sp};
   return svc;

@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/endpoint_sets.h"
+
 namespace ferry {
 
 namespace {
@@ -24,11 +26,13 @@ std::map<uint16_t, HealthTarget> healthTargets(const ClusterSnapshot& snap,
   for (const auto& [key, svc] : snap.services) {
     if (!svc.healthCheckNodePort || !svc.externalTrafficLocal) continue;
     HealthTarget t{svc.ns, svc.name, 0};
-    // kube-proxy counts local endpoints once per address, not per port
+    // kube-proxy counts ready local endpoints once per address, not per
+    // port: serving-but-terminating ones do not count, so a node with only
+    // those answers 503 while still serving them (KEP-1669).
     std::vector<IpAddr> seen;
     for (const ServicePort& sp : svc.ports)
       for (const Endpoint& ep : sp.endpoints)
-        if (ep.ready && ep.nodeName == nodeName &&
+        if (endpointReady(ep, svc) && ep.nodeName == nodeName &&
             std::find(seen.begin(), seen.end(), ep.ip) == seen.end())
           seen.push_back(ep.ip);
     t.localEndpoints = static_cast<int>(seen.size());

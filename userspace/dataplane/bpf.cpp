@@ -1,6 +1,7 @@
 #include "dataplane/bpf.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <linux/if_link.h>
@@ -248,6 +249,7 @@ Expected<std::unique_ptr<Datapath>> Datapath::load(const DatapathOptions& opts) 
         return Status::sys("pin path " + path, err);
     }
   }
+  bpf_program__set_autoload(skel->progs.ferry_sock_udp_sweep, canDestroySockets());
   auto closeOld = [&changes] {
     for (auto& c : changes)
       if (c.oldFd >= 0) close(std::exchange(c.oldFd, -1));
@@ -274,6 +276,44 @@ Expected<std::unique_ptr<Datapath>> Datapath::load(const DatapathOptions& opts) 
 }
 
 Datapath::~Datapath() { ferry_bpf__destroy(skel_); }
+
+bool Datapath::canDestroySockets() {
+  static const bool can = [] {
+    btf* vmlinux = btf__load_vmlinux_btf();
+    if (!vmlinux) return false;
+    bool found = btf__find_by_name_kind(vmlinux, "bpf_sock_destroy", BTF_KIND_FUNC) >= 0;
+    btf__free(vmlinux);
+    return found;
+  }();
+  return can;
+}
+
+Expected<size_t> Datapath::sweepStaleUdpSockets() const {
+  bpf_program* prog = skel_->progs.ferry_sock_udp_sweep;
+  if (!bpf_program__autoload(prog))
+    return Status::error("stale UDP socket sweep: the kernel has no bpf_sock_destroy (Linux >= 6.5)");
+  bpf_link* link = bpf_program__attach_iter(prog, nullptr);
+  if (!link) return Status::sys("stale UDP socket sweep: attach the UDP socket iterator", errno);
+  int fd = bpf_iter_create(bpf_link__fd(link));
+  if (fd < 0) {
+    int err = errno;
+    bpf_link__destroy(link);
+    return Status::sys("stale UDP socket sweep: create the iterator", err);
+  }
+  // One byte per destroyed socket; bounded (a netns has at most a few
+  // hundred thousand UDP sockets).
+  size_t destroyed = 0;
+  char buf[4096];
+  for (int i = 0; i < 100000; ++i) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    destroyed += static_cast<size_t>(n);
+  }
+  close(fd);
+  bpf_link__destroy(link);
+  return destroyed;
+}
 
 Map<ferry_svc_key, ferry_svc_value> Datapath::services() const {
   return Map<ferry_svc_key, ferry_svc_value>(bpf_map__fd(skel_->maps.ferry_svc));

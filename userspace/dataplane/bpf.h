@@ -117,6 +117,15 @@ class Datapath {
   // Unpins the links (detaching the hooks) and the maps of a pin dir.
   static Status unpinAll(const std::string& pinDir);
 
+  // Destroys the node's connected UDP sockets that the socket hooks
+  // pinned to a backend no longer a member of its frontend (an iterator
+  // over the netns's UDP sockets calling bpf_sock_destroy, Linux >= 6.5;
+  // bpf/entry/sock_iter.c). Returns how many; an error naming the reason
+  // when the kernel cannot (then nothing is loaded for it).
+  Expected<size_t> sweepStaleUdpSockets() const;
+  // The kernel has bpf_sock_destroy (vmlinux BTF), so the sweep is loaded.
+  static bool canDestroySockets();
+
   // BPF_PROG_TEST_RUN. `out` is resized to the output. For XDP,
   // `ingressIfindex` is the device the frame pretends to arrive on.
   Status testRun(Program prog, const std::vector<uint8_t>& in, std::vector<uint8_t>* out,

@@ -72,6 +72,17 @@ std::vector<std::string> MapWriter::apply(const MapDelta& d) {
   for (const auto& k : d.memberDeletes) note(members.erase(k), "membership");
   for (uint32_t id : d.backendDeletes) note(be.erase(id), "backend " + std::to_string(id));
   for (const auto& k : d.srcRangeDeletes) note(ranges.erase(k), "source range");
+  // Connected UDP sockets of the node pinned to a backend that left
+  // (kubernetes#125467); without bpf_sock_destroy they stay until the
+  // application reconnects (documented in the README).
+  if ((!d.memberDeletes.empty() || !d.masterDeletes.empty()) && Datapath::canDestroySockets()) {
+    auto n = dp_.sweepStaleUdpSockets();
+    // Not a map failure (that would replan everything): kept apart.
+    if (n)
+      destroyed_ += *n;
+    else
+      sweepError_ = n.status().message();
+  }
   return errors;
 }
 
