@@ -256,9 +256,7 @@ Expected<std::unique_ptr<Datapath>> Datapath::load(const DatapathOptions& opts) 
   };
   if (int err = ferry_bpf__load(skel)) {
     closeOld();
-    return Status::sys("load BPF programs (a pinned map with another size or layout? "
-                       "run ferryd --cleanup)",
-                       err);
+    return Status::sys("load BPF programs", err);
   }
   for (auto& c : changes) {
     if (c.oldFd < 0) continue;
