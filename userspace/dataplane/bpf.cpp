@@ -159,6 +159,17 @@ Expected<std::unique_ptr<Datapath>> Datapath::load(const DatapathOptions& opts) 
       return Status::error("--bpffs " + opts.pinDir +
                            " is not on a bpf filesystem; mount one with: mount -t bpf bpf " +
                            opts.pinDir);
+    // Maglev tables are derived state (the planner rebuilds them): one
+    // pinned with another --maglev-table-size is dropped, not an error.
+    std::string maglevPin = opts.pinDir + "/ferry_maglev";
+    if (int fd = bpf_obj_get(maglevPin.c_str()); fd >= 0) {
+      bpf_map_info info{};
+      uint32_t len = sizeof(info);
+      bool stale = bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
+                   info.value_size != sizeof(uint32_t) * opts.maglevTableSize;
+      close(fd);
+      if (stale) unlink(maglevPin.c_str());
+    }
     for (bpf_map* m : pinnedMaps(skel)) {
       std::string path = opts.pinDir + "/" + bpf_map__name(m);
       if (int err = bpf_map__set_pin_path(m, path.c_str()))
