@@ -265,5 +265,33 @@ TEST_F(SelectionE2E, MaglevRemovingOneOfNEndpointsMovesOnlyItsFlows) {
                             << " of them from the removed endpoint";
 }
 
+// An agent restarted with another --maglev-table-size drops the pinned
+// tables and rebuilds them (they are derived state), and one restarted
+// with the default again does the same; `ferryctl debug verify` agrees.
+TEST_F(SelectionE2E, MaglevTableSizeChangesAcrossAgentRestarts) {
+  const int np = 30077;
+  writeManifest("sel-maglev-size.yaml", service("maglev-size", "NodePort", "198.19.14.117", "UDP",
+                                                np, {kA, kB, kC}, "", kMaglev));
+  ASSERT_TRUE(askUntil("ext", "udp", kNode2, np, [](const Answer& a) { return a.ok(); }).ok());
+  std::string cs = q(clusterSh()) + " ", P = q(prefix());
+  auto restart = [&](const std::string& args, int base) {
+    ShResult r = sh(cs + "stop-agent " + P + " node2", 30);
+    EXPECT_EQ(r.rc, 0) << r.out;
+    r = sh(cs + "start-agent " + P + " node2 " + args + " >/dev/null", 30);
+    EXPECT_EQ(r.rc, 0) << "ferryd " << args << ": " << r.out;
+    std::string out;
+    EXPECT_TRUE(waitFor([&] {
+      ShResult v = ferryctl("node2", "debug verify");
+      out = v.out;
+      return v.rc == 0 && v.out.rfind("OK:", 0) == 0;
+    }, Ms(8000), Ms(200))) << out;
+    std::set<std::string> who;
+    for (int sport = base; sport < base + 30; ++sport) who.insert(udpFlow(kNode2, np, sport));
+    EXPECT_EQ(who, (std::set<std::string>{"pod-a", "pod-b", "pod-c"})) << args;
+  };
+  restart("--maglev-table-size 251", 45000);
+  restart("", 45100);
+}
+
 }  // namespace
 }  // namespace e2e

@@ -151,5 +151,41 @@ TEST(SelectionPlan, MaglevTableFollowsTheBackends) {
   EXPECT_EQ(gone.maglevDeletes, std::vector<uint32_t>{svcId});
 }
 
+// The algorithm: --lb-algorithm (setDefaultMaglev) for services without
+// the annotation, the annotation otherwise; only external frontends;
+// the affinity timeout on every frontend of the service.
+TEST(SelectionPlan, AlgorithmByFlagAndAnnotationOnExternalFrontendsOnly) {
+  Service svc;
+  svc.ns = "default";
+  svc.name = "web";
+  svc.type = ServiceType::NodePort;
+  svc.clusterIPs = {IpAddr::fromV4(0xc6130001u)};
+  svc.sessionAffinityTimeout = 30;
+  ServicePort sp;
+  sp.port = 80;
+  sp.nodePort = 30080;
+  sp.endpoints.push_back(Endpoint{IpAddr::fromV4(0xc6128102u), 8080});
+  svc.ports = {sp};
+  auto flagsOf = [&](bool defaultMaglev) {
+    setDefaultMaglev(defaultMaglev);
+    Desired d;
+    addServiceFrontends(d, "default/web", svc, "n1");
+    setDefaultMaglev(false);
+    std::map<uint8_t, uint16_t> out;  // scope -> flags
+    for (const auto& [fk, fe] : d.frontends) {
+      out[fk.scope] = fe.flags;
+      EXPECT_EQ(fe.affinityTimeout, 30u) << fk.str();
+    }
+    return out;
+  };
+  EXPECT_EQ(flagsOf(false)[FERRY_SCOPE_EXTERNAL] & FERRY_SVC_F_MAGLEV, 0);
+  EXPECT_EQ(flagsOf(true)[FERRY_SCOPE_EXTERNAL] & FERRY_SVC_F_MAGLEV, FERRY_SVC_F_MAGLEV);
+  EXPECT_EQ(flagsOf(true)[FERRY_SCOPE_CLUSTER] & FERRY_SVC_F_MAGLEV, 0);
+  svc.annotations[kLbAlgorithmAnnotation] = "random";
+  EXPECT_EQ(flagsOf(true)[FERRY_SCOPE_EXTERNAL] & FERRY_SVC_F_MAGLEV, 0);
+  svc.annotations[kLbAlgorithmAnnotation] = "maglev";
+  EXPECT_EQ(flagsOf(false)[FERRY_SCOPE_EXTERNAL] & FERRY_SVC_F_MAGLEV, FERRY_SVC_F_MAGLEV);
+}
+
 }  // namespace
 }  // namespace ferry
