@@ -66,14 +66,16 @@ EndpointSets categorizeEndpoints(const std::vector<const Endpoint*>& eps, const 
   auto local = [&](const Endpoint* e) { return !node.name.empty() && e->nodeName == node.name; };
 
   // Topology mode from the ready endpoints' hints (topologyModeFromHints).
-  bool synthesize = !svc.trafficDistribution.empty();
-  for (const Endpoint* e : eps)
-    if (!e->zoneHints.empty() || !e->nodeHints.empty()) synthesize = false;
+  bool anyHints = false;
+  for (const Endpoint* e : eps) anyHints |= !e->zoneHints.empty() || !e->nodeHints.empty();
+  bool synthesize = !anyHints && !svc.trafficDistribution.empty();
   std::vector<Hints> hints;
-  hints.reserve(eps.size());
-  for (const Endpoint* e : eps) hints.push_back(hintsFor(*e, svc, node, synthesize));
+  if (anyHints || synthesize) {  // else no mode: skip the copies (the common case)
+    hints.reserve(eps.size());
+    for (const Endpoint* e : eps) hints.push_back(hintsFor(*e, svc, node, synthesize));
+  }
   bool anyReady = false, allNode = true, forNode = false, allZone = true, forZone = false;
-  for (size_t i = 0; i < eps.size(); ++i) {
+  for (size_t i = 0; i < hints.size(); ++i) {
     if (!ready(eps[i])) continue;
     anyReady = true;
     if (hints[i].nodes.empty()) allNode = false;
