@@ -13,7 +13,7 @@ BUILD=${2:-$SRC/build}
 HERE=$SRC/tests/k8s
 [[ $(id -u) -eq 0 ]] || { echo "deploy_test: needs root (netns)"; exit 1; }
 command -v kubectl >/dev/null || { echo "deploy_test: no kubectl on PATH"; exit 1; }
-PENDING_FLAGS="source kubeconfig namespace healthz-listen"
+PENDING_FLAGS=""
 
 P=${FERRY_PREFIX:-$("$SRC/scripts/cluster.sh" new-prefix)}
 NS=$P-kd

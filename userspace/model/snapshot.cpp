@@ -41,12 +41,12 @@ bool Service::operator==(const Service& o) const {
                   externalTrafficLocal, healthCheckNodePort, externalIPs,
                   allocateLoadBalancerNodePorts, loadBalancerIP, loadBalancerSourceRanges,
                   annotations, requestedLoadBalancerIPs, addressPool, sharedIPKey,
-                  loadBalancerIngress, loadBalancerPending, creationTimestamp, file) ==
+                  loadBalancerIgnored, loadBalancerIngress, loadBalancerPending, creationTimestamp, file) ==
          std::tie(o.ns, o.name, o.type, o.headless, o.clusterIPs, o.ipFamilies, o.externalName, o.ports,
                   o.selector, o.externalTrafficLocal, o.healthCheckNodePort, o.externalIPs,
                   o.allocateLoadBalancerNodePorts, o.loadBalancerIP, o.loadBalancerSourceRanges,
                   o.annotations, o.requestedLoadBalancerIPs, o.addressPool, o.sharedIPKey,
-                  o.loadBalancerIngress, o.loadBalancerPending, o.creationTimestamp, o.file);
+                  o.loadBalancerIgnored, o.loadBalancerIngress, o.loadBalancerPending, o.creationTimestamp, o.file);
 }
 
 bool AddressRange::contains(const IpAddr& a) const {
