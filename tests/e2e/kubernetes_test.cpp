@@ -49,10 +49,11 @@ class KubeSourceTest : public ClusterTest {
     if (HasFatalFailure()) return;
     dir_ = runDir() + "/k8s-api";
     sh(q(testenv()) + " lan-down " + q(dir_) + " " + prefix(), 30);  // a crashed earlier case
-    ShResult up = sh(q(testenv()) + " lan-up " + q(dir_) + " " + prefix(), 60);
+    ShResult up = sh(q(testenv()) + " lan-up " + q(dir_) + " " + prefix() + serverArgs_, 60);
     ASSERT_EQ(up.rc, 0) << up.out;
     up_ = true;
     ASSERT_EQ(kubectl("get ns default -o name").rc, 0) << "kubectl cannot reach the test server";
+    beforeAgents();
     for (const char* node : {"node1", "node2"}) restartAgent(node, true);
   }
 
@@ -172,7 +173,28 @@ class KubeSourceTest : public ClusterTest {
     return res;
   }
 
+  virtual void beforeAgents() {}
+  // PATCH of a status subresource, as a controller (the kubelet) sends it.
+  ShResult patchStatus(const std::string& path, const std::string& body) {
+    return sh("ip netns exec " + prefix() + "-lan curl -sS -m 5 --cacert " + q(dir_ + "/ca.crt") +
+                  " -H 'Authorization: Bearer test-token' -H 'Content-Type: application/merge-patch+json'"
+                  " -X PATCH --data " + q(body) + " " + q("https://198.18.0.2:6443" + path),
+              10);
+  }
+  // Requests the test server answered, as recorded by it.
+  nlohmann::json requests() {
+    ShResult r = sh("ip netns exec " + prefix() + "-lan curl -sS -m 5 --cacert " + q(dir_ + "/ca.crt") +
+                        " https://198.18.0.2:6443/_test/requests",
+                    10, false);
+    try {
+      return nlohmann::json::parse(r.out);
+    } catch (...) {
+      return nullptr;
+    }
+  }
+
   std::string dir_;
+  std::string serverArgs_;
   bool up_ = false;
 };
 
@@ -329,6 +351,79 @@ TEST_F(KubeSourceTest, WrongTokenIsReportedAndTrafficKeepsFlowing) {
     back = waitFor([&] { return synced("node1") && status("node1").value("lastError", "x").empty(); },
                    Ms(10000), Ms(200));
   EXPECT_TRUE(back) << ferryctl("node1", "status").out;
+}
+
+// MetalLB pools and ServiceCIDRs served; Nodes Ready; a ServiceCIDR object
+// present before the agents start.
+class KubeLoadBalancerTest : public KubeSourceTest {
+ protected:
+  void SetUp() override {
+    serverArgs_ = " --metallb --servicecidr";
+    KubeSourceTest::SetUp();
+  }
+  void beforeAgents() override {
+    apply(
+        "apiVersion: networking.k8s.io/v1\nkind: ServiceCIDR\nmetadata:\n  name: kubernetes\n"
+        "spec:\n  cidrs: [\"198.19.0.0/16\"]\n");
+    for (const char* node : {"node1", "node2"}) {
+      apply(std::string("apiVersion: v1\nkind: Node\nmetadata:\n  name: ") + node + "\n");
+      ShResult r = patchStatus(
+          std::string("/api/v1/nodes/") + node + "/status",
+          std::string(R"({"status":{"conditions":[{"type":"Ready","status":"True"}],"addresses":[{"type":"InternalIP","address":"198.18.0.1)") +
+              (node[4] == '1' ? "1" : "2") + "\"}]}}");
+      ASSERT_EQ(r.rc, 0) << r.out;
+    }
+  }
+};
+
+TEST_F(KubeLoadBalancerTest, StatusWrittenOnceByTheLeaseHolderAndServed) {
+  waitBothSynced();
+  apply(
+      "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: k-pool\n"
+      "  namespace: default\nspec:\n  addresses: [\"198.18.0.220-198.18.0.229\"]\n");
+  apply(
+      "apiVersion: v1\nkind: Service\nmetadata:\n  name: k-lb\n  namespace: default\n"
+      "spec:\n  type: LoadBalancer\n  ports:\n  - name: http\n    port: 80\n"
+      "    targetPort: 8080\n    protocol: TCP\n");
+  std::string slice = sliceYaml("k-lb-1", {{kPodA, "node1"}, {kPodC, "node2"}});
+  slice.replace(slice.find("service-name: k-web"), 19, "service-name: k-lb");
+  apply(slice);
+  // written back: kubectl shows it
+  std::string ip;
+  ASSERT_TRUE(waitFor(
+      [&] {
+        ip = kubectl("get svc k-lb -o jsonpath='{.status.loadBalancer.ingress[0].ip}'").out;
+        return ip == "198.18.0.220";
+      },
+      Ms(10000), Ms(200)))
+      << "status.loadBalancer: '" << ip << "'\n" << ferryctl("node1", "status -o json").out;
+  ShResult get = kubectl("get svc k-lb");
+  EXPECT_NE(get.out.find("198.18.0.220"), std::string::npos) << get.out;
+  // served from outside through the announcing node
+  Answer a = askUntil("ext", "tcp", "198.18.0.220", 80, [](const Answer& x) { return x.byPod(); },
+                      Ms(8000));
+  EXPECT_TRUE(a.byPod()) << a;
+  // exactly one writer, and exactly one write
+  std::this_thread::sleep_for(Ms(3000));
+  int patches = 0;
+  std::set<std::string> users;
+  for (const auto& r : requests())
+    if (r.value("method", "") == "PATCH" &&
+        r.value("path", "") == "/api/v1/namespaces/default/services/k-lb/status") {
+      ++patches;
+    }
+  EXPECT_EQ(patches, 1) << requests().dump();
+  int leaders = 0;
+  for (const char* node : {"node1", "node2"}) {
+    auto st = status(node);
+    if (st.contains("loadBalancerStatus") && st["loadBalancerStatus"].value("leader", false)) ++leaders;
+  }
+  EXPECT_EQ(leaders, 1);
+  ShResult lease = kubectl("-n kube-system get lease ferry-loadbalancer-status -o jsonpath='{.spec.holderIdentity}'");
+  EXPECT_TRUE(lease.out == "node1" || lease.out == "node2") << lease.out;
+  // the service CIDR came from the ServiceCIDR object
+  ShResult ci = ferryctl("node1", "cluster-info");
+  EXPECT_NE(ci.out.find("198.19.0.0/16 (from ServiceCIDR objects"), std::string::npos) << ci.out;
 }
 
 }  // namespace

@@ -140,6 +140,7 @@ Expected<std::unique_ptr<Agent>> Agent::create(const AgentConfig& cfg) {
     auto src = KubernetesSource::open(std::move(*kc), std::move(ko));
     if (!src) return src.status();
     a->kube_ = src->get();
+    a->lbStatus_ = std::make_unique<LbStatusWriter>(a->kube_->client(), cfg.ns, cfg.nodeName);
     a->source_ = std::move(*src);
     // The apiserver owns ClusterIP and NodePort allocation: its values are
     // used as given (still validated), the shared record is never written.
@@ -306,6 +307,7 @@ void Agent::sync(ControlPlane::Clock::time_point arrival) {
     ClusterSnapshot lb = cp_->loadBalancerView();
     announce_->update(lb);
     for (const std::string& e : health_.update(healthTargets(lb, cfg_.nodeName))) logError(e);
+    if (lbStatus_) lbStatus_->update(lbWant());
   }
   if (r.changes.events == 0 && r.mapEntries == 0 && !first) return;
   logInfo("synced " + std::to_string(snap.services.size()) + " services: " + r.summary());
@@ -496,11 +498,36 @@ nlohmann::json Agent::handle(const nlohmann::json& req) const {
   return out;
 }
 
+// What status.loadBalancer.ingress of each LoadBalancer service ferry
+// serves should be, and what the apiserver last showed.
+std::map<std::string, LbStatusWant> Agent::lbWant() const {
+  std::map<std::string, LbStatusWant> out;
+  const ObjectStore& objs = cp_->objects();
+  for (const auto& [key, svc] : cp_->snapshot().services) {
+    if (svc.type != ServiceType::LoadBalancer || svc.loadBalancerIgnored) continue;
+    LbStatusWant& w = out[key];
+    for (const IpAddr& ip : svc.loadBalancerIngress) w.ingress.push_back(ip.str());
+    const Service* o = objs.service(key);
+    if (!o || !o->object.is_object()) continue;
+    const nlohmann::json* st = &o->object;
+    for (const char* k : {"status", "loadBalancer", "ingress"}) {
+      st = st->is_object() && st->contains(k) ? &(*st)[k] : nullptr;
+      if (!st) break;
+    }
+    if (st && st->is_array())
+      for (const auto& in : *st)
+        if (in.is_object() && in.contains("ip") && in["ip"].is_string())
+          w.observed.push_back(in["ip"].get<std::string>());
+  }
+  return out;
+}
+
 // `ferryctl status`: where definitions come from and how that is going.
 nlohmann::json Agent::sourceStatus() const {
   nlohmann::json out;
   if (kube_) {
     out = kube_->statusJson();
+    if (lbStatus_) out["loadBalancerStatus"] = lbStatus_->status();
   } else {
     out = {{"source", "directory"}, {"directory", cfg_.manifestsDir}, {"synced", true},
            {"connected", true}, {"lastError", ""}};

@@ -24,6 +24,7 @@
 #include "agent/links.h"
 #include "agent/source.h"
 #include "agent/k8s_source.h"
+#include "agent/lb_status.h"
 #include "common/status.h"
 #include "dataplane/bpf.h"
 #include "dataplane/planner.h"
@@ -95,6 +96,8 @@ class Agent {
   FileAllocationStore* fileStore_ = nullptr;  // directory mode: the shared record
   KubernetesSource* kube_ = nullptr;          // source_ in Kubernetes mode
   std::unique_ptr<HealthzServer> healthz_;    // --healthz-listen
+  std::unique_ptr<LbStatusWriter> lbStatus_;  // Kubernetes mode: status.loadBalancer
+  std::map<std::string, LbStatusWant> lbWant() const;
   BuildOptions buildOpts_;
   bool cidrsChosen_ = false;  // Kubernetes mode: ServiceCIDRs looked at
   nlohmann::json sourceStatus() const;
