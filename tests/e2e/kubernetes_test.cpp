@@ -66,8 +66,8 @@ class KubeSourceTest : public ClusterTest {
   void restartAgent(const std::string& node, bool kube) {
     std::string cs = q(clusterSh());
     sh(cs + " stop-agent " + prefix() + " " + node, 30);
+    // (no --lease-dir: the L2 announcement leases are Lease objects)
     std::string extra = kube ? " --source kubernetes --kubeconfig " + q(dir_ + "/kubeconfig") +
-                                   " --lease-dir " + q(runDir() + "/k8s-leases") +
                                    " --healthz-listen 127.0.0.1:10256"
                              : "";
     ShResult r = sh(cs + " start-agent " + prefix() + " " + node + extra + " >/dev/null", 30);
@@ -421,6 +421,10 @@ TEST_F(KubeLoadBalancerTest, StatusWrittenOnceByTheLeaseHolderAndServed) {
   EXPECT_EQ(leaders, 1);
   ShResult lease = kubectl("-n kube-system get lease ferry-loadbalancer-status -o jsonpath='{.spec.holderIdentity}'");
   EXPECT_TRUE(lease.out == "node1" || lease.out == "node2") << lease.out;
+  // the L2 announcement leases are Lease objects, one per node
+  ShResult leases = kubectl("-n kube-system get lease -l app.kubernetes.io/component=ferry-l2-announcement "
+                            "-o jsonpath='{.items[*].spec.holderIdentity}'");
+  EXPECT_EQ(leases.out, "node1 node2") << leases.out;
   // the service CIDR came from the ServiceCIDR object
   ShResult ci = ferryctl("node1", "cluster-info");
   EXPECT_NE(ci.out.find("198.19.0.0/16 (from ServiceCIDR objects"), std::string::npos) << ci.out;

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "agent/k8s_lease_store.h"
 #include "agent/log.h"
 #include "common/limits.h"
 #include "agent/record_recovery.h"
@@ -170,9 +171,14 @@ Expected<std::unique_ptr<Agent>> Agent::create(const AgentConfig& cfg) {
     if (!hz) return hz.status();
     a->healthz_ = std::move(*hz);
   }
+  std::unique_ptr<LeaseStore> leases;
+  if (a->kube_ && cfg.leaseDir.empty())
+    leases = std::make_unique<KubeLeaseStore>(a->kube_->client(), cfg.ns,
+                                              std::chrono::seconds(cfg.leaseSeconds));
+  else
+    leases = std::make_unique<DirectoryLeaseStore>(cfg.leaseDir, std::chrono::seconds(cfg.leaseSeconds));
   a->announce_ = std::make_unique<AnnounceController>(
-      cfg.nodeName,
-      std::make_unique<DirectoryLeaseStore>(cfg.leaseDir, std::chrono::seconds(cfg.leaseSeconds)),
+      cfg.nodeName, std::move(leases),
       std::chrono::seconds(cfg.leaseSeconds), AnnounceClocks{},
       [](AnnounceController::Level l, const std::string& m) {
         if (l == AnnounceController::Level::Warn) logWarn(m);

@@ -99,7 +99,8 @@ int parseFlags(int argc, char** argv, Flags* f) {
        "(tc only); native falls back to tc where the driver lacks XDP")
       ("lease-dir", po::value(&f->cfg.leaseDir),
        "directory of the agents' leases (shared by every node; default: "
-       "<manifests>/.ferry/leases); the owner of a LoadBalancer address is chosen among "
+       "<manifests>/.ferry/leases; with --source kubernetes: Lease objects ferry-l2-<node> in "
+       "--namespace); the owner of a LoadBalancer address is chosen among "
        "Ready nodes with a live lease")
       ("lease-seconds", po::value(&f->cfg.leaseSeconds)->default_value(2),
        "lease duration; a crashed owner is replaced within about this plus a third")
@@ -215,8 +216,8 @@ int parseFlags(int argc, char** argv, Flags* f) {
     std::cerr << "ferryd: --xdp: \"" << xdp << "\" is not native, generic or off\n";
     return 2;
   }
-  if (f->cfg.leaseDir.empty())
-    f->cfg.leaseDir = kube ? f->cfg.stateDir + "/leases" : f->cfg.manifestsDir + "/.ferry/leases";
+  // Kubernetes mode without --lease-dir: Lease objects in --namespace.
+  if (f->cfg.leaseDir.empty() && !kube) f->cfg.leaseDir = f->cfg.manifestsDir + "/.ferry/leases";
   if (f->cfg.leaseSeconds < 1 || f->cfg.leaseSeconds > 3600) {
     std::cerr << "ferryd: --lease-seconds: want 1-3600\n";
     return 2;
