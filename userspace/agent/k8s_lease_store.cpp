@@ -38,7 +38,11 @@ Status KubeLeaseStore::release(const std::string& node) {
     std::lock_guard lk(mu_);
     released_ = true;
   }
-  auto r = client_->request({"DELETE", k8s::resources::Leases.objectPath(ns_, objectName(node))});
+  k8s::HttpRequest req;
+  req.method = "DELETE";
+  req.path = k8s::resources::Leases.objectPath(ns_, objectName(node));
+  req.timeout = std::chrono::seconds(2);  // at stop: an unreachable apiserver must not hold it up
+  auto r = client_->request(req);
   if (!r) return r.status();
   if (r->code >= 300 && r->code != 404) return k8s::apiError("delete lease " + objectName(node), *r);
   return Status::ok();
