@@ -13,7 +13,7 @@ BUILD=${2:-$SRC/build}
 HERE=$SRC/tests/k8s
 [[ $(id -u) -eq 0 ]] || { echo "deploy_test: needs root (netns)"; exit 1; }
 command -v kubectl >/dev/null || { echo "deploy_test: no kubectl on PATH"; exit 1; }
-PENDING_FLAGS="source kubeconfig namespace healthz-listen"
+PENDING_FLAGS=""
 
 P=${FERRY_PREFIX:-$("$SRC/scripts/cluster.sh" new-prefix)}
 NS=$P-kd
@@ -74,9 +74,9 @@ rules=$(jq -c '[.rules[] | {g: .apiGroups[0], r: (.resources | sort), v: (.verbs
 want='[{"g":"","r":["nodes","services"],"v":["list","watch"]},{"g":"","r":["services/status"],"v":["patch"]},{"g":"discovery.k8s.io","r":["endpointslices"],"v":["list","watch"]},{"g":"metallb.io","r":["ipaddresspools"],"v":["list","watch"]},{"g":"networking.k8s.io","r":["servicecidrs"],"v":["list","watch"]}]'
 check "ClusterRole: only list/watch of the inputs and patch of services/status: $rules" test "$rules" = "$want"
 role=$(K -n kube-system get role ferry-leases -o json)
-check "Role: leases get/create/update in kube-system" \
+check "Role: leases get/list/create/update/delete in kube-system" \
   test "$(jq -c '[.rules[] | {g: .apiGroups[0], r: .resources, v: (.verbs | sort)}]' <<<"$role")" = \
-       '[{"g":"coordination.k8s.io","r":["leases"],"v":["create","get","update"]}]'
+       '[{"g":"coordination.k8s.io","r":["leases"],"v":["create","delete","get","list","update"]}]'
 crb=$(K get clusterrolebinding ferry -o json)
 check "ClusterRoleBinding: to kube-system/ferry" \
   test "$(jq -c '[.roleRef.name, .subjects[0].namespace, .subjects[0].name]' <<<"$crb")" = '["ferry","kube-system","ferry"]'

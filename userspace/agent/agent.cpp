@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "agent/k8s_lease_store.h"
 #include "agent/log.h"
 #include "common/limits.h"
 #include "agent/record_recovery.h"
@@ -97,6 +98,14 @@ Agent::~Agent() {
 }
 
 Expected<std::unique_ptr<Agent>> Agent::create(const AgentConfig& cfg) {
+  // SIGTERM and SIGINT are taken by run()'s signalfd: blocked before any
+  // thread starts (the Kubernetes source's reflectors), so that none of
+  // them receives one and dies with the default action.
+  sigset_t stopSignals;
+  sigemptyset(&stopSignals);
+  sigaddset(&stopSignals, SIGTERM);
+  sigaddset(&stopSignals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stopSignals, nullptr);
   std::unique_ptr<Agent> a(new Agent(cfg));
   std::error_code ec;
   std::filesystem::create_directories(cfg.stateDir, ec);
@@ -130,19 +139,54 @@ Expected<std::unique_ptr<Agent>> Agent::create(const AgentConfig& cfg) {
     if (!s) return s.context("socket hooks for the node's processes");
   }
 
-  auto src = DirectorySource::open(cfg.manifestsDir, cfg.stateDir + "/last-good-services.json");
-  if (!src) return src.status();
-  a->source_ = std::move(*src);
-  a->store_ = std::make_unique<FileAllocationStore>(cfg.allocationFile);
+  if (cfg.source == AgentConfig::Source::Kubernetes) {
+    auto kc = cfg.kubeconfig.empty() ? k8s::inClusterConfig()
+                                     : k8s::loadKubeconfig(cfg.kubeconfig, cfg.kubeContext);
+    if (!kc) return kc.status().context("--source kubernetes");
+    KubernetesSourceOptions ko;
+    ko.serviceProxyName = cfg.serviceProxyName;
+    ko.loadBalancerClass = cfg.loadBalancerClass;
+    auto src = KubernetesSource::open(std::move(*kc), std::move(ko));
+    if (!src) return src.status();
+    a->kube_ = src->get();
+    a->lbStatus_ = std::make_unique<LbStatusWriter>(a->kube_->client(), cfg.ns, cfg.nodeName);
+    a->source_ = std::move(*src);
+    // The apiserver owns ClusterIP and NodePort allocation: its values are
+    // used as given (still validated), the shared record is never written.
+    a->store_ = std::make_unique<MemoryAllocationStore>();
+  } else {
+    auto src = DirectorySource::open(cfg.manifestsDir, cfg.stateDir + "/last-good-services.json");
+    if (!src) return src.status();
+    a->source_ = std::move(*src);
+    auto file = std::make_unique<FileAllocationStore>(cfg.allocationFile);
+    a->fileStore_ = file.get();
+    file->setRecovery([self = a.get()] { return self->recoverAllocations(); });
+    a->store_ = std::move(file);
+  }
   BuildOptions opts;
   opts.serviceCidrs = cfg.serviceCidrs;
   opts.nodePortMin = cfg.nodePortMin;
   opts.nodePortMax = cfg.nodePortMax;
+  a->buildOpts_ = opts;
   a->cp_ = std::make_unique<ControlPlane>(opts, *a->store_, *a->writer_, cfg.nodeName);
-  a->store_->setRecovery([self = a.get()] { return self->recoverAllocations(); });
+  if (!cfg.healthzListen.empty()) {
+    Agent* me = a.get();
+    auto hz = HealthzServer::listen(cfg.healthzListen, [me] {
+      if (me->planned_) return std::string();
+      return me->source_->ready() ? std::string("first sync not programmed yet")
+                                  : std::string("initial lists not complete");
+    });
+    if (!hz) return hz.status();
+    a->healthz_ = std::move(*hz);
+  }
+  std::unique_ptr<LeaseStore> leases;
+  if (a->kube_ && cfg.leaseDir.empty())
+    leases = std::make_unique<KubeLeaseStore>(a->kube_->client(), cfg.ns,
+                                              std::chrono::seconds(cfg.leaseSeconds));
+  else
+    leases = std::make_unique<DirectoryLeaseStore>(cfg.leaseDir, std::chrono::seconds(cfg.leaseSeconds));
   a->announce_ = std::make_unique<AnnounceController>(
-      cfg.nodeName,
-      std::make_unique<DirectoryLeaseStore>(cfg.leaseDir, std::chrono::seconds(cfg.leaseSeconds)),
+      cfg.nodeName, std::move(leases),
       std::chrono::seconds(cfg.leaseSeconds), AnnounceClocks{},
       [](AnnounceController::Level l, const std::string& m) {
         if (l == AnnounceController::Level::Warn) logWarn(m);
@@ -179,6 +223,23 @@ Expected<std::unique_ptr<Agent>> Agent::create(const AgentConfig& cfg) {
 constexpr size_t kEventsPerPass = 20000;
 
 void Agent::sync(ControlPlane::Clock::time_point arrival) {
+  if (!planned_ && !source_->ready()) return;  // nothing planned before every initial list
+  if (!planned_ && kube_ && !cidrsChosen_) {
+    cidrsChosen_ = true;
+    // The apiserver's ServiceCIDRs (networking.k8s.io/v1) replace
+    // --service-cidr; nothing is in the model yet.
+    std::vector<IpPrefix> cidrs = kube_->serviceCidrs();
+    if (!cidrs.empty() && cidrs != buildOpts_.serviceCidrs) {
+      std::string text;
+      for (const IpPrefix& p : cidrs) text += (text.empty() ? "" : ",") + p.str();
+      logInfo("service CIDRs from the apiserver's ServiceCIDR objects: " + text);
+      buildOpts_.serviceCidrs = cidrs;
+      cfg_.serviceCidrs = cidrs;
+      cp_ = std::make_unique<ControlPlane>(buildOpts_, *store_, *writer_, cfg_.nodeName);
+    } else if (!kube_->servesServiceCidrs()) {
+      logInfo("the apiserver serves no ServiceCIDR objects: service CIDRs from --service-cidr");
+    }
+  }
   SourceUpdate update;
   if (!backlog_.events.empty()) {
     update = std::move(backlog_);
@@ -209,7 +270,7 @@ void Agent::sync(ControlPlane::Clock::time_point arrival) {
   } else if (!update.empty()) {
     r = cp_->apply(update, arrival, true);
   }
-  if (std::string n = store_->takeNotice(); !n.empty()) logError(n);
+  if (std::string n = fileStore_ ? fileStore_->takeNotice() : ""; !n.empty()) logError(n);
   if (first && cp_->recordFailed()) {
     // At start with an unusable record the model lacks every service whose
     // addresses are unknown: planning it (maps, DNS, announcements) would
@@ -260,6 +321,7 @@ void Agent::sync(ControlPlane::Clock::time_point arrival) {
     ClusterSnapshot lb = cp_->loadBalancerView();
     announce_->update(lb);
     for (const std::string& e : health_.update(healthTargets(lb, cfg_.nodeName))) logError(e);
+    if (lbStatus_) lbStatus_->update(lbWant());
   }
   if (r.changes.events == 0 && r.mapEntries == 0 && !first) return;
   logInfo("synced " + std::to_string(snap.services.size()) + " services: " + r.summary());
@@ -412,6 +474,8 @@ nlohmann::json Agent::handle(const nlohmann::json& req) const {
     if (it == cp_->snapshot().services.end()) return {{"error", "not found"}};
     return {{"service", serviceToJson(it->second)}, {"endpoints", endpointsToJson(it->second)}};
   }
+  if (cmd == "status") return sourceStatus();
+  if (cmd == "cluster-info") return clusterInfo();
   nlohmann::json out;
   out["node"] = cfg_.nodeName;
   out["services"] = nlohmann::json::array();
@@ -448,6 +512,74 @@ nlohmann::json Agent::handle(const nlohmann::json& req) const {
   return out;
 }
 
+// What status.loadBalancer.ingress of each LoadBalancer service ferry
+// serves should be, and what the apiserver last showed.
+std::map<std::string, LbStatusWant> Agent::lbWant() const {
+  std::map<std::string, LbStatusWant> out;
+  const ObjectStore& objs = cp_->objects();
+  for (const auto& [key, svc] : cp_->snapshot().services) {
+    if (svc.type != ServiceType::LoadBalancer || svc.loadBalancerIgnored) continue;
+    LbStatusWant& w = out[key];
+    for (const IpAddr& ip : svc.loadBalancerIngress) w.ingress.push_back(ip.str());
+    const Service* o = objs.service(key);
+    if (!o || !o->object.is_object()) continue;
+    const nlohmann::json* st = &o->object;
+    for (const char* k : {"status", "loadBalancer", "ingress"}) {
+      st = st->is_object() && st->contains(k) ? &(*st)[k] : nullptr;
+      if (!st) break;
+    }
+    if (st && st->is_array())
+      for (const auto& in : *st)
+        if (in.is_object() && in.contains("ip") && in["ip"].is_string())
+          w.observed.push_back(in["ip"].get<std::string>());
+  }
+  return out;
+}
+
+// `ferryctl status`: where definitions come from and how that is going.
+nlohmann::json Agent::sourceStatus() const {
+  nlohmann::json out;
+  if (kube_) {
+    out = kube_->statusJson();
+    if (lbStatus_) out["loadBalancerStatus"] = lbStatus_->status();
+  } else {
+    out = {{"source", "directory"}, {"directory", cfg_.manifestsDir}, {"synced", true},
+           {"connected", true}, {"lastError", ""}};
+  }
+  out["node"] = cfg_.nodeName;
+  out["programmed"] = planned_;
+  return out;
+}
+
+// `ferryctl cluster-info`: the cluster-wide settings this agent uses, with
+// kube-apiserver's flag names where there is one.
+nlohmann::json Agent::clusterInfo() const {
+  nlohmann::json out;
+  std::string cidrs;
+  for (const IpPrefix& p : cfg_.serviceCidrs) cidrs += (cidrs.empty() ? "" : ",") + p.str();
+  out["service-cluster-ip-range"] = cidrs;
+  out["service-cidrs-from"] =
+      kube_ && kube_->servesServiceCidrs() && !kube_->serviceCidrs().empty()
+          ? "ServiceCIDR objects (networking.k8s.io/v1)"
+          : "--service-cidr";
+  out["service-node-port-range"] =
+      std::to_string(cfg_.nodePortMin) + "-" + std::to_string(cfg_.nodePortMax);
+  out["cluster-domain"] = cfg_.dns.clusterDomain;
+  nlohmann::json dns = nlohmann::json::array();
+  for (const DnsAddr& d : cfg_.dns.listen) dns.push_back(d.str());
+  out["dns-listen"] = dns;
+  // The cluster DNS Service's address, as pods are told (kube-system/kube-dns).
+  nlohmann::json dnsIPs = nlohmann::json::array();
+  auto it = cp_->snapshot().services.find("kube-system/kube-dns");
+  if (it != cp_->snapshot().services.end())
+    for (const IpAddr& ip : it->second.clusterIPs) dnsIPs.push_back(ip.str());
+  out["cluster-dns"] = dnsIPs;
+  out["source"] = kube_ ? "kubernetes" : "directory";
+  out["source-detail"] = source_->describe();
+  out["node"] = cfg_.nodeName;
+  return out;
+}
+
 Status Agent::run() {
   sigset_t mask;
   sigemptyset(&mask);
@@ -459,7 +591,11 @@ Status Agent::run() {
 
   syncDevices();
   sync(Clock::now());
-  logInfo("ferryd ready on node " + cfg_.nodeName + ", watching " + source_->describe());
+  if (source_->ready())
+    logInfo("ferryd ready on node " + cfg_.nodeName + ", watching " + source_->describe());
+  else
+    logInfo("ferryd on node " + cfg_.nodeName + " waiting for the initial lists of " +
+            source_->describe() + "; the dataplane stays as it is until then");
 
   std::optional<Clock::time_point> pending;
   Clock::time_point arrival = Clock::now();
@@ -477,6 +613,9 @@ Status Agent::run() {
     for (int fd : health_.pollFds()) fds.push_back({fd, POLLIN, 0});
     const size_t announceFirst = fds.size();  // then ARP/NDP sockets
     for (int fd : announce_->pollFds()) fds.push_back({fd, POLLIN, 0});
+    const size_t healthzFirst = fds.size();  // then /healthz, /readyz
+    if (healthz_)
+      for (int fd : healthz_->pollFds()) fds.push_back({fd, POLLIN, 0});
     int timeout = -1;
     for (auto due : {pending, retryAt_, std::optional<Clock::time_point>(nextDriftCheck)}) {
       if (!due) continue;
@@ -486,7 +625,8 @@ Status Agent::run() {
     }
     if (dns_ && dns_->timeoutMs() >= 0)
       timeout = timeout < 0 ? dns_->timeoutMs() : std::min(timeout, dns_->timeoutMs());
-    for (int t : {health_.timeoutMs(), announce_->timeoutMs(), control_->timeoutMs()})
+    for (int t : {health_.timeoutMs(), announce_->timeoutMs(), control_->timeoutMs(),
+                  healthz_ ? healthz_->timeoutMs() : -1})
       if (t >= 0) timeout = timeout < 0 ? t : std::min(timeout, t);
     int n = poll(fds.data(), fds.size(), timeout);
     if (n < 0 && errno != EINTR) return Status::sys("poll", errno);
@@ -507,8 +647,13 @@ Status Agent::run() {
     for (size_t i = healthFirst; n > 0 && i < announceFirst; ++i)
       if (fds[i].revents) health_.onReadable(fds[i].fd);
     health_.onTimer();
-    for (size_t i = announceFirst; n > 0 && i < fds.size(); ++i)
+    for (size_t i = announceFirst; n > 0 && i < healthzFirst; ++i)
       if (fds[i].revents) announce_->onReadable(fds[i].fd);
+    if (healthz_) {
+      for (size_t i = healthzFirst; n > 0 && i < fds.size(); ++i)
+        if (fds[i].revents) healthz_->onReadable(fds[i].fd);
+      healthz_->onTimer();
+    }
     announce_->onTimer();  // renews this node's lease when due
     if (retryAt_ && Clock::now() >= *retryAt_ && !pending) pending = Clock::now();
     if (pending && Clock::now() >= *pending) {

@@ -20,8 +20,11 @@
 #include "agent/control_plane.h"
 #include "announce/controller.h"
 #include "agent/health.h"
+#include "agent/healthz.h"
 #include "agent/links.h"
 #include "agent/source.h"
+#include "agent/k8s_source.h"
+#include "agent/lb_status.h"
 #include "common/status.h"
 #include "dataplane/bpf.h"
 #include "dataplane/planner.h"
@@ -33,7 +36,16 @@
 namespace ferry {
 
 struct AgentConfig {
+  // Where object definitions come from: a manifest directory (the demo
+  // and tests) or the Kubernetes API (a real cluster, issue 13).
+  enum class Source { Directory, Kubernetes } source = Source::Directory;
   std::string manifestsDir;
+  // Kubernetes source: kubeconfig "" = in-cluster service account.
+  std::string kubeconfig, kubeContext;
+  std::string serviceProxyName;   // service.kubernetes.io/service-proxy-name served
+  std::string loadBalancerClass;  // spec.loadBalancerClass served ("" = class-less only)
+  std::string ns = "kube-system";  // ferry's own objects (Leases)
+  std::string healthzListen;      // "" = no /healthz, /readyz
   std::string nodeName;
   std::vector<IpPrefix> serviceCidrs;
   std::string bpffs;
@@ -80,7 +92,16 @@ class Agent {
   std::unique_ptr<DefinitionSource> source_;
   std::unique_ptr<LinkWatcher> links_;
   std::unique_ptr<ControlServer> control_;
-  std::unique_ptr<FileAllocationStore> store_;
+  std::unique_ptr<AllocationStore> store_;
+  FileAllocationStore* fileStore_ = nullptr;  // directory mode: the shared record
+  KubernetesSource* kube_ = nullptr;          // source_ in Kubernetes mode
+  std::unique_ptr<HealthzServer> healthz_;    // --healthz-listen
+  std::unique_ptr<LbStatusWriter> lbStatus_;  // Kubernetes mode: status.loadBalancer
+  std::map<std::string, LbStatusWant> lbWant() const;
+  BuildOptions buildOpts_;
+  bool cidrsChosen_ = false;  // Kubernetes mode: ServiceCIDRs looked at
+  nlohmann::json sourceStatus() const;
+  nlohmann::json clusterInfo() const;
   // Held for the agent's life: flock on the pin directory and on
   // <state-dir>/ferryd.lock (one agent per pin directory).
   int pinLockFd_ = -1, stateLockFd_ = -1;

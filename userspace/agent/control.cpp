@@ -39,7 +39,8 @@ std::string controlCommand(const nlohmann::json& req, std::string* error) {
     return "";
   }
   const std::string& cmd = it->get_ref<const std::string&>();
-  if (cmd != "snapshot" && cmd != "verify" && cmd != "service") {
+  if (cmd != "snapshot" && cmd != "verify" && cmd != "service" && cmd != "status" &&
+      cmd != "cluster-info") {
     *error = "unknown command \"" + limits::truncate(cmd, limits::kQuotedValueBytes) + "\"";
     return "";
   }

@@ -4,6 +4,8 @@
 #include <csignal>
 #include <cstdio>
 #include <malloc.h>
+#include <cstdlib>
+#include <fstream>
 #include <iostream>
 
 #include "agent/agent.h"
@@ -15,6 +17,15 @@ using namespace ferry;
 
 namespace {
 
+// The cgroup2 mount point from /proc/mounts ("" when none): where a real
+// node's processes all live, so every one of them reaches ClusterIPs.
+std::string cgroup2Root() {
+  std::ifstream in("/proc/mounts");
+  for (std::string dev, dir, type, rest; in >> dev >> dir >> type && std::getline(in, rest);)
+    if (type == "cgroup2") return dir;
+  return "";
+}
+
 struct Flags {
   AgentConfig cfg;
   bool cleanup = false;
@@ -22,16 +33,34 @@ struct Flags {
 
 // Returns 0 to go on, else the exit code.
 int parseFlags(int argc, char** argv, Flags* f) {
-  std::string cidrs, nodeIp, externalDevices, nodePortRange, xdp, lbAlgorithm;
+  std::string cidrs, nodeIp, externalDevices, nodePortRange, xdp, lbAlgorithm, source;
   std::vector<std::string> dnsListen, dnsUpstreams;
   po::options_description desc(
       "ferryd: Kubernetes Service dataplane agent (eBPF kube-proxy replacement)\n\n"
       "Usage: ferryd --manifests DIR --node-name NAME --bpffs DIR --socket PATH --state-dir DIR "
-      "[options]\n       ferryd --cleanup --bpffs DIR [--state-dir DIR]\n\nOptions");
+      "[options]\n       ferryd --source kubernetes [--kubeconfig FILE [--context NAME]] "
+      "--node-name NAME --bpffs DIR --state-dir DIR [options]\n       ferryd --cleanup --bpffs DIR [--state-dir DIR]\n\nOptions");
   desc.add_options()
       ("help,h", "print this help")
+      ("source", po::value(&source)->default_value("directory"),
+       "where Services, EndpointSlices, Nodes and IPAddressPools come from: directory "
+       "(--manifests) or kubernetes (list+watch of the API; --kubeconfig, else in-cluster)")
       ("manifests", po::value(&f->cfg.manifestsDir),
        "directory of Kubernetes manifests (*.yaml, *.yml, *.json; watched with inotify)")
+      ("kubeconfig", po::value(&f->cfg.kubeconfig),
+       "--source kubernetes: kubeconfig file (default: in-cluster service account, else $KUBECONFIG)")
+      ("context", po::value(&f->cfg.kubeContext), "kubeconfig context (default: current-context)")
+      ("namespace", po::value(&f->cfg.ns)->default_value("kube-system"),
+       "namespace of ferry's own objects (Leases)")
+      ("service-proxy-name", po::value(&f->cfg.serviceProxyName),
+       "serve Services labelled service.kubernetes.io/service-proxy-name=NAME (default: only "
+       "Services without that label, as kube-proxy)")
+      ("load-balancer-class", po::value(&f->cfg.loadBalancerClass),
+       "assign and announce LoadBalancer addresses for Services of this spec.loadBalancerClass "
+       "(default: only class-less Services)")
+      ("healthz-listen", po::value(&f->cfg.healthzListen),
+       "serve GET /healthz and /readyz (ready once the first full sync is programmed) on "
+       "[ADDR]:PORT, e.g. :10256; default: none")
       ("node-name", po::value(&f->cfg.nodeName), "this node's name (as in Node / nodeName)")
       ("service-cidr", po::value(&cidrs)->default_value("10.96.0.0/12"),
        "ClusterIP range (comma-separated CIDRs, IPv4 first)")
@@ -43,7 +72,9 @@ int parseFlags(int argc, char** argv, Flags* f) {
       ("allocations", po::value(&f->cfg.allocationFile),
        "shared ClusterIP allocation record (default: <manifests>/.ferry/allocations.json)")
       ("cgroup", po::value(&f->cfg.cgroupPath),
-       "cgroup v2 directory whose processes (the node's own) reach ClusterIPs via socket hooks")
+       "cgroup v2 directory whose processes (the node's own) reach ClusterIPs via socket hooks; "
+       "none = no socket hooks (default: none with --source directory, the cgroup2 root "
+       "from /proc/mounts with --source kubernetes, as on a real node)")
       ("external-device", po::value(&externalDevices),
        "the node's external device(s), comma-separated; never treated as pod devices")
       ("node-ip", po::value(&nodeIp),
@@ -69,7 +100,8 @@ int parseFlags(int argc, char** argv, Flags* f) {
        "(tc only); native falls back to tc where the driver lacks XDP")
       ("lease-dir", po::value(&f->cfg.leaseDir),
        "directory of the agents' leases (shared by every node; default: "
-       "<manifests>/.ferry/leases); the owner of a LoadBalancer address is chosen among "
+       "<manifests>/.ferry/leases; with --source kubernetes: Lease objects ferry-l2-<node> in "
+       "--namespace); the owner of a LoadBalancer address is chosen among "
        "Ready nodes with a live lease")
       ("lease-seconds", po::value(&f->cfg.leaseSeconds)->default_value(2),
        "lease duration; a crashed owner is replaced within about this plus a third")
@@ -99,9 +131,36 @@ int parseFlags(int argc, char** argv, Flags* f) {
     return false;
   };
   if (f->cleanup) return need("bpffs", f->cfg.bpffs) ? 0 : 2;
-  if (!need("manifests", f->cfg.manifestsDir) || !need("node-name", f->cfg.nodeName) ||
+  bool kube = source == "kubernetes";
+  if (!kube && source != "directory") {
+    std::cerr << "ferryd: --source: \"" << source << "\" is not directory or kubernetes\n";
+    return 2;
+  }
+  f->cfg.source = kube ? AgentConfig::Source::Kubernetes : AgentConfig::Source::Directory;
+  if ((!kube && !need("manifests", f->cfg.manifestsDir)) || !need("node-name", f->cfg.nodeName) ||
       !need("bpffs", f->cfg.bpffs) || !need("state-dir", f->cfg.stateDir))
     return 2;
+  if (kube && f->cfg.kubeconfig.empty() && !std::getenv("KUBERNETES_SERVICE_HOST")) {
+    if (const char* env = std::getenv("KUBECONFIG"); env && *env) f->cfg.kubeconfig = env;
+    else {
+      std::cerr << "ferryd: --source kubernetes needs --kubeconfig, $KUBECONFIG or an in-cluster "
+                   "service account (KUBERNETES_SERVICE_HOST)\n";
+      return 2;
+    }
+  }
+  if (!f->cfg.kubeContext.empty() && f->cfg.kubeconfig.empty()) {
+    std::cerr << "ferryd: --context needs --kubeconfig\n";
+    return 2;
+  }
+  if (f->cfg.cgroupPath == "none") {
+    f->cfg.cgroupPath.clear();
+  } else if (f->cfg.cgroupPath.empty() && kube) {
+    f->cfg.cgroupPath = cgroup2Root();
+    if (f->cfg.cgroupPath.empty()) {
+      std::cerr << "ferryd: no cgroup2 mount in /proc/mounts: pass --cgroup DIR (or none)\n";
+      return 2;
+    }
+  }
   for (size_t pos = 0; pos <= cidrs.size();) {
     size_t end = cidrs.find(',', pos);
     std::string one = cidrs.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
@@ -175,7 +234,8 @@ int parseFlags(int argc, char** argv, Flags* f) {
               << " (e.g. 251, 1021, 4093, 16381, 65521, 131071)\n";
     return 2;
   }
-  if (f->cfg.leaseDir.empty()) f->cfg.leaseDir = f->cfg.manifestsDir + "/.ferry/leases";
+  // Kubernetes mode without --lease-dir: Lease objects in --namespace.
+  if (f->cfg.leaseDir.empty() && !kube) f->cfg.leaseDir = f->cfg.manifestsDir + "/.ferry/leases";
   if (f->cfg.leaseSeconds < 1 || f->cfg.leaseSeconds > 3600) {
     std::cerr << "ferryd: --lease-seconds: want 1-3600\n";
     return 2;

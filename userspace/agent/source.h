@@ -37,6 +37,10 @@ class DefinitionSource {
   // and the caller collects again after serving its other clients.
   virtual SourceUpdate collect() = 0;
   virtual bool more() const { return false; }
+  // False while the source's first complete list is not in yet (the
+  // Kubernetes source until every initial list is synced): the agent
+  // plans nothing before, so the dataplane never sees half a cluster.
+  virtual bool ready() const { return true; }
   virtual std::string describe() const = 0;
 };
 

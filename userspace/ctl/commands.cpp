@@ -223,4 +223,73 @@ Result cmd_verify(const json& reply, const std::string& output) {
   return r;
 }
 
+namespace {
+
+std::string pad(const std::string& s, size_t w) { return s.size() >= w ? s + " " : s + std::string(w - s.size(), ' '); }
+
+std::string yes(const json& j, const char* k) {
+  return j.is_object() && j.contains(k) && j[k].is_boolean() ? (j[k].get<bool>() ? "yes" : "no") : "?";
+}
+
+}  // namespace
+
+Result cmd_status(const json& reply, const std::string& output) {
+  Result r;
+  bool ok = reply.is_object() && reply.value("connected", false) && reply.value("synced", false);
+  r.rc = ok ? 0 : 1;
+  if (output == "json") {
+    r.out = reply.dump(4) + "\n";
+    return r;
+  }
+  std::string src = str_or(reply, "source", "?");
+  std::string where = src == "kubernetes" ? str_or(reply, "server") + " (" + str_or(reply, "config") + ")"
+                                          : str_or(reply, "directory");
+  r.out += pad("SOURCE:", 16) + src + " " + where + "\n";
+  r.out += pad("NODE:", 16) + str_or(reply, "node") + "\n";
+  r.out += pad("CONNECTED:", 16) + yes(reply, "connected") + "\n";
+  r.out += pad("SYNCED:", 16) + yes(reply, "synced") + "\n";
+  r.out += pad("PROGRAMMED:", 16) + yes(reply, "programmed") + "\n";
+  if (src == "kubernetes") {
+    r.out += pad("EVENTS APPLIED:", 16) + std::to_string(int_or(reply, "eventsApplied")) + "\n";
+    r.out += pad("SKIPPED:", 16) + std::to_string(int_or(reply, "skipped")) +
+             " (service-proxy-name or headless labels)\n";
+  }
+  std::string err = str_or(reply, "lastError");
+  r.out += pad("LAST ERROR:", 16) + (err.empty() ? "<none>" : err) + "\n";
+  if (!reply.is_object() || !reply.contains("resources") || !reply["resources"].is_array()) return r;
+  r.out += "\n" + pad("RESOURCE", 34) + pad("SYNCED", 7) + pad("WATCH", 6) + pad("RESOURCEVERSION", 16) +
+           pad("WATCH-AGE", 10) + pad("OBJECTS", 8) + pad("EVENTS", 7) + pad("LISTS", 6) +
+           pad("EXPIRED", 8) + "ERROR\n";
+  for (const json& x : reply["resources"]) {
+    int64_t age = int_or(x, "watchAgeSeconds", -1);
+    r.out += pad(str_or(x, "resource"), 34) + pad(yes(x, "synced"), 7) + pad(yes(x, "connected"), 6) +
+             pad(str_or(x, "resourceVersion", "-"), 16) + pad(age < 0 ? "-" : human_duration(age), 10) +
+             pad(std::to_string(int_or(x, "objects")), 8) + pad(std::to_string(int_or(x, "events")), 7) +
+             pad(std::to_string(int_or(x, "lists")), 6) + pad(std::to_string(int_or(x, "expired")), 8) +
+             (str_or(x, "lastError").empty() ? "<none>" : str_or(x, "lastError")) + "\n";
+  }
+  return r;
+}
+
+Result cmd_cluster_info(const json& reply, const std::string& output, bool dump) {
+  Result r;
+  if (dump || output == "json") {
+    r.out = reply.dump(4) + "\n";
+    return r;
+  }
+  auto list = [&](const char* k) {
+    std::vector<std::string> v = string_list(reply, k);
+    return v.empty() ? std::string("<none>") : join(v, ",");
+  };
+  r.out += "ferry on node " + str_or(reply, "node") + ", source " + str_or(reply, "source") + ": " +
+           str_or(reply, "source-detail") + "\n";
+  r.out += "service-cluster-ip-range: " + str_or(reply, "service-cluster-ip-range") + " (from " +
+           str_or(reply, "service-cidrs-from") + ")\n";
+  r.out += "service-node-port-range: " + str_or(reply, "service-node-port-range") + "\n";
+  r.out += "cluster-domain: " + str_or(reply, "cluster-domain") + "\n";
+  r.out += "cluster-dns: " + list("cluster-dns") + " (Service kube-system/kube-dns)\n";
+  r.out += "dns-listen: " + list("dns-listen") + "\n";
+  return r;
+}
+
 }  // namespace ferry::ctl

@@ -33,4 +33,14 @@ Result cmd_stats(const nlohmann::json& snapshot, const std::string& output, bool
 // "differences", ...}); rc 1 when it found differences.
 Result cmd_verify(const nlohmann::json& reply, const std::string& output);
 
+// `ferryctl status`: the agent's definition source (directory or the
+// Kubernetes API: connected or not, last resourceVersion per resource,
+// watch age, events applied, last error). rc 1 when the source is not
+// connected or not synced, so scripts can wait on it.
+Result cmd_status(const nlohmann::json& reply, const std::string& output);
+// `ferryctl cluster-info [dump]`: service-cluster-ip-range, the node-port
+// range, cluster domain, DNS address and the source; dump prints all of it
+// as JSON (one "key": value per line, for grep as with kubectl's dump).
+Result cmd_cluster_info(const nlohmann::json& reply, const std::string& output, bool dump);
+
 }  // namespace ferry::ctl

@@ -23,6 +23,8 @@ Usage:
   ferryctl [--socket PATH] get errors [-o json]
   ferryctl [--socket PATH] stats [-o json]
   ferryctl [--socket PATH] debug verify [-o json]
+  ferryctl [--socket PATH] status [-o json]
+  ferryctl [--socket PATH] cluster-info [dump] [-o json]
 
 Commands:
   get services    Services as ferryd sees them, in kubectl's format:
@@ -37,6 +39,14 @@ Commands:
   debug verify    ferryd rebuilds everything from its object store and compares
                   it with its incremental state (services, map contents, DNS
                   records); lists every difference, exit status 1 if any.
+  status          Where ferryd's definitions come from: the manifest directory, or
+                  the Kubernetes API (connected or not, last resourceVersion and
+                  watch age per resource, events applied, the last error such as
+                  a 401 or a 403 naming verb and resource). Exit status 1 while
+                  the source is not connected or not synced.
+  cluster-info    service-cluster-ip-range, the node-port range, cluster domain,
+                  DNS address and the source, in both modes; `cluster-info dump`
+                  prints them as JSON (`| grep -m 1 service-cluster-ip-range`).
 
 Exit status: 0 ok (also when nothing matches: "No resources found ..." on stderr),
 1 on errors (cannot reach ferryd, object not found, bad arguments).
@@ -102,13 +112,19 @@ int main(int argc, char** argv) {
     if (args.size() > 1) return bad("stats: too many arguments");
   } else if (cmd == "debug") {
     if (args.size() != 2 || args[1] != "verify") return bad("debug: the only subcommand is 'verify'");
+  } else if (cmd == "status") {
+    if (args.size() > 1) return bad("status: too many arguments");
+  } else if (cmd == "cluster-info") {
+    if (args.size() > 2 || (args.size() == 2 && args[1] != "dump"))
+      return bad("cluster-info: the only subcommand is 'dump'");
   } else {
     return bad("unknown command '" + cmd + "'");
   }
 
   nlohmann::json snap;
   try {
-    snap = request(socket, {{"cmd", cmd == "debug" ? "verify" : "snapshot"}},
+    std::string wire = cmd == "debug" ? "verify" : cmd == "status" || cmd == "cluster-info" ? cmd : "snapshot";
+    snap = request(socket, {{"cmd", wire}},
                    vm["timeout-ms"].as<int>());
   } catch (const ClientError& e) {
     std::cerr << "ferryctl: " << e.what() << "\n";
@@ -122,6 +138,8 @@ int main(int argc, char** argv) {
 
   Result r = cmd == "get"     ? cmd_get(snap, g)
              : cmd == "debug" ? cmd_verify(snap, output)
+             : cmd == "status" ? cmd_status(snap, output)
+             : cmd == "cluster-info" ? cmd_cluster_info(snap, output, args.size() == 2)
                               : cmd_stats(snap, output, no_headers);
   std::fputs(r.out.c_str(), stdout);
   std::fputs(r.err.c_str(), stderr);

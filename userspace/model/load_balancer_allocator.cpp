@@ -11,7 +11,7 @@ std::string annotationPath(const std::string& key) { return "metadata.annotation
 LoadBalancerRequest loadBalancerRequest(const Service& s, bool v4) {
   LoadBalancerRequest r;
   r.key = s.key();
-  r.needsAddress = s.type == ServiceType::LoadBalancer;
+  r.needsAddress = s.type == ServiceType::LoadBalancer && !s.loadBalancerIgnored;
   r.v4 = v4;
   if (s.loadBalancerIP) {
     r.requested = {*s.loadBalancerIP};

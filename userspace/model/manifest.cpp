@@ -41,6 +41,7 @@ class ManifestParser {
  public:
   explicit ManifestParser(Manifests& out) : out_(out) {}
   void parseFile(const SourceFile& f);
+  void parseOne(const json& o, const std::string& origin) { parseObject(o, origin, "object", ""); }
 
  private:
   void parseObject(const json& o, const std::string& file, const std::string& doc,
@@ -221,6 +222,12 @@ Manifests parseManifests(const std::vector<SourceFile>& files) {
   Manifests out;
   ManifestParser parser(out);
   for (const SourceFile* f : sorted) parser.parseFile(*f);
+  return out;
+}
+
+Manifests parseObject(const std::string& origin, const nlohmann::json& object) {
+  Manifests out;
+  ManifestParser(out).parseOne(object, origin);
   return out;
 }
 

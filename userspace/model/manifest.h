@@ -129,4 +129,9 @@ struct Manifests {
 // kind and ns/name), the first wins and the second is reported.
 Manifests parseManifests(const std::vector<SourceFile>& files);
 
+// One object already decoded (a Kubernetes API list item or watch event,
+// with kind and apiVersion filled in), parsed exactly as a manifest
+// document is; `origin` names it in errors (the object's API path).
+Manifests parseObject(const std::string& origin, const nlohmann::json& object);
+
 }  // namespace ferry

@@ -42,14 +42,14 @@ bool Service::operator==(const Service& o) const {
                   publishNotReadyAddresses, healthCheckNodePort, externalIPs,
                   allocateLoadBalancerNodePorts, loadBalancerIP, loadBalancerSourceRanges,
                   annotations, sessionAffinityTimeout, requestedLoadBalancerIPs, addressPool,
-                  sharedIPKey, loadBalancerIngress, loadBalancerPending, creationTimestamp, file) ==
+                  sharedIPKey, loadBalancerIgnored, loadBalancerIngress, loadBalancerPending, creationTimestamp, file) ==
          std::tie(o.ns, o.name, o.type, o.headless, o.clusterIPs, o.ipFamilies, o.externalName, o.ports,
                   o.selector, o.externalTrafficLocal, o.internalTrafficLocal,
                   o.trafficDistribution, o.publishNotReadyAddresses, o.healthCheckNodePort,
                   o.externalIPs,
                   o.allocateLoadBalancerNodePorts, o.loadBalancerIP, o.loadBalancerSourceRanges,
                   o.annotations, o.sessionAffinityTimeout, o.requestedLoadBalancerIPs,
-                  o.addressPool, o.sharedIPKey,
+                  o.addressPool, o.sharedIPKey, o.loadBalancerIgnored,
                   o.loadBalancerIngress, o.loadBalancerPending, o.creationTimestamp, o.file);
 }
 

@@ -114,6 +114,11 @@ struct Service {
   // metallb.universe.tf/allow-shared-ip (services with the same key and
   // disjoint ports may share an address; "" = never shared).
   std::string sharedIPKey;
+  // spec.loadBalancerClass names another implementation (not ferry's
+  // --load-balancer-class): no address is assigned or announced for it;
+  // its ClusterIP and node ports are still served. Set by the Kubernetes
+  // source (agent/k8s_source.h).
+  bool loadBalancerIgnored = false;
   // In a snapshot (LoadBalancer only): the assigned address, at most one,
   // of the first ClusterIP's family (status.loadBalancer.ingress) ...
   std::vector<IpAddr> loadBalancerIngress;
