@@ -64,13 +64,15 @@ struct lb_flow {
 	__u64 now;               /* ferry_now() */
 };
 
-/* The backend `id` when it is still one of the service's members (an
- * affinity entry or Maglev position naming a removed one is ignored). */
+/* The backend `id` when it is still one of the service's members for new
+ * flows (an affinity entry or Maglev position naming a removed one, or
+ * one kept only for its established flows, is ignored). */
 static __always_inline const struct ferry_backend *lb_member(__u32 svc_id, __u32 id)
 {
 	struct ferry_member_key mk = { .svc_id = svc_id, .backend_id = id };
+	const __u8 *m = bpf_map_lookup_elem(&ferry_members, &mk);
 
-	if (!bpf_map_lookup_elem(&ferry_members, &mk))
+	if (!m || !(*m & FERRY_MEMBER_NEW))
 		return NULL;
 	return bpf_map_lookup_elem(&ferry_backends, &id);
 }

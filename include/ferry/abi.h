@@ -107,6 +107,15 @@ struct ferry_member_key {
 	__u32 backend_id;
 };
 
+/* ferry_members values. NEW: the backend takes new flows (it has a slot),
+ * so a session-affinity entry or Maglev position naming it may be used.
+ * KEEP: only its established flows stay (e.g. a terminating endpoint);
+ * new flows, affinity included, go elsewhere. Conntrack accepts both. */
+enum ferry_member_flags {
+	FERRY_MEMBER_NEW = 1 << 0,
+	FERRY_MEMBER_KEEP = 1 << 1,
+};
+
 /* Connection tracking, shaped like netfilter's two tuple hashes. A
  * translated flow has two entries: FWD keyed by the client's original
  * tuple (client -> frontend) and REV keyed by the reply tuple the backend

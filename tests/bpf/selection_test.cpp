@@ -122,6 +122,19 @@ TEST_F(SelectionTest, AffinityEntryOfRemovedBackendIsIgnored) {
   EXPECT_EQ(affinityEntry(kClient).backend_id, 1u);
 }
 
+// An entry naming a backend that is a member only for its established
+// flows (FERRY_MEMBER_KEEP, e.g. terminating) is ignored for new flows.
+TEST_F(SelectionTest, AffinityEntryOfAKeptOnlyBackendIsIgnored) {
+  twoBackends();
+  addService(kVip, 80, 6, {1});
+  ASSERT_TRUE(dp_->members().update(ferry_member_key{kSvcId, 2}, FERRY_MEMBER_KEEP));
+  setAffinity(kVip, 80, 10800);
+  setNow(10 * kSec);
+  setAffinityEntry(kClient, 2, 9 * kSec);
+  expectFlowTo(42100, kBackendA);
+  EXPECT_EQ(affinityEntry(kClient).backend_id, 1u);
+}
+
 // Affinity switched off (timeout 0 in the master): entries are not read
 // or written, even a young one for a member.
 TEST_F(SelectionTest, AffinityOffIgnoresEntries) {
