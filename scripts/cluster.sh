@@ -467,7 +467,7 @@ _cl_start_agent() {
   mkdir -p "$RUN/bpffs/$NODE" "$RUN/state-$NODE" "$RUN/manifests"
   rm -f "$RUN/$NODE.sock"
   nsenter --net="/run/netns/$P-$NODE" "$bin" \
-    --manifests "$RUN/manifests" --node-name "$NODE" --service-cidr 198.19.0.0/16 \
+    --manifests "$RUN/manifests" --node-name "$NODE" --service-cidr 198.19.0.0/16,2001:db8:ffff::/112 \
     --bpffs "$RUN/bpffs/$NODE" --socket "$RUN/$NODE.sock" --state-dir "$RUN/state-$NODE" \
     --cgroup "$CG2/ferry-$P-$NODE" "$@" \
     </dev/null >>"$RUN/$NODE.log" 2>&1 &

@@ -109,7 +109,11 @@ void addServiceFrontends(Desired& d, const std::string& key, const Service& svc,
         addFrontend(d, {vip, sp.port, proto, FERRY_SCOPE_CLUSTER}, owner, sp, nodeName, false);
     }
     if (sp.nodePort) {
-      for (bool v4 : {true}) {  // IPv6 NodePorts come with the IPv6 datapath
+      // One per family the service has (the datapath serves IPv4 ones so far).
+      bool fam[2] = {false, svc.clusterIPs.empty()};  // [0] IPv6, [1] IPv4
+      for (const IpAddr& vip : svc.clusterIPs) fam[vip.isV4()] = true;
+      for (bool v4 : {true, false}) {
+        if (!fam[v4]) continue;
         addFrontend(d, {nodePortAddr(v4), sp.nodePort, proto, FERRY_SCOPE_EXTERNAL},
                     owner + " nodePort " + std::to_string(sp.nodePort), sp, nodeName, local);
       }

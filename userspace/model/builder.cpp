@@ -35,6 +35,8 @@ AllocationRequest allocationRequest(const Service& s) {
   r.key = s.key();
   r.needsIP = s.type != ServiceType::ExternalName && !s.headless;
   r.requested = s.clusterIPs;
+  r.ipFamilies = s.ipFamilies;
+  r.ipFamilyPolicy = s.ipFamilyPolicy;
   r.nodePorts = nodePortRequests(s);
   r.needsHealthCheckNodePort = s.type == ServiceType::LoadBalancer && s.externalTrafficLocal;
   r.requestedHealthCheckNodePort = s.healthCheckNodePort;
