@@ -364,6 +364,7 @@ _cl_add_pod() {
       grep -qsx "ip4=$a" "$RUN"/pods/* || { ip4=$a; break; }
     done
     [[ -n "$ip4" ]] || _cl_die "pod CIDR of $NODE is full"
+    ip6="2001:db8:1:$idx::$x"   # TESTNET plan: node i's pod CIDR 2001:db8:1:i::/64, same host part
   else
     IFS=, read -r -a _ips <<<"$IPS"
     for a in "${_ips[@]}"; do

@@ -244,6 +244,7 @@ void warnUnsupported(ObjectContext& c, const json& spec, const Service& s) {
   for (const IpAddr& ip : s.clusterIPs) v6 |= !ip.isV4();
   if (const json* fams = optField(spec, "ipFamilies"); fams && fams->is_array())
     for (const json& f : *fams) v6 |= f == "IPv6";
+  if (s.ipFamilyPolicy && *s.ipFamilyPolicy != IpFamilyPolicy::SingleStack) v6 = true;
   if (v6)
     c.warning("spec.ipFamilies",
               "IPv6 is not served by ferry's dataplane yet: only the IPv4 family is programmed");
