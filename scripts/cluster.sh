@@ -364,6 +364,7 @@ _cl_add_pod() {
       grep -qsx "ip4=$a" "$RUN"/pods/* || { ip4=$a; break; }
     done
     [[ -n "$ip4" ]] || _cl_die "pod CIDR of $NODE is full"
+    ip6="2001:db8:1:$idx::$x"   # TESTNET plan: node i's pod CIDR 2001:db8:1:i::/64, same host part
   else
     IFS=, read -r -a _ips <<<"$IPS"
     for a in "${_ips[@]}"; do
@@ -467,7 +468,7 @@ _cl_start_agent() {
   mkdir -p "$RUN/bpffs/$NODE" "$RUN/state-$NODE" "$RUN/manifests"
   rm -f "$RUN/$NODE.sock"
   nsenter --net="/run/netns/$P-$NODE" "$bin" \
-    --manifests "$RUN/manifests" --node-name "$NODE" --service-cidr 198.19.0.0/16 \
+    --manifests "$RUN/manifests" --node-name "$NODE" --service-cidr 198.19.0.0/16,2001:db8:ffff::/112 \
     --bpffs "$RUN/bpffs/$NODE" --socket "$RUN/$NODE.sock" --state-dir "$RUN/state-$NODE" \
     --cgroup "$CG2/ferry-$P-$NODE" "$@" \
     </dev/null >>"$RUN/$NODE.log" 2>&1 &

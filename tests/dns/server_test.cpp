@@ -236,5 +236,52 @@ TEST_F(DnsServerIo, TcpConnectionsAreBounded) {
   for (int fd : fds) close(fd);
 }
 
+// Answers over IPv6 too: a second server on [::1] (lo in the private
+// namespace), asked over UDP and TCP for a dual-stack service's AAAA.
+TEST_F(DnsServerIo, AnswersOverIpv6UdpAndTcp) {
+  DnsConfig cfg;
+  cfg.listen = {*DnsAddr::parse("[::1]:5355")};
+  auto s = DnsServer::create(cfg, DnsServer::Limits{});
+  ASSERT_TRUE(s) << s.status().message();
+  server_ = std::move(*s);
+  server_->update(snapshot({service("default", "dual", {"198.19.0.21", "2001:db8:ffff::21"})}));
+  sockaddr_in6 to{};
+  to.sin6_family = AF_INET6;
+  to.sin6_port = htons(5355);
+  to.sin6_addr = in6addr_loopback;
+  auto q = query("dual.default.svc.cluster.local.", LDNS_RR_TYPE_AAAA);
+  int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+  ASSERT_EQ(sendto(fd, q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to),
+            ssize_t(q.size()));
+  std::vector<uint8_t> buf(4096), got;
+  pump([&] {
+    ssize_t n = recv(fd, buf.data(), buf.size(), 0);
+    if (n > 0) got.assign(buf.begin(), buf.begin() + n);
+    return !got.empty();
+  });
+  close(fd);
+  ASSERT_FALSE(got.empty()) << "no UDP answer over IPv6";
+  EXPECT_EQ(read(got).answer,
+            std::vector<std::string>{"dual.default.svc.cluster.local. 5 IN AAAA 2001:db8:ffff::21"});
+
+  fd = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  std::vector<uint8_t> framed = {uint8_t(q.size() >> 8), uint8_t(q.size())};
+  framed.insert(framed.end(), q.begin(), q.end());
+  bool sent = false;
+  std::vector<uint8_t> in;
+  pump([&] {
+    if (!sent) sent = send(fd, framed.data(), framed.size(), MSG_NOSIGNAL) == ssize_t(framed.size());
+    uint8_t b[4096];
+    ssize_t n = recv(fd, b, sizeof b, MSG_DONTWAIT);
+    if (n > 0) in.insert(in.end(), b, b + n);
+    return in.size() >= 2 && in.size() >= 2u + (size_t(in[0]) << 8 | in[1]);
+  });
+  close(fd);
+  ASSERT_GE(in.size(), 2u) << "no TCP answer over IPv6";
+  EXPECT_EQ(read(std::vector<uint8_t>(in.begin() + 2, in.end())).answer,
+            std::vector<std::string>{"dual.default.svc.cluster.local. 5 IN AAAA 2001:db8:ffff::21"});
+}
+
 }  // namespace
 }  // namespace ferry

@@ -148,6 +148,7 @@ spec:
 status:
   phase: Running
   podIP: 198.18.129.2
+  podIPs: [{ip: 198.18.129.2}, {ip: "2001:db8:1:1::2"}]
   conditions: [{type: Ready, status: "True"}]
 ---
 apiVersion: v1
@@ -164,6 +165,7 @@ spec:
 status:
   phase: Running
   podIP: 198.18.129.3
+  podIPs: [{ip: 198.18.129.3}, {ip: "2001:db8:1:1::3"}]
   conditions: [{type: Ready, status: "True"}]
 ---
 apiVersion: v1
@@ -180,6 +182,7 @@ spec:
 status:
   phase: Running
   podIP: 198.18.130.2
+  podIPs: [{ip: 198.18.130.2}, {ip: "2001:db8:1:2::2"}]
   conditions: [{type: Ready, status: "True"}]
 )";
 
@@ -590,11 +593,12 @@ bool Cluster::ensureUp(std::string* err) {
   std::string e;
   if (!runStep(cs + " up " + P, &e, 90)) return fail(e);
   struct PodDef {
-    const char *node, *name, *ip;
+    const char *node, *name, *ip, *ip6;
   };
-  for (PodDef p : {PodDef{"node1", "a", kPodA}, PodDef{"node1", "b", kPodB},
-                   PodDef{"node2", "c", kPodC}}) {
-    if (!runStep(cs + " pod " + P + " " + p.node + " " + p.name + " " + p.ip, &e)) return fail(e);
+  for (PodDef p : {PodDef{"node1", "a", kPodA, kPodA6}, PodDef{"node1", "b", kPodB, kPodB6},
+                   PodDef{"node2", "c", kPodC, kPodC6}}) {
+    if (!runStep(cs + " pod " + P + " " + p.node + " " + p.name + " " + p.ip + "," + p.ip6, &e))
+      return fail(e);
     std::string serve = cs + " pod-exec " + P + " " + p.name + " setsid -f " + q(echoBin()) +
                         " serve --name pod-" + p.name +
                         " --tcp 8080 --tcp 9090 --udp 5353 >/dev/null 2>&1";

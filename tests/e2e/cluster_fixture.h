@@ -35,6 +35,10 @@ using Ms = std::chrono::milliseconds;
 inline constexpr const char* kPodA = "198.18.129.2";
 inline constexpr const char* kPodB = "198.18.129.3";
 inline constexpr const char* kPodC = "198.18.130.2";
+// Their IPv6 addresses (TESTNET plan: node i's pods in 2001:db8:1:i::/64).
+inline constexpr const char* kPodA6 = "2001:db8:1:1::2";
+inline constexpr const char* kPodB6 = "2001:db8:1:1::3";
+inline constexpr const char* kPodC6 = "2001:db8:1:2::2";
 inline constexpr const char* kNode1 = "198.18.0.11";
 inline constexpr const char* kNode2 = "198.18.0.12";
 

@@ -835,3 +835,79 @@ TEST_F(ClusterTest, LoadBalancerLocalPolicyOwnerHasLocalEndpoint) {
 
 }  // namespace
 }  // namespace e2e
+
+namespace e2e {
+namespace {
+
+// The IPv6 address of a dual-stack LoadBalancer (status.loadBalancer.ingress[1])
+// as node reports it ("" if none).
+std::string lbIp6Of(const std::string& node, const std::string& name) {
+  json s = serviceOn(node, name);
+  if (!s.is_object()) return "";
+  json ing = s.value(json::json_pointer("/status/loadBalancer/ingress"), json::array());
+  for (const auto& i : ing)
+    if (i.value("ip", "").find(':') != std::string::npos) return i.value("ip", "");
+  return "";
+}
+
+// P-ext resolves ip: a ping makes the kernel send a neighbour solicitation
+// (the echo itself needs the IPv6 datapath and is not looked at).
+Neigh resolveFromExt(const std::string& ip) {
+  sh("ip netns exec " + prefix() + "-ext ping -6 -c 1 -W 1 " + ip + " >/dev/null 2>&1", 10, false);
+  return extNeigh(ip);
+}
+
+}  // namespace
+
+// 9. A dual-stack LoadBalancer gets an address of each family; exactly one
+// node, the owner, answers neighbour solicitations for the IPv6 one (with
+// its eth0 MAC), and when the owner's agent stops the other node takes over
+// with an unsolicited neighbour advertisement that moves ext's entry.
+TEST_F(ClusterTest, LoadBalancerIpv6NdpAnnounceAndFailover) {
+  const std::string P = prefix(), cs = q(clusterSh()) + " ";
+  struct AgentsBack {
+    std::string cs, P;
+    ~AgentsBack() {
+      for (const char* n : {"node1", "node2"})
+        sh(cs + "start-agent " + P + " " + n + " >/dev/null 2>&1 || true", 30);
+    }
+  } back{cs, P};
+  writeManifest("lb09-nodes.yaml", nodesYaml(true, true));
+  writeManifest("lb09-pool.yaml", poolYaml("lb09", "[198.18.0.221/32, \"2001:db8::221/128\"]"));
+  writeManifest("lb09-dual.yaml", svcYaml("lb09-dual", "LoadBalancer", "", "app: web", kWebPort,
+                                          "  ipFamilyPolicy: PreferDualStack\n"));
+  std::string ip6;
+  ASSERT_TRUE(waitFor([&] {
+    ip6 = lbIp6Of("node1", "lb09-dual");
+    return !ip6.empty() && ip6 == lbIp6Of("node2", "lb09-dual");
+  }, Ms(5000))) << ferryctl("node1", "get services -o wide").out;
+  EXPECT_EQ(ip6, "2001:db8::221");
+  EXPECT_EQ(lbIpEverywhere("lb09-dual"), "198.18.0.221") << "primary family first";
+  // kubectl's column: cut at 16 characters, whole with -o wide.
+  EXPECT_EQ(extIpColumn("node1", "lb09-dual"), "198.18.0.221,...");
+  EXPECT_EQ(tableRow("node1", "lb09-dual", true)["EXTERNAL-IP"], "198.18.0.221,2001:db8::221");
+
+  OwnerView view;
+  std::string owner = agreedOwner(ip6, Ms(4000), &view);
+  ASSERT_FALSE(owner.empty()) << "agents do not agree on one owner of " << ip6 << "\n" << view.dump;
+  const std::string ownerMac = macOf(owner), nextMac = macOf(otherNode(owner));
+  flushExtNeigh();
+  Neigh n;
+  waitFor([&] { return !(n = resolveFromExt(ip6)).mac.empty(); }, Ms(4000), Ms(200));
+  EXPECT_EQ(n.mac, ownerMac) << "ext's neighbour entry for " << ip6 << " (" << n.state
+                             << ") must be the owner " << owner << "'s MAC; other " << nextMac;
+
+  ShResult s = sh(cs + "stop-agent " + P + " " + owner, 30);
+  ASSERT_EQ(s.rc, 0) << s.out;
+  // No new solicitation from ext: only the unsolicited advertisement can move it.
+  bool moved = waitFor([&] { return extNeigh(ip6).mac == nextMac; }, Ms(4000), Ms(100));
+  EXPECT_TRUE(moved) << "ext's entry for " << ip6 << " stayed " << extNeigh(ip6).mac
+                     << " after " << owner << " stopped; " << otherNode(owner) << " is " << nextMac
+                     << "\n" << ownerView(ip6).dump;
+  flushExtNeigh();
+  n = Neigh{};
+  waitFor([&] { return !(n = resolveFromExt(ip6)).mac.empty(); }, Ms(4000), Ms(200));
+  EXPECT_EQ(n.mac, nextMac) << "the new owner answers solicitations";
+}
+
+}  // namespace e2e

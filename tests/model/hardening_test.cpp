@@ -23,7 +23,7 @@ TEST(Hardening, IpFamiliesIPv6WithOnlyIPv4CidrsIsAnError) {
                                                    "  ports: [{port: 80}]\n")}});
   EXPECT_EQ(snap.services.count("default/lb6"), 0u);
   EXPECT_NE(errorsText(snap.errors).find(
-                "lb.yaml: Service default/lb6: spec.ipFamilies[0]: IPv6 requested"),
+                "lb.yaml: Service default/lb6: spec.ipFamilies[0]: IPv6 is not configured on this cluster"),
             std::string::npos)
       << errorsText(snap.errors);
   snap = build({{"f.yaml", serviceYaml("f", "  ipFamilies: [IPv5]\n  ports: [{port: 80}]\n")}});

@@ -11,6 +11,7 @@
 #include "agent/agent.h"
 #include "agent/log.h"
 #include "dataplane/maglev.h"
+#include "model/allocation.h"
 
 namespace po = boost::program_options;
 using namespace ferry;
@@ -63,7 +64,7 @@ int parseFlags(int argc, char** argv, Flags* f) {
        "[ADDR]:PORT, e.g. :10256; default: none")
       ("node-name", po::value(&f->cfg.nodeName), "this node's name (as in Node / nodeName)")
       ("service-cidr", po::value(&cidrs)->default_value("10.96.0.0/12"),
-       "ClusterIP range (comma-separated CIDRs, IPv4 first)")
+       "ClusterIP ranges: one CIDR, or two of different families (the first is the primary family)")
       ("bpffs", po::value(&f->cfg.bpffs),
        "pin directory on a bpf filesystem; maps and hooks pinned here survive agent restarts")
       ("socket", po::value(&f->cfg.socketPath)->default_value("/run/ferry/ferryd.sock"),
@@ -172,6 +173,10 @@ int parseFlags(int argc, char** argv, Flags* f) {
     f->cfg.serviceCidrs.push_back(*p);
     if (end == std::string::npos) break;
     pos = end + 1;
+  }
+  if (auto why = validateServiceCidrs(f->cfg.serviceCidrs); !why.empty()) {
+    std::cerr << "ferryd: --service-cidr: " << why << "\n";
+    return 2;
   }
   for (size_t pos = 0; !externalDevices.empty() && pos <= externalDevices.size();) {
     size_t end = externalDevices.find(',', pos);

@@ -148,18 +148,24 @@ void addServiceFrontends(Desired& d, const std::string& key, const Service& svc,
     uint8_t proto = static_cast<uint8_t>(sp.protocol);
     std::string owner = "Service " + key + " port " + (sp.name.empty() ? "" : sp.name + " ") +
                         "(" + std::to_string(sp.port) + "/" + protocolName(sp.protocol) + ")";
-    PortSets v4 = portSets(sp, true, svc, node);
-    // External frontends (IPv4 only until the IPv6 datapath): Local keeps
-    // this node's endpoints and drops where there are none.
+    // Each family's endpoint sets, computed when a frontend of it exists.
+    std::optional<PortSets> sets[2];  // [0] IPv6, [1] IPv4
+    auto famSets = [&](bool v4) -> const PortSets& {
+      if (!sets[v4]) sets[v4] = portSets(sp, v4, svc, node);
+      return *sets[v4];
+    };
+    // External frontends: Local keeps this node's endpoints and drops
+    // where there are none.
     auto external = [&](const FrontendKey& fk, const std::string& what) {
+      const PortSets& f = famSets(fk.addr.isV4());
       if (extLocal)
-        addFrontend(d, fk, owner + what, v4.sets.local, v4.local, svc, nodeName, FERRY_SVC_F_LOCAL);
+        addFrontend(d, fk, owner + what, f.sets.local, f.local, svc, nodeName, FERRY_SVC_F_LOCAL);
       else
-        addFrontend(d, fk, owner + what, v4.sets.cluster, v4.all, svc, nodeName, 0);
+        addFrontend(d, fk, owner + what, f.sets.cluster, f.all, svc, nodeName, 0);
     };
     if (!svc.headless) {
       for (const IpAddr& vip : svc.clusterIPs) {
-        PortSets fam = vip.isV4() ? v4 : portSets(sp, false, svc, node);
+        const PortSets& fam = famSets(vip.isV4());
         FrontendKey fk{vip, sp.port, proto, FERRY_SCOPE_CLUSTER};
         // internalTrafficPolicy Local: drop (not reject) without a local
         // endpoint while the service has endpoints elsewhere, as kube-proxy.
@@ -170,9 +176,15 @@ void addServiceFrontends(Desired& d, const std::string& key, const Service& svc,
           addFrontend(d, fk, owner, fam.sets.cluster, fam.all, svc, nodeName, 0);
       }
     }
-    if (sp.nodePort)
-      external({nodePortAddr(true), sp.nodePort, proto, FERRY_SCOPE_EXTERNAL},
-               " nodePort " + std::to_string(sp.nodePort));
+    if (sp.nodePort) {
+      // One per family the service has (the datapath serves IPv4 ones so far).
+      bool fam[2] = {false, svc.clusterIPs.empty()};  // [0] IPv6, [1] IPv4
+      for (const IpAddr& vip : svc.clusterIPs) fam[vip.isV4()] = true;
+      for (bool v4 : {true, false})
+        if (fam[v4])
+          external({nodePortAddr(v4), sp.nodePort, proto, FERRY_SCOPE_EXTERNAL},
+                   " nodePort " + std::to_string(sp.nodePort));
+    }
     for (const IpAddr& ext : svc.externalIPs)
       external({ext, sp.port, proto, FERRY_SCOPE_EXTERNAL}, " externalIP " + ext.str());
     if (svc.type != ServiceType::LoadBalancer) continue;

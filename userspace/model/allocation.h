@@ -175,6 +175,10 @@ struct AllocationRequest {
   std::string key;                 // ns/name
   bool needsIP = true;             // false for headless and ExternalName
   std::vector<IpAddr> requested;   // from the manifest; empty = dynamic
+  // spec.ipFamilies (true = IPv4) and spec.ipFamilyPolicy as requested;
+  // resolveIpFamilies turns them into the families allocated.
+  std::vector<bool> ipFamilies{};
+  std::optional<IpFamilyPolicy> ipFamilyPolicy{};
   // The ports that need a node port; the service's other recorded node
   // ports are released.
   std::vector<NodePortRequest> nodePorts{};
@@ -198,6 +202,30 @@ std::map<std::string, AllocationResult> allocateClusterIPs(
     AllocationRecord& record, const std::vector<AllocationRequest>& requests,
     const std::set<std::string>& live, const std::vector<IpPrefix>& cidrs,
     const std::string& now, const NodePortRange& nodePortRange = {});
+
+// The families a service's ClusterIPs are allocated in, primary first
+// (true = IPv4), by kube-apiserver's dual-stack rules (KEP-563):
+//  * the primary family is that of the first requested ClusterIP, else
+//    spec.ipFamilies[0], else the first service CIDR's;
+//  * an unset policy is RequireDualStack when two families or two
+//    ClusterIPs are given, else SingleStack;
+//  * SingleStack gets the primary family; RequireDualStack both (an error
+//    on spec.ipFamilyPolicy when the CIDRs have only one family);
+//  * PreferDualStack gets both when the CIDRs have both, else the primary;
+//  * a family asked for by spec.ipFamilies[i] or spec.clusterIPs[i] that no
+//    service CIDR has is an error on that field (the secondary of
+//    PreferDualStack is dropped instead).
+// `cidrs` may hold one CIDR per family (validateServiceCidrs).
+struct FamilyChoice {
+  std::vector<bool> families;  // 1 or 2 entries when error is empty
+  std::string field, error;
+};
+FamilyChoice resolveIpFamilies(const AllocationRequest& r, const std::vector<IpPrefix>& cidrs);
+
+// kube-apiserver's rules for --service-cluster-ip-range: one or two CIDRs,
+// of different families, each of at most 2^20 addresses (IPv6 /108 or
+// longer, IPv4 /12 or longer). "" when valid, else why not.
+std::string validateServiceCidrs(const std::vector<IpPrefix>& cidrs);
 
 // The current time as RFC 3339 UTC ("2024-05-01T12:00:00Z").
 std::string rfc3339Now();

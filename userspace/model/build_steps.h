@@ -28,8 +28,8 @@ LbResults lbFallback(const std::vector<const Service*>& services, const ClusterS
 // appended to *errors) when its allocation failed.
 bool applyAllocation(Service& s, const AllocationResult& r, const LoadBalancerResult* lb,
                      std::vector<ManifestError>* errors);
-// The LoadBalancer address family of a service: its first ClusterIP's,
-// else the primary service CIDR's.
-bool lbFamilyV4(const AllocationResult& r, const BuildOptions& opts);
+// The LoadBalancer address families of a service: its ClusterIPs', in
+// order, else the primary service CIDR's.
+std::vector<bool> lbFamilies(const AllocationResult& r, const BuildOptions& opts);
 
 }  // namespace ferry

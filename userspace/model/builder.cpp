@@ -35,6 +35,8 @@ AllocationRequest allocationRequest(const Service& s) {
   r.key = s.key();
   r.needsIP = s.type != ServiceType::ExternalName && !s.headless;
   r.requested = s.clusterIPs;
+  r.ipFamilies = s.ipFamilies;
+  r.ipFamilyPolicy = s.ipFamilyPolicy;
   r.nodePorts = nodePortRequests(s);
   r.needsHealthCheckNodePort = s.type == ServiceType::LoadBalancer && s.externalTrafficLocal;
   r.requestedHealthCheckNodePort = s.healthCheckNodePort;
@@ -145,10 +147,11 @@ bool applyAllocation(Service& s, const AllocationResult& r, const LoadBalancerRe
   return true;
 }
 
-bool lbFamilyV4(const AllocationResult& r, const BuildOptions& opts) {
-  const auto& ips = r.clusterIPs;
-  return ips.empty() ? opts.serviceCidrs.empty() || opts.serviceCidrs[0].addr.isV4()
-                     : ips[0].isV4();
+std::vector<bool> lbFamilies(const AllocationResult& r, const BuildOptions& opts) {
+  std::vector<bool> out;
+  for (const IpAddr& ip : r.clusterIPs) out.push_back(ip.isV4());
+  if (out.empty()) out.push_back(opts.serviceCidrs.empty() || opts.serviceCidrs[0].addr.isV4());
+  return out;
 }
 
 namespace {
@@ -194,7 +197,7 @@ std::vector<LoadBalancerRequest> Builder::lbRequests(const Results& results,
   for (const Service& s : m_.services) {
     auto it = results.find(s.key());
     if (it == results.end() || !it->second.error.empty()) continue;
-    byKey[s.key()] = loadBalancerRequest(s, lbFamilyV4(it->second, opts_));
+    byKey[s.key()] = loadBalancerRequest(s, lbFamilies(it->second, opts_));
   }
   for (const auto& key : live)
     if (!byKey.count(key)) byKey[key] = heldLoadBalancerRequest(key, previous(key));

@@ -49,31 +49,41 @@ class Allocator {
   void own(const IpAddr& ip, const std::string& key);
   void disown(const IpAddr& ip);
   const OffsetBitmap* bitmap(const IpPrefix& cidr) const;
+  const IpPrefix* cidrOf(bool v4) const;
 
   std::map<IpAddr, std::string> owner_;
-  // Taken offsets of the primary CIDR, built at the first dynamic pick
-  // (CIDRs of at most 2^24 addresses; larger ones are probed).
-  mutable std::optional<OffsetBitmap> bits_;
+  // Taken offsets of each CIDR (one per family), built at its first dynamic
+  // pick (CIDRs of at most 2^24 addresses; larger ones are probed).
+  mutable std::map<IpPrefix, OffsetBitmap> bits_;
 };
 
 void Allocator::own(const IpAddr& ip, const std::string& key) {
   owner_[ip] = key;
-  if (bits_ && cidrs_.front().contains(ip)) bits_->set(cidrs_.front().offsetOf(ip));
+  for (auto& [cidr, bits] : bits_)
+    if (cidr.contains(ip)) bits.set(cidr.offsetOf(ip));
 }
 
 void Allocator::disown(const IpAddr& ip) {
   owner_.erase(ip);
-  if (bits_ && cidrs_.front().contains(ip)) bits_->clear(cidrs_.front().offsetOf(ip));
+  for (auto& [cidr, bits] : bits_)
+    if (cidr.contains(ip)) bits.clear(cidr.offsetOf(ip));
 }
 
 const OffsetBitmap* Allocator::bitmap(const IpPrefix& cidr) const {
-  if (cidrs_.empty() || !(cidr == cidrs_.front()) || cidr.size() > (uint64_t(1) << 24)) return nullptr;
-  if (!bits_) {
-    bits_.emplace(cidr.size());
+  if (cidr.size() > (uint64_t(1) << 24)) return nullptr;
+  auto it = bits_.find(cidr);
+  if (it == bits_.end()) {
+    it = bits_.emplace(cidr, OffsetBitmap(cidr.size())).first;
     for (const auto& [ip, key] : owner_)
-      if (cidr.contains(ip)) bits_->set(cidr.offsetOf(ip));
+      if (cidr.contains(ip)) it->second.set(cidr.offsetOf(ip));
   }
-  return &*bits_;
+  return &it->second;
+}
+
+const IpPrefix* Allocator::cidrOf(bool v4) const {
+  for (const auto& c : cidrs_)
+    if (c.addr.isV4() == v4) return &c;
+  return nullptr;
 }
 
 void Allocator::release(const std::set<std::string>& live) {
@@ -139,7 +149,13 @@ AllocationResult Allocator::requested(const AllocationRequest& req) {
       return bad;
     }
   }
-  assign(req.key, req.requested);
+  // Recorded addresses of the other wanted family stay (dynamic() keeps them).
+  std::vector<IpAddr> ips = req.requested;
+  FamilyChoice fam = resolveIpFamilies(req, cidrs_);
+  for (const IpAddr& old : entry(req.key).clusterIPs)
+    for (size_t i = req.requested.size(); i < fam.families.size(); ++i)
+      if (old.isV4() == fam.families[i]) ips.push_back(old);
+  assign(req.key, ips);
   return result(req.key);
 }
 
@@ -174,21 +190,39 @@ std::optional<IpAddr> Allocator::pick(const IpPrefix& cidr, const std::string& k
   return probe(cidr, first, band, hash);
 }
 
+// One address per wanted family, primary first: requested ones (already
+// granted by requested()), else the recorded one of that family, else a
+// dynamic pick from that family's CIDR.
 AllocationResult Allocator::dynamic(const AllocationRequest& req) {
-  auto it = rec_.services.find(req.key);
-  if (it != rec_.services.end() && !it->second.clusterIPs.empty()) return result(req.key);
   AllocationResult bad;
-  bad.field = "spec.clusterIP";
-  if (cidrs_.empty()) {
-    bad.error = "no service CIDR is configured";
+  FamilyChoice fam = resolveIpFamilies(req, cidrs_);
+  if (!fam.error.empty()) {
+    bad.field = fam.field;
+    bad.error = fam.error;
     return bad;
   }
-  auto ip = pick(cidrs_.front(), req.key);
-  if (!ip) {
-    bad.error = "no free address left in the service CIDR " + cidrs_.front().str();
-    return bad;
+  auto it = rec_.services.find(req.key);
+  std::vector<IpAddr> had = it == rec_.services.end() ? std::vector<IpAddr>{} : it->second.clusterIPs;
+  std::vector<IpAddr> ips;
+  for (size_t i = 0; i < fam.families.size(); ++i) {
+    bool v4 = fam.families[i];
+    auto rec = std::find_if(had.begin(), had.end(), [&](const IpAddr& a) { return a.isV4() == v4; });
+    if (i < req.requested.size()) {
+      ips.push_back(req.requested[i]);
+    } else if (rec != had.end()) {
+      ips.push_back(*rec);
+    } else {
+      const IpPrefix* cidr = cidrOf(v4);
+      auto ip = cidr ? pick(*cidr, req.key) : std::nullopt;
+      if (!ip) {
+        bad.field = i == 0 ? "spec.clusterIP" : "spec.clusterIPs[1]";
+        bad.error = "no free address left in the service CIDR " + (cidr ? cidr->str() : cidrList());
+        return bad;
+      }
+      ips.push_back(*ip);
+    }
   }
-  assign(req.key, {*ip});
+  if (ips != had) assign(req.key, ips);
   return result(req.key);
 }
 
@@ -221,8 +255,9 @@ std::map<std::string, AllocationResult> allocateClusterIPs(
   // All requests, node ports included, before any dynamic pick.
   for (const auto& r : requests)
     if (ok(r.key)) ports.requested(r, &out[r.key]);
+  // Dynamic picks, and the second family of a service that requested one.
   for (const auto& r : requests)
-    if (r.needsIP && r.requested.empty() && ok(r.key)) out[r.key] = a.dynamic(r);
+    if (r.needsIP && ok(r.key)) out[r.key] = a.dynamic(r);
   for (const auto& r : requests)
     if (ok(r.key)) ports.dynamic(r, &out[r.key]);
   return out;

@@ -12,10 +12,10 @@ namespace {
 
 bool sameService(const Service& a, const Service& b) { return a == b && a.object == b.object; }
 
-bool v4Of(const std::vector<IpAddr>& ips, const BuildOptions& opts) {
+std::vector<bool> v4Of(const std::vector<IpAddr>& ips, const BuildOptions& opts) {
   AllocationResult r;
   r.clusterIPs = ips;
-  return lbFamilyV4(r, opts);
+  return lbFamilies(r, opts);
 }
 
 std::string errorKey(const ManifestError& e) { return e.str(); }
@@ -136,7 +136,7 @@ void ClusterModel::allocate(const std::set<std::string>& keys, ChangeSet* cs) {
           auto r = results.find(key);
           const Service* s = store_.invalidServices().count(key) ? nullptr : store_.service(key);
           if (r != results.end() && r->second.error.empty()) {
-            lbReqs.push_back(loadBalancerRequest(*s, lbFamilyV4(r->second, opts_)));
+            lbReqs.push_back(loadBalancerRequest(*s, lbFamilies(r->second, opts_)));
           } else if (s && !keys.count(key) && previous(key)) {
             lbReqs.push_back(loadBalancerRequest(*s, v4Of(previous(key)->clusterIPs, opts_)));
           } else {

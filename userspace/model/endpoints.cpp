@@ -12,7 +12,14 @@ namespace {
 struct Families {
   bool v4 = true, v6 = true;
   explicit Families(const Service& s) {
-    if (s.clusterIPs.empty()) return;
+    if (s.clusterIPs.empty()) {
+      // Headless: the families spec.ipFamilies names (both with a dual-stack policy).
+      bool dual = s.ipFamilyPolicy && *s.ipFamilyPolicy != IpFamilyPolicy::SingleStack;
+      if (s.ipFamilies.empty() || dual) return;
+      v4 = s.ipFamilies[0];
+      v6 = !s.ipFamilies[0];
+      return;
+    }
     v4 = v6 = false;
     for (const auto& ip : s.clusterIPs) (ip.isV4() ? v4 : v6) = true;
   }
@@ -57,10 +64,15 @@ void fromEndpoints(const EndpointsObject& eo, const Families& fam, ServicePort& 
   }
 }
 
-const IpAddr* podAddress(const Pod& pod, const Families& fam) {
+// The pod's first address of each family the service has (a dual-stack
+// pod behind a dual-stack service is an endpoint in both, as the
+// EndpointSlice controller makes one slice per family).
+std::vector<const IpAddr*> podAddresses(const Pod& pod, const Families& fam) {
+  std::vector<const IpAddr*> out;
+  bool seen[2] = {false, false};
   for (const auto& ip : pod.podIPs)
-    if (fam.allows(ip)) return &ip;
-  return nullptr;
+    if (fam.allows(ip) && !seen[ip.isV4()]) seen[ip.isV4()] = true, out.push_back(&ip);
+  return out;
 }
 
 // 0 when a named port is missing on the pod.
@@ -84,8 +96,8 @@ std::vector<const Pod*> selectedPods(const Service& s, const EndpointLookup& src
 void fromPods(const Service& s, const std::vector<const Pod*>& pods, const Families& fam,
               ServicePort& sp, std::vector<std::string>* missing) {
   for (const Pod* pod : pods) {
-    const IpAddr* ip = podAddress(*pod, fam);
-    if (!ip) continue;
+    std::vector<const IpAddr*> ips = podAddresses(*pod, fam);
+    if (ips.empty()) continue;
     uint16_t port = podTargetPort(*pod, sp);
     if (!port) {
       missing->push_back(pod->key());
@@ -96,8 +108,9 @@ void fromPods(const Service& s, const std::vector<const Pod*>& pods, const Famil
     // readiness, ready also needs it not terminating, and
     // publishNotReadyAddresses makes every endpoint ready.
     bool ready = s.publishNotReadyAddresses || (pod->ready && !pod->deleting);
-    sp.endpoints.push_back({*ip, port, ready, pod->ready, pod->deleting, pod->nodeName,
-                            "Pod " + pod->key(), named ? pod->hostname : "", {}, {}});
+    for (const IpAddr* ip : ips)
+      sp.endpoints.push_back({*ip, port, ready, pod->ready, pod->deleting, pod->nodeName,
+                              "Pod " + pod->key(), named ? pod->hostname : "", {}, {}});
   }
 }
 

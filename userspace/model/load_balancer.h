@@ -1,5 +1,6 @@
 // LoadBalancer addresses on bare metal, MetalLB-style: every LoadBalancer
-// service gets one address of its first ClusterIP's family from the
+// service gets one address per family of its ClusterIPs (dual-stack: one
+// IPv4 and one IPv6, each family assigned as below on its own) from the
 // address pools (snapshot.h AddressPool), recorded in the shared
 // allocation record (ServiceAllocation::loadBalancerIPs) so that every
 // node's agent arrives at the same answer, stable across restarts.
@@ -16,9 +17,10 @@
 //     pool, of its family, in the pool its address-pool annotation names
 //     (if any), equal to its requested address (if any), and shareable
 //     with the addresses' other holders. Otherwise it is dropped.
-//  4. Requested (spec.loadBalancerIP, or the first address of the
-//     service's family in the metallb.universe.tf/loadBalancerIPs
-//     annotation): granted when the address is in a pool (the annotated
+//  4. Requested (spec.loadBalancerIP, or the first address of each of the
+//     service's families in the metallb.universe.tf/loadBalancerIPs
+//     annotation, which must name one per family; spec.loadBalancerIP names
+//     the primary family's only): granted when the address is in a pool (the annotated
 //     one, if any; auto-assign or not) and free or shareable; otherwise an
 //     error on that field, and the service has no address.
 //  5. Dynamic: from the pool the metallb.universe.tf/address-pool
@@ -28,7 +30,8 @@
 //     in order, addresses ascending); otherwise the first free address
 //     (entries in the order written, addresses ascending; IPv4 .0 / .255
 //     skipped with avoidBuggyIPs). None left: no address, `pending` says
-//     why; a later pass retries.
+//     why; a later pass retries. A dual-stack service short of either
+//     family's address gets none (pending says which is missing).
 // Sharing (MetalLB's rules): an address may be held by several services
 // only when all carry the same non-empty metallb.universe.tf/allow-shared-ip
 // key, no port+protocol is used by two of them, and they agree on the
@@ -63,7 +66,9 @@ struct LoadBalancerRequest {
   std::string key;             // ns/name
   bool needsAddress = false;   // type LoadBalancer (false releases its address)
   bool holdOnly = false;       // present but invalid: keep what is recorded, nothing new
-  bool v4 = true;              // the family: its first ClusterIP's
+  bool v4 = true;              // the primary family: its first ClusterIP's
+  bool dualStack = false;      // also the other family (a ClusterIP of each)
+  std::vector<bool> families() const { return dualStack ? std::vector<bool>{v4, !v4} : std::vector<bool>{v4}; }
   // Candidates for the requested address: spec.loadBalancerIP, or the
   // annotation's list (the first of the family is used). Empty = dynamic.
   std::vector<IpAddr> requested{};
@@ -75,13 +80,14 @@ struct LoadBalancerRequest {
 };
 
 struct LoadBalancerResult {
-  std::vector<IpAddr> ips;   // at most one
+  std::vector<IpAddr> ips;   // at most one per family, the primary family's first
   std::string pending;       // why there is no address (needsAddress only)
   std::string field, error;  // a manifest problem, also summarised in pending
 };
 
-// The request for a valid service whose first ClusterIP is of family v4.
-LoadBalancerRequest loadBalancerRequest(const Service& s, bool v4);
+// The request for a valid service whose ClusterIPs are of `families`
+// (true = IPv4; primary first; empty = IPv4).
+LoadBalancerRequest loadBalancerRequest(const Service& s, const std::vector<bool>& families);
 // The request for a service present but invalid, from its last good
 // version (null: unknown; its addresses are then held exclusively).
 LoadBalancerRequest heldLoadBalancerRequest(const std::string& key, const Service* lastGood);

@@ -8,11 +8,12 @@ namespace ferry {
 
 std::string annotationPath(const std::string& key) { return "metadata.annotations[" + key + "]"; }
 
-LoadBalancerRequest loadBalancerRequest(const Service& s, bool v4) {
+LoadBalancerRequest loadBalancerRequest(const Service& s, const std::vector<bool>& families) {
   LoadBalancerRequest r;
   r.key = s.key();
   r.needsAddress = s.type == ServiceType::LoadBalancer && !s.loadBalancerIgnored;
-  r.v4 = v4;
+  if (!families.empty()) r.v4 = families[0];
+  if (families.size() > 1) r.dualStack = true;
   if (s.loadBalancerIP) {
     r.requested = {*s.loadBalancerIP};
     r.requestedField = "spec.loadBalancerIP";
@@ -32,7 +33,7 @@ LoadBalancerRequest loadBalancerRequest(const Service& s, bool v4) {
 
 LoadBalancerRequest heldLoadBalancerRequest(const std::string& key, const Service* lastGood) {
   LoadBalancerRequest r;
-  if (lastGood) r = loadBalancerRequest(*lastGood, true);
+  if (lastGood) r = loadBalancerRequest(*lastGood, std::vector<bool>{true});
   r.key = key;
   r.needsAddress = false;
   r.holdOnly = true;
@@ -66,17 +67,19 @@ class LbAllocator {
 
  private:
   const LoadBalancerRequest* find(const std::string& key) const;
-  Plan plan(const LoadBalancerRequest& r) const;
+  Plan plan(const LoadBalancerRequest& r, bool v4) const;
   const AddressPool* poolOf(const IpAddr& ip) const;
   std::string notInPool(const IpAddr& ip) const;
   std::string conflict(const IpAddr& ip, const LoadBalancerRequest* r) const;
   bool owned(const IpAddr& ip) const;
   void take(const IpAddr& ip, const std::string& key, const LoadBalancerRequest* r);
   void hold(const std::string& key, ServiceAllocation& a, const LoadBalancerRequest* r);
-  void keep(const LoadBalancerRequest& r, const Plan& p, ServiceAllocation& a);
+  void keep(const LoadBalancerRequest& r, const std::map<bool, Plan>& plans, ServiceAllocation& a);
+  void assign(const LoadBalancerRequest& r, const IpAddr& ip);
   void requested(const LoadBalancerRequest& r, const Plan& p, LoadBalancerResult* res);
-  void dynamic(const LoadBalancerRequest& r, LoadBalancerResult* res);
-  std::optional<IpAddr> shared(const AddressPool& pool, const LoadBalancerRequest& r) const;
+  void dynamic(const LoadBalancerRequest& r, bool v4, LoadBalancerResult* res);
+  std::optional<IpAddr> shared(const AddressPool& pool, const LoadBalancerRequest& r,
+                               bool v4) const;
   std::optional<IpAddr> firstFree(const AddressPool& pool, bool v4) const;
 
   AllocationRecord& rec_;
@@ -91,7 +94,7 @@ const LoadBalancerRequest* LbAllocator::find(const std::string& key) const {
   return it == byKey_.end() ? nullptr : it->second;
 }
 
-Plan LbAllocator::plan(const LoadBalancerRequest& r) const {
+Plan LbAllocator::plan(const LoadBalancerRequest& r, bool v4) const {
   Plan p;
   if (!r.pool.empty() && !pools_.count(r.pool)) {
     p.field = annotationPath(kAddressPoolAnnotation);
@@ -100,10 +103,14 @@ Plan LbAllocator::plan(const LoadBalancerRequest& r) const {
   }
   if (r.requested.empty()) return p;
   for (const auto& ip : r.requested)
-    if (ip.isV4() == r.v4) return p.want = ip, p;
+    if (ip.isV4() == v4) return p.want = ip, p;
+  // spec.loadBalancerIP holds one address: a dual-stack service's other
+  // family is assigned dynamically.
+  if (v4 != r.v4 && r.requestedField == "spec.loadBalancerIP") return p;
   p.field = r.requestedField;
-  std::string family = std::string(familyName(r.v4)) + " address (the service's IP family)";
-  p.error = r.requested.size() == 1 ? r.requested[0].str() + " is not an " + family
+  std::string family = std::string(familyName(v4)) + " address (" +
+                       (r.dualStack ? "one of the service's IP families)" : "the service's IP family)");
+  p.error = r.requested.size() == 1 && !r.dualStack ? r.requested[0].str() + " is not an " + family
                                     : "has no " + family;
   return p;
 }
@@ -160,18 +167,36 @@ void LbAllocator::hold(const std::string& key, ServiceAllocation& a, const LoadB
   });
 }
 
-void LbAllocator::keep(const LoadBalancerRequest& r, const Plan& p, ServiceAllocation& a) {
+// At most one address per family of the request, primary family first.
+void LbAllocator::keep(const LoadBalancerRequest& r, const std::map<bool, Plan>& plans,
+                       ServiceAllocation& a) {
   std::vector<IpAddr> kept;
   for (const auto& ip : a.loadBalancerIPs) {
     const AddressPool* pool = poolOf(ip);
-    bool ok = p.error.empty() && kept.empty() && ip.isV4() == r.v4 && pool &&
+    auto pit = plans.find(ip.isV4());
+    if (pit == plans.end()) continue;  // a family the service no longer has
+    const Plan& p = pit->second;
+    bool dup = std::any_of(kept.begin(), kept.end(), [&](const IpAddr& k) { return k.isV4() == ip.isV4(); });
+    bool ok = p.error.empty() && !dup && pool &&
               (r.pool.empty() || pool->name == r.pool) && (!p.want || *p.want == ip) &&
               conflict(ip, &r).empty();
     if (!ok) continue;
     kept.push_back(ip);
     take(ip, r.key, &r);
   }
+  std::stable_sort(kept.begin(), kept.end(),
+                   [&](const IpAddr& x, const IpAddr& y) { return (x.isV4() == r.v4) > (y.isV4() == r.v4); });
   a.loadBalancerIPs = kept;
+}
+
+// Adds ip to the service's addresses, the primary family's first.
+void LbAllocator::assign(const LoadBalancerRequest& r, const IpAddr& ip) {
+  std::vector<IpAddr>& ips = rec_.services[r.key].loadBalancerIPs;
+  if (ip.isV4() == r.v4)
+    ips.insert(ips.begin(), ip);
+  else
+    ips.push_back(ip);
+  take(ip, r.key, &r);
 }
 
 void LbAllocator::requested(const LoadBalancerRequest& r, const Plan& p, LoadBalancerResult* res) {
@@ -188,14 +213,13 @@ void LbAllocator::requested(const LoadBalancerRequest& r, const Plan& p, LoadBal
   }
   if (!res->error.empty()) return;
   res->field.clear();
-  rec_.services[r.key].loadBalancerIPs = {ip};
-  take(ip, r.key, &r);
+  assign(r, ip);
 }
 
-std::optional<IpAddr> LbAllocator::shared(const AddressPool& pool,
-                                          const LoadBalancerRequest& r) const {
+std::optional<IpAddr> LbAllocator::shared(const AddressPool& pool, const LoadBalancerRequest& r,
+                                          bool v4) const {
   for (const auto& [ip, holders] : owners_)
-    if (!holders.empty() && ip.isV4() == r.v4 && poolOf(ip) == &pool && conflict(ip, &r).empty())
+    if (!holders.empty() && ip.isV4() == v4 && poolOf(ip) == &pool && conflict(ip, &r).empty())
       return ip;
   return std::nullopt;
 }
@@ -213,40 +237,42 @@ std::optional<IpAddr> LbAllocator::firstFree(const AddressPool& pool, bool v4) c
   return std::nullopt;
 }
 
-void LbAllocator::dynamic(const LoadBalancerRequest& r, LoadBalancerResult* res) {
+void LbAllocator::dynamic(const LoadBalancerRequest& r, bool v4, LoadBalancerResult* res) {
   std::vector<const AddressPool*> candidates;
   std::string names;
   for (const auto& [name, pool] : pools_) {
     bool eligible = r.pool.empty() ? pool.autoAssign : name == r.pool;
-    if (!eligible || !pool.hasFamily(r.v4)) continue;
+    if (!eligible || !pool.hasFamily(v4)) continue;
     candidates.push_back(&pool);
     names += (names.empty() ? "" : ", ") + name;
   }
   if (candidates.empty()) {
     res->pending = r.pool.empty()
-                       ? std::string("no auto-assign address pool has ") + familyName(r.v4) +
+                       ? std::string("no auto-assign address pool has ") + familyName(v4) +
                              " addresses"
-                       : "address pool " + r.pool + " has no " + familyName(r.v4) + " addresses";
+                       : "address pool " + r.pool + " has no " + familyName(v4) + " addresses";
     return;
   }
   std::optional<IpAddr> ip;
   if (!r.sharingKey.empty())
     for (const AddressPool* pool : candidates)
-      if (!ip) ip = shared(*pool, r);
+      if (!ip) ip = shared(*pool, r, v4);
   for (const AddressPool* pool : candidates)
-    if (!ip) ip = firstFree(*pool, r.v4);
+    if (!ip) ip = firstFree(*pool, v4);
   if (!ip) {
-    res->pending = "no available IPs in pool(s) " + names;
+    res->pending = std::string("no available ") + (r.dualStack ? familyName(v4) : "") +
+                   (r.dualStack ? " " : "") + "IPs in pool(s) " + names;
     return;
   }
-  rec_.services[r.key].loadBalancerIPs = {*ip};
-  take(*ip, r.key, &r);
+  assign(r, *ip);
 }
 
 std::map<std::string, LoadBalancerResult> LbAllocator::run() {
-  std::map<std::string, Plan> plans;
+  // Per service, a plan per family (primary first in families()).
+  std::map<std::string, std::map<bool, Plan>> plans;
   for (const auto& r : reqs_)
-    if (r.needsAddress) plans[r.key] = plan(r);
+    if (r.needsAddress)
+      for (bool v4 : r.families()) plans[r.key][v4] = plan(r, v4);
   for (auto& [key, a] : rec_.services) {
     const LoadBalancerRequest* r = find(key);
     if (r && !r->needsAddress && !r->holdOnly) a.loadBalancerIPs.clear();
@@ -260,29 +286,41 @@ std::map<std::string, LoadBalancerResult> LbAllocator::run() {
     if (r && r->needsAddress) keep(*r, plans[key], a);
   }
   std::map<std::string, LoadBalancerResult> out;
-  auto unassigned = [&](const LoadBalancerRequest& r) {
+  auto unassigned = [&](const LoadBalancerRequest& r, bool v4) {
     auto it = rec_.services.find(r.key);
-    return it == rec_.services.end() || it->second.loadBalancerIPs.empty();
+    if (it == rec_.services.end()) return true;
+    const auto& ips = it->second.loadBalancerIPs;
+    return std::none_of(ips.begin(), ips.end(), [&](const IpAddr& a) { return a.isV4() == v4; });
   };
+  // Requests of every service and family before any dynamic pick.
   for (const auto& r : reqs_) {
     if (!r.needsAddress) continue;
-    const Plan& p = plans[r.key];
     LoadBalancerResult& res = out[r.key];
-    if (!p.error.empty()) {
-      res.field = p.field;
-      res.error = p.error;
-    } else if (p.want && unassigned(r)) {
-      requested(r, p, &res);
+    for (bool v4 : r.families()) {
+      const Plan& p = plans[r.key][v4];
+      if (!res.error.empty()) break;
+      if (!p.error.empty()) {
+        res.field = p.field;
+        res.error = p.error;
+      } else if (p.want && unassigned(r, v4)) {
+        requested(r, p, &res);
+      }
     }
   }
   for (const auto& r : reqs_) {
     if (!r.needsAddress) continue;
     LoadBalancerResult& res = out[r.key];
-    if (res.error.empty() && !plans[r.key].want && unassigned(r)) dynamic(r, &res);
+    for (bool v4 : r.families())
+      if (res.error.empty() && !plans[r.key][v4].want && unassigned(r, v4)) dynamic(r, v4, &res);
   }
   for (auto& [key, res] : out) {
     if (!res.error.empty()) res.pending = res.field + ": " + res.error;
     auto it = rec_.services.find(key);
+    // Dual-stack is all or nothing, as in MetalLB: one family short leaves
+    // the service pending, its other address released.
+    const LoadBalancerRequest* r = find(key);
+    if (it != rec_.services.end() && r && r->dualStack && !res.pending.empty())
+      it->second.loadBalancerIPs.clear();
     if (it != rec_.services.end()) res.ips = it->second.loadBalancerIPs;
   }
   return out;

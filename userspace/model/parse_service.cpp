@@ -174,8 +174,31 @@ void parseIpFamilies(ObjectContext& c, const json& spec, Service& s) {
     }
     s.ipFamilies.push_back(v4);
   }
-  if (!s.ipFamilies.empty() && !s.clusterIPs.empty() && s.clusterIPs[0].isV4() != s.ipFamilies[0])
-    c.error("spec.ipFamilies[0]", "must be the family of spec.clusterIP " + s.clusterIPs[0].str());
+  for (size_t i = 0; i < s.ipFamilies.size() && i < s.clusterIPs.size(); ++i)
+    if (s.clusterIPs[i].isV4() != s.ipFamilies[i])
+      c.error(indexPath("spec.ipFamilies", i),
+              "must be the family of " + std::string(i ? "spec.clusterIPs[1] " : "spec.clusterIP ") +
+                  s.clusterIPs[i].str());
+}
+
+// spec.ipFamilyPolicy, with kube-apiserver's checks that need no cluster
+// configuration (the allocator checks the families against the CIDRs).
+void parseIpFamilyPolicy(ObjectContext& c, const json& spec, Service& s) {
+  auto p = optString(c, spec, "ipFamilyPolicy", "spec.ipFamilyPolicy");
+  if (!p || p->empty()) return;
+  for (auto policy : {IpFamilyPolicy::SingleStack, IpFamilyPolicy::PreferDualStack,
+                      IpFamilyPolicy::RequireDualStack})
+    if (*p == ipFamilyPolicyName(policy)) s.ipFamilyPolicy = policy;
+  if (!s.ipFamilyPolicy) {
+    c.error("spec.ipFamilyPolicy", "must be SingleStack, PreferDualStack or RequireDualStack, "
+                                   "got \"" + *p + "\"");
+    return;
+  }
+  if (*s.ipFamilyPolicy != IpFamilyPolicy::SingleStack) return;
+  if (s.ipFamilies.size() > 1)
+    c.error("spec.ipFamilies", "must hold one family when spec.ipFamilyPolicy is SingleStack");
+  if (s.clusterIPs.size() > 1)
+    c.error("spec.clusterIPs", "must hold one address when spec.ipFamilyPolicy is SingleStack");
 }
 
 // clusterIP / clusterIPs: both optional; when both are set they must agree.
@@ -238,6 +261,7 @@ void warnUnsupported(ObjectContext& c, const json& spec, const Service& s) {
   for (const IpAddr& ip : s.clusterIPs) v6 |= !ip.isV4();
   if (const json* fams = optField(spec, "ipFamilies"); fams && fams->is_array())
     for (const json& f : *fams) v6 |= f == "IPv6";
+  if (s.ipFamilyPolicy && *s.ipFamilyPolicy != IpFamilyPolicy::SingleStack) v6 = true;
   if (v6)
     c.warning("spec.ipFamilies",
               "IPv6 is not served by ferry's dataplane yet: only the IPv4 family is programmed");
@@ -264,6 +288,7 @@ Service parseService(ObjectContext& c, const json& o, const ObjectMeta& m) {
                                   serviceTypeName(s.type));
   checkTypeRules(c, spec, s);
   parseIpFamilies(c, spec, s);
+  parseIpFamilyPolicy(c, spec, s);
   s.selector = optStringMap(c, spec, "selector", "spec.selector");
   parsePorts(c, spec, s);
   parseExternalFields(c, spec, s);

@@ -44,8 +44,13 @@ void fillAddresses(json& spec, const Service& s) {
   if (s.headless) ips = json::array({"None"});
   spec["clusterIP"] = ips.empty() ? json("") : ips[0];
   spec["clusterIPs"] = ips;
-  if (!spec.contains("ipFamilies") && !families.empty()) spec["ipFamilies"] = families;
-  if (!spec.contains("ipFamilyPolicy") && families.size() == 1) spec["ipFamilyPolicy"] = "SingleStack";
+  // As the apiserver stores them: the families allocated, and the policy
+  // as given or defaulted (resolveIpFamilies).
+  if (!families.empty()) spec["ipFamilies"] = families;
+  if (s.ipFamilyPolicy)
+    spec["ipFamilyPolicy"] = ipFamilyPolicyName(*s.ipFamilyPolicy);
+  else if (!families.empty())
+    spec["ipFamilyPolicy"] = families.size() == 1 ? "SingleStack" : "RequireDualStack";
   if (!spec.contains("internalTrafficPolicy")) spec["internalTrafficPolicy"] = "Cluster";
 }
 

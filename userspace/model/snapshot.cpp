@@ -23,6 +23,15 @@ const char* serviceTypeName(ServiceType t) {
   return "?";
 }
 
+const char* ipFamilyPolicyName(IpFamilyPolicy p) {
+  switch (p) {
+    case IpFamilyPolicy::SingleStack: return "SingleStack";
+    case IpFamilyPolicy::PreferDualStack: return "PreferDualStack";
+    case IpFamilyPolicy::RequireDualStack: return "RequireDualStack";
+  }
+  return "?";
+}
+
 std::string ManifestError::str() const {
   // Empty parts are skipped so file-level errors read naturally.
   std::string out = warning() ? "warning: " : "";
@@ -37,13 +46,13 @@ std::string ManifestError::str() const {
 bool Service::operator==(const Service& o) const {
   // `object` is deliberately left out: it is presentation only, and json
   // comparison would make formatting-only edits look like changes.
-  return std::tie(ns, name, type, headless, clusterIPs, ipFamilies, externalName, ports, selector,
+  return std::tie(ns, name, type, headless, clusterIPs, ipFamilies, ipFamilyPolicy, externalName, ports, selector,
                   externalTrafficLocal, internalTrafficLocal, trafficDistribution,
                   publishNotReadyAddresses, healthCheckNodePort, externalIPs,
                   allocateLoadBalancerNodePorts, loadBalancerIP, loadBalancerSourceRanges,
                   annotations, sessionAffinityTimeout, requestedLoadBalancerIPs, addressPool,
                   sharedIPKey, loadBalancerIgnored, loadBalancerIngress, loadBalancerPending, creationTimestamp, file) ==
-         std::tie(o.ns, o.name, o.type, o.headless, o.clusterIPs, o.ipFamilies, o.externalName, o.ports,
+         std::tie(o.ns, o.name, o.type, o.headless, o.clusterIPs, o.ipFamilies, o.ipFamilyPolicy, o.externalName, o.ports,
                   o.selector, o.externalTrafficLocal, o.internalTrafficLocal,
                   o.trafficDistribution, o.publishNotReadyAddresses, o.healthCheckNodePort,
                   o.externalIPs,

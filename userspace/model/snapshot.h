@@ -21,6 +21,10 @@ const char* protocolName(Protocol p);
 enum class ServiceType { ClusterIP, NodePort, LoadBalancer, ExternalName };
 const char* serviceTypeName(ServiceType t);
 
+// spec.ipFamilyPolicy (KEP-563 dual-stack).
+enum class IpFamilyPolicy { SingleStack, PreferDualStack, RequireDualStack };
+const char* ipFamilyPolicyName(IpFamilyPolicy p);
+
 // One problem with the input, always naming where it is.
 struct ManifestError {
   std::string file;    // path of the manifest file
@@ -79,6 +83,11 @@ struct Service {
   std::vector<IpAddr> clusterIPs;        // empty for headless / ExternalName
   // spec.ipFamilies as requested (true = IPv4), in order; empty = any.
   std::vector<bool> ipFamilies;
+  // spec.ipFamilyPolicy as requested; unset means SingleStack, or
+  // RequireDualStack when two families or two ClusterIPs are given (as
+  // kube-apiserver defaults it). In a snapshot, clusterIPs hold one
+  // address per family that the policy and the service CIDRs give.
+  std::optional<IpFamilyPolicy> ipFamilyPolicy;
   std::string externalName;
   std::vector<ServicePort> ports;
   std::map<std::string, std::string> selector;
