@@ -344,6 +344,46 @@ TEST(EndpointConditions, TerminatingEndpointsKeepFlowsButGetNoSlot) {
   EXPECT_TRUE(s1.members.count({svcId, term})) << "established flows stay";
   EXPECT_FALSE(s1.backends.count({ip("198.18.130.3"), 8080, 6})) << "not ready: no flows kept";
   EXPECT_EQ(s1.members.size(), 2u * 3u) << "ClusterIP and NodePort: two slots and one kept";
+  // Affinity and Maglev must not send new flows to a kept-only member:
+  // its ferry_members value is FERRY_MEMBER_KEEP, the slots' NEW.
+  EXPECT_EQ(s1.keptOnly, (std::set<std::pair<uint32_t, uint32_t>>{
+                             {svcId, term}, {s1.frontends.at(kNodePort).svcId, term}}));
+}
+
+// An endpoint that goes terminating keeps its membership but its value
+// flips from NEW to KEEP (one upsert each), and back when it is ready again.
+TEST(EndpointConditions, MemberValueFollowsSlotAndKeptTransitions) {
+  ClusterSnapshot snap;
+  snap.services["default/web"] = conditionsService();
+  ServicePlanner p("node1");
+  ProgrammedState empty;
+  p.reset(snap, empty);
+  auto& eps = snap.services["default/web"].ports[0].endpoints;
+  eps[0].ready = false;  // 198.18.129.2 terminating: leaves the slots, stays a member
+  eps[0].terminating = true;
+  MapDelta d = p.update(snap, {"default/web"});
+  uint32_t id = p.programmed().backends.at({ip("198.18.129.2"), 8080, 6}).id;
+  size_t flipped = 0;
+  for (size_t i = 0; i < d.memberUpserts.size(); ++i)
+    if (d.memberUpserts[i].backend_id == id) {
+      EXPECT_EQ(d.memberValues.at(i), FERRY_MEMBER_KEEP);
+      ++flipped;
+    }
+  EXPECT_EQ(flipped, 2u) << "ClusterIP and NodePort";
+  EXPECT_TRUE(d.memberDeletes.empty());
+  eps[0].ready = true;
+  eps[0].terminating = false;
+  d = p.update(snap, {"default/web"});
+  flipped = 0;
+  for (size_t i = 0; i < d.memberUpserts.size(); ++i)
+    if (d.memberUpserts[i].backend_id == id) {
+      EXPECT_EQ(d.memberValues.at(i), FERRY_MEMBER_NEW);
+      ++flipped;
+    }
+  EXPECT_EQ(flipped, 2u);
+  ProgrammedState check;
+  planDelta(p.programmed(), desiredFromSnapshot(snap, "node1"), &check);
+  EXPECT_EQ(check.keptOnly, p.programmed().keptOnly);
 }
 
 TEST(EndpointConditions, IncrementalMembersFollowKeptBackends) {

@@ -20,7 +20,7 @@ struct FakeMaps {
   std::map<std::string, ferry_svc_value> svc;
   std::map<uint32_t, ferry_backend> backends;
   std::set<std::string> ranges;
-  std::set<std::pair<uint32_t, uint32_t>> members;  // ferry_members
+  std::map<std::pair<uint32_t, uint32_t>, uint8_t> members;  // ferry_members
   std::map<uint32_t, std::vector<uint32_t>> maglev;  // svc id -> the table's backend ids
 
   template <typename T>
@@ -30,7 +30,10 @@ struct FakeMaps {
   void apply(const MapDelta& d) {
     for (const auto& [id, b] : d.backendUpserts) backends[id] = b;
     for (const auto& k : d.srcRangeUpserts) ranges.insert(bytes(k));
-    for (const auto& k : d.memberUpserts) members.insert({k.svc_id, k.backend_id});
+    for (size_t i = 0; i < d.memberUpserts.size(); ++i) {
+      const auto& k = d.memberUpserts[i];
+      members[{k.svc_id, k.backend_id}] = d.memberValues.at(i);
+    }
     for (const auto& u : d.maglevUpserts) {
       auto& ids = maglev[u.svcId];
       ids.clear();
@@ -74,7 +77,10 @@ struct FakeMaps {
       st.srcRanges.insert(fromSrcRangeKey(k));
     }
     for (const auto& [id, b] : backends) st.backends[fromBackend(b)] = ProgrammedBackend{id, b.flags};
-    st.members = members;
+    for (const auto& [m, v] : members) {
+      st.members.insert(m);
+      if (!(v & FERRY_MEMBER_NEW)) st.keptOnly.insert(m);
+    }
     st.maglev = maglev;
     return st;
   }
@@ -131,6 +137,7 @@ TEST(ServicePlanner, RandomSequencesProgramWhatAFullPlanWould) {
       ASSERT_EQ(inMaps.backends, planner.programmed().backends) << "seed " << s << " step " << step;
       ASSERT_EQ(inMaps.srcRanges, planner.programmed().srcRanges) << "seed " << s << " step " << step;
       ASSERT_EQ(inMaps.members, planner.programmed().members) << "seed " << s << " step " << step;
+      ASSERT_EQ(inMaps.keptOnly, planner.programmed().keptOnly) << "seed " << s << " step " << step;
       ASSERT_EQ(inMaps.maglev, planner.programmed().maglev) << "seed " << s << " step " << step;
       ProgrammedState after;
       ASSERT_EQ(planDelta(inMaps, want, &after).size(), 0u) << "seed " << s << " step " << step;

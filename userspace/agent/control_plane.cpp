@@ -55,7 +55,8 @@ std::string ControlPlane::repairDrift() {
   ProgrammedState now = writer_.readBack();
   const ProgrammedState& want = planner_.programmed();
   if (now.frontends == want.frontends && now.backends == want.backends &&
-      now.srcRanges == want.srcRanges && now.members == want.members)
+      now.srcRanges == want.srcRanges && now.members == want.members &&
+      now.keptOnly == want.keptOnly)
     return "";
   size_t lostF = 0, strayF = 0, lostB = 0;
   for (const auto& [k, v] : want.frontends) {

@@ -243,19 +243,33 @@ std::vector<uint32_t> relayoutSlots(const std::vector<uint32_t>& old,
 // checked against. The old pairs are the ones `st` holds for the id.
 static void planMembers(ProgrammedState& st, uint32_t svcId, const std::vector<uint32_t>& newSlots,
                         const std::vector<uint32_t>& kept, MapDelta& delta) {
-  std::set<uint32_t> after(newSlots.begin(), newSlots.end());
-  after.insert(kept.begin(), kept.end());
+  // backend id -> kept only (no slot: established flows, no new ones)
+  std::map<uint32_t, bool> after;
+  for (uint32_t id : kept) after[id] = true;
+  for (uint32_t id : newSlots) after[id] = false;
+  auto upsert = [&](uint32_t id, bool keepOnly) {
+    delta.memberUpserts.push_back({svcId, id});
+    delta.memberValues.push_back(keepOnly ? FERRY_MEMBER_KEEP : FERRY_MEMBER_NEW);
+    if (keepOnly)
+      st.keptOnly.insert({svcId, id});
+    else
+      st.keptOnly.erase({svcId, id});
+  };
   for (auto m = st.members.lower_bound({svcId, 0}); m != st.members.end() && m->first == svcId;) {
-    if (after.erase(m->second)) {
+    auto a = after.find(m->second);
+    if (a != after.end()) {
+      if (st.keptOnly.count(*m) != a->second) upsert(a->first, a->second);  // slot <-> kept
+      after.erase(a);
       ++m;
       continue;
     }
     delta.memberDeletes.push_back({m->first, m->second});
+    st.keptOnly.erase(*m);
     m = st.members.erase(m);
   }
-  for (uint32_t id : after) {
+  for (const auto& [id, keepOnly] : after) {
     st.members.insert({svcId, id});
-    delta.memberUpserts.push_back({svcId, id});
+    upsert(id, keepOnly);
   }
 }
 
@@ -441,17 +455,24 @@ MapDelta planDelta(const ProgrammedState& cur, const Desired& want, ProgrammedSt
   for (const auto& r : st.srcRanges)
     if (!srcRanges.count(r)) delta.srcRangeDeletes.push_back(toSrcRangeKey(r.first, r.second));
 
-  std::set<std::pair<uint32_t, uint32_t>> members;
+  std::set<std::pair<uint32_t, uint32_t>> members, keptOnly;
   for (const auto& [fk, pf] : frontends)
     for (uint32_t id : pf.slots) members.insert({pf.svcId, id});
   for (const auto& [fk, fe] : want.frontends)
-    for (const BackendKey& bk : fe.keep) members.insert({frontends.at(fk).svcId, backends.at(bk).id});
+    for (const BackendKey& bk : fe.keep) {
+      std::pair<uint32_t, uint32_t> m{frontends.at(fk).svcId, backends.at(bk).id};
+      if (members.insert(m).second) keptOnly.insert(m);
+    }
   for (const auto& m : members)
-    if (!st.members.count(m)) delta.memberUpserts.push_back({m.first, m.second});
+    if (!st.members.count(m) || st.keptOnly.count(m) != keptOnly.count(m)) {
+      delta.memberUpserts.push_back({m.first, m.second});
+      delta.memberValues.push_back(keptOnly.count(m) ? FERRY_MEMBER_KEEP : FERRY_MEMBER_NEW);
+    }
   for (const auto& m : st.members)
     if (!members.count(m)) delta.memberDeletes.push_back({m.first, m.second});
 
   next->members = std::move(members);
+  next->keptOnly = std::move(keptOnly);
   next->backends = std::move(backends);
   next->frontends = std::move(frontends);
   next->srcRanges = std::move(srcRanges);

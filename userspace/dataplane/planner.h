@@ -99,6 +99,10 @@ struct ProgrammedState {
   // entries are checked against (a flow leaves a backend that left its
   // frontend, even when the backend stays in another service).
   std::set<std::pair<uint32_t, uint32_t>> members;
+  // The members kept only for established flows (a terminating endpoint
+  // without a slot): value FERRY_MEMBER_KEEP, which affinity and Maglev
+  // skip; every other member is FERRY_MEMBER_NEW. A subset of `members`.
+  std::set<std::pair<uint32_t, uint32_t>> keptOnly;
   // Maglev tables (ferry_maglev): svc id -> the backend ids the table was
   // built from, in backend key order (what the table is a function of).
   std::map<uint32_t, std::vector<uint32_t>> maglev;
@@ -120,6 +124,7 @@ struct MapDelta {
   std::vector<ferry_src_range_key> srcRangeUpserts;  // before masters name them
   std::vector<ferry_src_range_key> srcRangeDeletes;  // after masters dropped them
   std::vector<ferry_member_key> memberUpserts;        // before slots name them
+  std::vector<uint8_t> memberValues;                  // FERRY_MEMBER_*, one per upsert
   std::vector<ferry_member_key> memberDeletes;        // after slots dropped them
   // A Maglev table to (re)build from these backends (key order, with ids):
   // after memberships, before the masters that set FERRY_SVC_F_MAGLEV.

@@ -29,9 +29,8 @@ std::vector<std::string> MapWriter::apply(const MapDelta& d) {
   auto members = dp_.members();
   for (const auto& k : d.srcRangeUpserts) note(ranges.update(k, 1), "source range");
   {
-    std::vector<uint8_t> ones(d.memberUpserts.size(), 1);
     size_t failedAt = 0;
-    Status s = members.updateMany(d.memberUpserts, ones, &failedAt);
+    Status s = members.updateMany(d.memberUpserts, d.memberValues, &failedAt);
     if (!s)
       note(s, "membership of backend " + std::to_string(d.memberUpserts[failedAt].backend_id) +
                   " in service id " + std::to_string(d.memberUpserts[failedAt].svc_id));
@@ -113,8 +112,9 @@ ProgrammedState MapWriter::readBack() const {
   dp_.srcRanges().forEach([&](const ferry_src_range_key& k, const uint8_t&) {
     st.srcRanges.insert(fromSrcRangeKey(k));
   });
-  dp_.members().forEach([&](const ferry_member_key& k, const uint8_t&) {
+  dp_.members().forEach([&](const ferry_member_key& k, const uint8_t& v) {
     st.members.insert({k.svc_id, k.backend_id});
+    if (!(v & FERRY_MEMBER_NEW)) st.keptOnly.insert({k.svc_id, k.backend_id});
   });
   dp_.backends().forEach([&](const uint32_t& id, const ferry_backend& b) {
     st.backends[fromBackend(b)] = ProgrammedBackend{id, b.flags};
