@@ -20,6 +20,13 @@ std::vector<bool> v4Of(const std::vector<IpAddr>& ips, const BuildOptions& opts)
 
 std::string errorKey(const ManifestError& e) { return e.str(); }
 
+// The per-service error maps hold only services with errors, so that
+// rebuildErrors() costs O(errors), not O(services), per change.
+void prune(std::map<std::string, std::vector<ManifestError>>& m, const std::string& key) {
+  auto it = m.find(key);
+  if (it != m.end() && it->second.empty()) m.erase(it);
+}
+
 }  // namespace
 
 ChangeSet ClusterModel::apply(const SourceUpdate& u) {
@@ -178,6 +185,10 @@ void ClusterModel::allocate(const std::set<std::string>& keys, ChangeSet* cs) {
       setService(key, std::nullopt, cs);
     }
   }
+  for (const std::string& key : keys) {
+    prune(serviceErrors_, key);
+    prune(endpointErrors_, key);
+  }
   // LoadBalancers not recomputed above: their address may have moved
   // (pools changed, an address freed).
   for (const std::string& key : std::set<std::string>(loadBalancers_)) {
@@ -208,6 +219,7 @@ void ClusterModel::refreshEndpoints(const std::string& key, ChangeSet* cs) {
     ee = std::move(errs);
     cs->errors = true;
   }
+  prune(endpointErrors_, key);
   setService(key, std::move(next), cs);
 }
 
