@@ -228,7 +228,9 @@ measure_paths() { # DP N (service addresses) | direct
 # A timestamp of the agent log (HH:MM:SS.mmm, UTC) minus T0 (seconds of the
 # UTC day), in ms.
 log_ms_since() {
-  awk -v t="$1" -v t0="$2" 'BEGIN { split(t, a, ":"); s = a[1] * 3600 + a[2] * 60 + a[3];
+  # the agent's log time is RFC 3339 ("2026-11-30T01:11:59.088Z"): its time of day
+  awk -v t="$1" -v t0="$2" 'BEGIN { sub(/^.*T/, "", t); sub(/Z$/, "", t);
+                                    split(t, a, ":"); s = a[1] * 3600 + a[2] * 60 + a[3];
                                     d = s - t0; if (d < -43200) d += 86400; printf "%.0f", d * 1000 }'
 }
 now_sod() { date -u +%H:%M:%S.%N | awk -F: '{ printf "%.6f", $1 * 3600 + $2 * 60 + $3 }'; }

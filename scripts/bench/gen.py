@@ -135,9 +135,10 @@ def write_list(path, items):
 
 
 def gen_manifests(n, d):
-    """Writes into d: fillers-NN.json (20,000 services each) then 99-measured.json."""
+    """Writes into d: fillers-NNN.json (2,000 services each: under the agent's
+    limits of 3 MiB and 10,000 items per file) then 99-measured.json."""
     os.makedirs(d, exist_ok=True)
-    chunk = 20000
+    chunk = 2000
     nf = fillers(n)
     for c, start in enumerate(range(0, nf, chunk)):
         items = []
@@ -146,7 +147,7 @@ def gen_manifests(n, d):
             items.append(svc_obj(name, filler_vip(i), [("http", "TCP", 80, 8080, 0)]))
             eps = filler_eps(i)
             items.append(eps_obj(name, eps, "node-x", [("http", "TCP", None)]))
-        write_list(os.path.join(d, "fillers-%02d.json" % c), items)
+        write_list(os.path.join(d, "fillers-%03d.json" % c), items)
     write_list(os.path.join(d, "99-measured.json"), measured_objs())
 
 
