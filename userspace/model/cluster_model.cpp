@@ -88,6 +88,21 @@ void ClusterModel::recompute(const Touched& t, ChangeSet* cs) {
       keys.insert(again.begin(), again.end());
     }
   }
+  // A service held at its last good programming (its current object is
+  // invalid, or waits for an allocation) follows pods through the held
+  // version's selector, which the store's selector index does not know.
+  if (!t.podNamespaces.empty()) {
+    std::set<std::string> held = retry_;
+    held.insert(store_.invalidServices().begin(), store_.invalidServices().end());
+    for (const std::string& key : held) {
+      if (keys.count(key) || t.endpoints.count(key)) continue;
+      auto it = snap_.services.find(key);
+      if (it == snap_.services.end() || it->second.selector.empty() ||
+          !t.podNamespaces.count(it->second.ns))
+        continue;
+      refreshEndpoints(key, cs);
+    }
+  }
   for (const std::string& key : t.endpoints)
     if (!keys.count(key)) refreshEndpoints(key, cs);
 }
@@ -289,7 +304,26 @@ std::vector<std::string> diffSnapshots(const ClusterSnapshot& a, const ClusterSn
     if (sameService(s, f)) continue;
     std::string what;
     if (s.clusterIPs != f.clusterIPs) what += " clusterIPs";
-    if (s.ports != f.ports) what += " ports/endpoints";
+    if (s.ports != f.ports) {
+      what += " ports/endpoints";
+      // name the first differing endpoint, so a failure is debuggable
+      auto epText = [](const Endpoint& e) {
+        return e.ip.str() + ":" + std::to_string(e.port) + (e.ready ? " ready" : "") +
+               (e.serving ? " serving" : "") + (e.terminating ? " terminating" : "") +
+               " node=" + e.nodeName + " ref=" + e.targetRef;
+      };
+      for (size_t i = 0; i < std::min(s.ports.size(), f.ports.size()); ++i) {
+        const auto& a = s.ports[i].endpoints;
+        const auto& b = f.ports[i].endpoints;
+        if (a == b) continue;
+        what += " (port " + std::to_string(s.ports[i].port) + ": incremental";
+        for (const Endpoint& e : a) what += " [" + epText(e) + "]";
+        what += "; full";
+        for (const Endpoint& e : b) what += " [" + epText(e) + "]";
+        what += ")";
+        break;
+      }
+    }
     if (s.loadBalancerIngress != f.loadBalancerIngress) what += " loadBalancerIngress";
     if (s.loadBalancerPending != f.loadBalancerPending) what += " loadBalancerPending";
     if (s.healthCheckNodePort != f.healthCheckNodePort) what += " healthCheckNodePort";

@@ -133,6 +133,7 @@ void ObjectStore::indexPod(const Pod& p, bool add) {
 // Services whose selector's first label the pod carries: a superset of
 // those that select it.
 void ObjectStore::touchPodServices(const Pod& p, Touched* t) const {
+  t->podNamespaces.insert(p.ns);
   auto ns = selectorIndex_.find(p.ns);
   if (ns == selectorIndex_.end()) return;
   for (const auto& [k, v] : p.labels) {

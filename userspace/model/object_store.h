@@ -90,6 +90,7 @@ struct Touched {
   std::set<std::string> services;   // Service objects changed (ns/name)
   std::set<std::string> endpoints;  // services whose endpoint inputs may have changed
   std::set<std::string> nodes;      // Node names changed
+  std::set<std::string> podNamespaces;  // namespaces where a Pod changed
   bool pools = false;               // an IPAddressPool changed
 };
 
