@@ -2,6 +2,7 @@
 // and host-network endpoints, multi-port, named ports, UDP, no endpoints,
 // hairpin, node processes, and the ClusterIP being unreachable from outside.
 #include <future>
+#include <iostream>
 #include <map>
 #include <set>
 
@@ -229,6 +230,13 @@ TEST_F(ClusterTest, NodeProcessesReachClusterIP) {
       ASSERT_TRUE(a.ok()) << node << " " << proto << ": " << a;
       for (int i = 0; i < 5; ++i) {
         Answer b = ask(node, proto, vip, port, 1000, "--show-peer");
+        // UDP is lossy by contract: one datagram lost on a loaded machine
+        // (seen once in a fresh-Debian run) gets one more try; a dataplane
+        // that does not translate fails both.
+        if (!b.ok() && std::string(proto) == "udp") {
+          std::cerr << node << " udp ask " << i << " failed once (" << b << "), retrying\n";
+          b = ask(node, proto, vip, port, 2000, "--show-peer");
+        }
         ASSERT_TRUE(b.ok()) << node << " " << proto << ": " << b;
         EXPECT_TRUE(isPod(b.name)) << b;
         EXPECT_EQ(b.peer, vip + ":" + std::to_string(port)) << node << " " << proto << ": " << b;
