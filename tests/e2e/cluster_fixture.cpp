@@ -203,9 +203,13 @@ std::string q(const std::string& s) {
 
 ShResult killHard(int pid) {
   std::string p = std::to_string(pid);
-  return sh("kill -9 " + p + " && for i in $(seq 30); do "
+  // Dead means every thread gone: a zombie leader whose other threads are
+  // still exiting holds the process's files (and the agent's flocks).
+  return sh("kill -9 " + p + " && for i in $(seq 50); do "
             "s=$(awk '{print $3}' /proc/" + p + "/stat 2>/dev/null); "
-            "if [ -z \"$s\" ] || [ \"$s\" = Z ]; then exit 0; fi; sleep 0.1; done; exit 1",
+            "[ -z \"$s\" ] && exit 0; "
+            "[ \"$s\" = Z ] && [ \"$(ls /proc/" + p + "/task 2>/dev/null | wc -l)\" -le 1 ] && exit 0; "
+            "sleep 0.1; done; exit 1",
             10);
 }
 

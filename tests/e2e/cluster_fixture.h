@@ -51,9 +51,10 @@ struct ShResult {
 // rc: exit status, 124 on timeout, 128+N when killed by signal N.
 ShResult sh(const std::string& cmd, int timeoutSec = 30, bool mergeStderr = true);
 
-// kill -9 a process and wait (at most 3 s) until it is gone or a zombie:
-// an agent started in the background is re-parented, and whoever reaps it
-// may take its time, so waiting for the pid itself to vanish can hang.
+// kill -9 a process and wait (at most 5 s) until it is gone or a zombie
+// with no thread left: an agent started in the background is re-parented,
+// and whoever reaps it may take its time, so waiting for the pid itself to
+// vanish can hang; a zombie leader whose threads still exit holds its flocks.
 ShResult killHard(int pid);
 
 // Single-quote a string for bash.

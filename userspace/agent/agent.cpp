@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "agent/agent_lock.h"
 #include "agent/k8s_lease_store.h"
 #include "agent/log.h"
 #include "common/limits.h"
@@ -41,54 +42,6 @@ constexpr auto kDriftCheck = std::chrono::seconds(10);
 // A failed use of the allocation record (locked, disk full) is retried
 // after this, whether or not a manifest changes.
 constexpr auto kRecordRetry = std::chrono::seconds(1);
-
-// flock(LOCK_EX | LOCK_NB) on `path` (opened with `flags`): the fd, or -1
-// with *why set. EWOULDBLOCK means another agent holds it.
-int lockPath(const std::string& path, int flags, std::string* why) {
-  int fd = open(path.c_str(), flags | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    *why = path + ": " + std::strerror(errno);
-    return -1;
-  }
-  if (flock(fd, LOCK_EX | LOCK_NB) == 0) return fd;
-  *why = errno == EWOULDBLOCK ? "another ferryd is running on " + path + " (it holds the lock)"
-                              : path + ": " + std::strerror(errno);
-  close(fd);
-  return -1;
-}
-
-// Takes both locks of one agent: the pin directory (bpffs directories can
-// be locked, not hold files) and <state-dir>/ferryd.lock (which names the
-// holder's pid for the operator).
-// `create`: make the directories first (an agent); else a missing one is
-// simply not locked (cleanup of what may not exist).
-Status lockAgent(const std::string& bpffs, const std::string& stateDir, int* pinFd, int* stateFd,
-                 bool create = true) {
-  std::error_code ec;
-  if (create) std::filesystem::create_directories(bpffs, ec);
-  else if (!std::filesystem::is_directory(bpffs, ec)) return Status::ok();
-  std::string why;
-  *pinFd = lockPath(bpffs, O_RDONLY | O_DIRECTORY, &why);
-  if (*pinFd < 0) return Status::error("one agent per pin directory: " + why + "; nothing changed");
-  if (stateDir.empty() || (!create && !std::filesystem::is_directory(stateDir, ec)))
-    return Status::ok();
-  std::string lock = stateDir + "/ferryd.lock";
-  *stateFd = lockPath(lock, O_RDWR | O_CREAT, &why);
-  if (*stateFd < 0) {
-    std::ifstream in(lock);
-    std::string pid;
-    std::getline(in, pid);
-    close(*pinFd);
-    *pinFd = -1;
-    return Status::error("one agent per state directory: " + why +
-                         (pid.empty() ? "" : " (pid " + pid + ")") + "; nothing changed");
-  }
-  std::string me = std::to_string(getpid()) + "\n";
-  if (ftruncate(*stateFd, 0) != 0 || pwrite(*stateFd, me.data(), me.size(), 0) < 0) {
-    // only informational
-  }
-  return Status::ok();
-}
 
 }  // namespace
 
