@@ -7,7 +7,7 @@ PKGS=(
   build-essential cmake pkg-config clang llvm
   libbpf-dev bpftool libelf-dev zlib1g-dev
   libboost-program-options-dev libgtest-dev libgmock-dev libyaml-cpp-dev nlohmann-json3-dev
-  libmnl-dev libldns-dev libspdlog-dev libclang-rt-14-dev
+  libmnl-dev libldns-dev libspdlog-dev libclang-rt-14-dev libmicrohttpd-dev
   iproute2 iputils-ping iperf3 ethtool jq dnsutils dnsmasq-base python3 procps util-linux curl
   iptables nftables gnuplot-nox
   libcurl4-openssl-dev openssl

@@ -37,12 +37,13 @@ TEST(Health, CountsReadyLocalEndpointsOncePerAddress) {
 }
 
 TEST(Health, AnswersOkWithEndpointsAndUnavailableWithout) {
-  std::string ok = healthResponse({"default", "lb", 2});
-  EXPECT_EQ(ok.rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
-  EXPECT_NE(ok.find("\"localEndpoints\":2"), std::string::npos);
-  EXPECT_NE(ok.find("\"name\":\"lb\""), std::string::npos);
-  std::string down = healthResponse({"default", "lb", 0});
-  EXPECT_EQ(down.rfind("HTTP/1.1 503 Service Unavailable\r\n", 0), 0u);
+  HttpReply ok = healthReply({"default", "lb", 2});
+  EXPECT_EQ(ok.status, 200u);
+  EXPECT_EQ(ok.contentType, "application/json");
+  EXPECT_NE(ok.body.find("\"localEndpoints\":2"), std::string::npos);
+  EXPECT_NE(ok.body.find("\"name\":\"lb\""), std::string::npos);
+  HttpReply down = healthReply({"default", "lb", 0});
+  EXPECT_EQ(down.status, 503u);
 }
 
 // "should fail health check node port if there are only terminating endpoints"

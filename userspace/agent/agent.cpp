@@ -567,8 +567,7 @@ Status Agent::run() {
     const size_t announceFirst = fds.size();  // then ARP/NDP sockets
     for (int fd : announce_->pollFds()) fds.push_back({fd, POLLIN, 0});
     const size_t healthzFirst = fds.size();  // then /healthz, /readyz
-    if (healthz_)
-      for (int fd : healthz_->pollFds()) fds.push_back({fd, POLLIN, 0});
+    if (healthz_) fds.push_back({healthz_->pollFd(), POLLIN, 0});
     int timeout = -1;
     for (auto due : {pending, retryAt_, std::optional<Clock::time_point>(nextDriftCheck)}) {
       if (!due) continue;
@@ -603,9 +602,8 @@ Status Agent::run() {
     for (size_t i = announceFirst; n > 0 && i < healthzFirst; ++i)
       if (fds[i].revents) announce_->onReadable(fds[i].fd);
     if (healthz_) {
-      for (size_t i = healthzFirst; n > 0 && i < fds.size(); ++i)
-        if (fds[i].revents) healthz_->onReadable(fds[i].fd);
-      healthz_->onTimer();
+      if (n > 0 && fds[healthzFirst].revents) healthz_->run();
+      else if (healthz_->timeoutMs() == 0) healthz_->run();
     }
     announce_->onTimer();  // renews this node's lease when due
     if (retryAt_ && Clock::now() >= *retryAt_ && !pending) pending = Clock::now();

@@ -1,8 +1,6 @@
 #include "agent/health.h"
 
 #include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -15,9 +13,11 @@
 namespace ferry {
 
 namespace {
-constexpr auto kClientDeadline = std::chrono::seconds(2);
-constexpr size_t kMaxConns = 64;
-constexpr size_t kMaxRequest = 4096;
+// Probes come from a load balancer's few health checkers; an idle or slow
+// client holds a slot for at most kIdleSeconds.
+constexpr unsigned kMaxConns = 64;
+constexpr unsigned kMaxPerClient = 32;
+constexpr unsigned kIdleSeconds = 2;
 }  // namespace
 
 std::map<uint16_t, HealthTarget> healthTargets(const ClusterSnapshot& snap,
@@ -41,132 +41,68 @@ std::map<uint16_t, HealthTarget> healthTargets(const ClusterSnapshot& snap,
   return out;
 }
 
-std::string healthResponse(const HealthTarget& t) {
+HttpReply healthReply(const HealthTarget& t) {
   nlohmann::json body = {{"service", {{"namespace", t.ns}, {"name", t.name}}},
                          {"localEndpoints", t.localEndpoints},
                          {"serviceProxyHealthy", true}};
-  std::string b = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-  bool ok = t.localEndpoints > 0;
-  return std::string("HTTP/1.1 ") + (ok ? "200 OK" : "503 Service Unavailable") +
-         "\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\n"
-         "Content-Length: " + std::to_string(b.size()) + "\r\nConnection: close\r\n\r\n" + b;
-}
-
-HealthServer::~HealthServer() {
-  for (auto& [fd, c] : conns_) close(fd);
-  for (auto& [port, l] : listeners_) close(l.fd);
+  return {t.localEndpoints > 0 ? 200u : 503u, "application/json",
+          body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"};
 }
 
 std::vector<std::string> HealthServer::update(const std::map<uint16_t, HealthTarget>& targets) {
   std::vector<std::string> errors;
-  for (auto it = listeners_.begin(); it != listeners_.end();) {
-    if (targets.count(it->first)) {
-      ++it;
-      continue;
-    }
-    close(it->second.fd);
-    it = listeners_.erase(it);
-  }
+  for (auto it = ports_.begin(); it != ports_.end();)
+    it = targets.count(it->first) ? std::next(it) : ports_.erase(it);
   for (const auto& [port, target] : targets) {
-    auto it = listeners_.find(port);
-    if (it != listeners_.end()) {
-      it->second.target = target;
+    auto it = ports_.find(port);
+    if (it != ports_.end()) {
+      *it->second.target = target;
       continue;
     }
-    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int off = 0, on = 1;
-    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);  // v4 and v6
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    sockaddr_in6 a{};
-    a.sin6_family = AF_INET6;
-    a.sin6_port = htons(port);
-    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) || listen(fd, 64)) {
-      errors.push_back("healthCheckNodePort " + std::to_string(port) + " of " + target.ns + "/" +
-                       target.name + ": " + std::strerror(errno));
-      if (fd >= 0) close(fd);
+    auto shared = std::make_shared<HealthTarget>(target);
+    sockaddr_in6 any{};
+    any.sin6_family = AF_INET6;
+    any.sin6_port = htons(port);
+    auto http = HttpListener::open(
+        "healthCheckNodePort " + std::to_string(port) + " of " + target.ns + "/" + target.name, any,
+        [shared](const std::string& method, const std::string&) {
+          if (method != "GET" && method != "HEAD")
+            return HttpReply{405, "text/plain; charset=utf-8", "GET only\n"};
+          return healthReply(*shared);  // any path, as kube-proxy
+        },
+        HttpLimits{kMaxConns, kMaxPerClient, kIdleSeconds});
+    if (!http) {
+      errors.push_back(http.status().message());
       continue;
     }
-    listeners_[port] = Listener{fd, target};
+    ports_[port] = Port{std::move(*http), shared};
   }
   return errors;
 }
 
 std::vector<int> HealthServer::pollFds() const {
   std::vector<int> fds;
-  for (const auto& [port, l] : listeners_) fds.push_back(l.fd);
-  for (const auto& [fd, c] : conns_) fds.push_back(fd);
+  for (const auto& [port, p] : ports_) fds.push_back(p.http->pollFd());
   return fds;
 }
 
 void HealthServer::onReadable(int fd) {
-  for (const auto& [port, l] : listeners_)
-    if (l.fd == fd) return accept(port, fd);
-  if (conns_.count(fd)) read(fd);
-}
-
-void HealthServer::accept(uint16_t port, int listenFd) {
-  for (;;) {
-    int c = accept4(listenFd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (c < 0) return;
-    if (conns_.size() >= kMaxConns) {
-      // the oldest waiting client makes room
-      auto oldest = std::min_element(conns_.begin(), conns_.end(), [](auto& a, auto& b) {
-        return a.second.deadline < b.second.deadline;
-      });
-      drop(oldest->first);
-    }
-    conns_[c] = Conn{port, {}, Clock::now() + kClientDeadline};
-  }
-}
-
-void HealthServer::read(int fd) {
-  Conn& c = conns_.at(fd);
-  char buf[1024];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n > 0) {
-      c.request.append(buf, n);
-      // A probe is a GET without a body: answer at the end of its headers.
-      if (c.request.find("\r\n\r\n") != std::string::npos ||
-          c.request.find("\n\n") != std::string::npos || c.request.size() >= kMaxRequest)
-        return answer(fd, c.port);
-      continue;
-    }
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-    return drop(fd);  // closed before asking, or an error
-  }
-}
-
-void HealthServer::answer(int fd, uint16_t port) {
-  auto l = listeners_.find(port);
-  if (l != listeners_.end()) {
-    std::string r = healthResponse(l->second.target);
-    (void)!send(fd, r.data(), r.size(), MSG_NOSIGNAL);  // small: fits the socket buffer
-  }
-  shutdown(fd, SHUT_WR);
-  drop(fd);
-}
-
-void HealthServer::drop(int fd) {
-  close(fd);
-  conns_.erase(fd);
+  for (auto& [port, p] : ports_)
+    if (p.http->pollFd() == fd) return p.http->run();
 }
 
 int HealthServer::timeoutMs() const {
-  if (conns_.empty()) return -1;
-  auto next = std::min_element(conns_.begin(), conns_.end(), [](auto& a, auto& b) {
-                return a.second.deadline < b.second.deadline;
-              })->second.deadline;
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(next - Clock::now()).count();
-  return static_cast<int>(std::max<long>(0, ms));
+  int best = -1;
+  for (const auto& [port, p] : ports_) {
+    int t = p.http->timeoutMs();
+    if (t >= 0 && (best < 0 || t < best)) best = t;
+  }
+  return best;
 }
 
 void HealthServer::onTimer() {
-  auto now = Clock::now();
-  std::vector<int> expired;
-  for (const auto& [fd, c] : conns_)
-    if (c.deadline <= now) expired.push_back(fd);
-  for (int fd : expired) drop(fd);
+  for (auto& [port, p] : ports_)
+    if (p.http->timeoutMs() == 0) p.http->run();
 }
 
 }  // namespace ferry

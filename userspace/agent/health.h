@@ -8,9 +8,11 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "agent/http_server.h"
 #include "model/snapshot.h"
 
 namespace ferry {
@@ -25,39 +27,32 @@ struct HealthTarget {
 std::map<uint16_t, HealthTarget> healthTargets(const ClusterSnapshot& snap,
                                                const std::string& nodeName);
 
-// The HTTP response for a target (pure, for tests).
-std::string healthResponse(const HealthTarget& t);
+/// The reply for a target (pure, for tests): 200 with the count of ready
+/// local endpoints as kube-proxy's JSON, 503 when there are none.
+HttpReply healthReply(const HealthTarget& t);
 
-// Non-blocking, driven by the agent's poll loop: a slow or silent client
-// never stalls the agent; it is dropped after a deadline.
+/// One HttpListener per healthCheckNodePort, on every address of the node
+/// (as kube-proxy), driven by the agent's poll loop: a slow or silent
+/// client never stalls the agent; it is dropped after 2 s of silence.
 class HealthServer {
  public:
-  ~HealthServer();
-  // Opens listeners for new ports, closes those no longer wanted.
-  // Returns one message per port that could not be opened.
+  /// Opens listeners for new ports, closes those no longer wanted, and
+  /// points kept ones at their new target. Returns one message per port
+  /// that could not be opened (naming the port and the service).
   std::vector<std::string> update(const std::map<uint16_t, HealthTarget>& targets);
   std::vector<int> pollFds() const;
+  /// Runs the listener that owns `fd` (one of pollFds()).
   void onReadable(int fd);
   int timeoutMs() const;  // -1: nothing pending
+  /// Runs the listeners whose timeout is due.
   void onTimer();
 
  private:
-  using Clock = std::chrono::steady_clock;
-  struct Listener {
-    int fd;
-    HealthTarget target;
+  struct Port {
+    std::unique_ptr<HttpListener> http;
+    std::shared_ptr<HealthTarget> target;  // read by the listener's handler
   };
-  struct Conn {
-    uint16_t port;
-    std::string request;
-    Clock::time_point deadline;
-  };
-  void accept(uint16_t port, int listenFd);
-  void read(int fd);
-  void answer(int fd, uint16_t port);
-  void drop(int fd);
-  std::map<uint16_t, Listener> listeners_;
-  std::map<int, Conn> conns_;
+  std::map<uint16_t, Port> ports_;
 };
 
 }  // namespace ferry
