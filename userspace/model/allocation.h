@@ -95,10 +95,18 @@ struct AllocationRecord {
   // does not erase them.
   nlohmann::json extra = nlohmann::json::object();
 
+  // Not part of the record (neither saved nor compared): the allocators
+  // bump it with every change they make, so that a tracked transaction
+  // (AllocationStore::transactTracked) knows whether to save without
+  // copying and comparing the whole record.
+  uint64_t edits = 0;
+
   nlohmann::json toJson() const;
   // False (with *error set) when `j` is not a well-formed record.
   static bool fromJson(const nlohmann::json& j, AllocationRecord* out, std::string* error);
-  bool operator==(const AllocationRecord&) const = default;
+  bool operator==(const AllocationRecord& o) const {
+    return services == o.services && extra == o.extra;
+  }
 };
 
 class AllocationStore {
@@ -109,12 +117,26 @@ class AllocationStore {
   // locked or saved; fn is not run when reading fails.
   virtual bool transact(const std::function<void(AllocationRecord&)>& fn,
                         std::string* error) = 0;
+  // As transact(), for a function that bumps record.edits with every change
+  // it makes (allocateClusterIPs, allocateLoadBalancerIPs): the file store
+  // runs it on the record it holds in memory, without copying or comparing
+  // the record (O(changes), not O(services)), and saves only when edits
+  // moved. A function that throws leaves the file as it was (the copy in
+  // memory is dropped and read again).
+  virtual bool transactTracked(const std::function<void(AllocationRecord&)>& fn,
+                               std::string* error) {
+    return transact(fn, error);
+  }
 };
 
 // For tests and single-process use.
 class MemoryAllocationStore : public AllocationStore {
  public:
   bool transact(const std::function<void(AllocationRecord&)>& fn, std::string* error) override;
+  // Also checks the function's promise: a change without an edit fails
+  // the transaction ("changed without noting it"), so tests catch it.
+  bool transactTracked(const std::function<void(AllocationRecord&)>& fn,
+                       std::string* error) override;
   AllocationRecord record;
 };
 
@@ -133,6 +155,8 @@ class FileAllocationStore : public AllocationStore {
  public:
   explicit FileAllocationStore(std::string path) : path_(std::move(path)) {}
   bool transact(const std::function<void(AllocationRecord&)>& fn, std::string* error) override;
+  bool transactTracked(const std::function<void(AllocationRecord&)>& fn,
+                       std::string* error) override;
   const std::string& path() const { return path_; }
   void setRecovery(std::function<AllocationRecord()> f) { recovery_ = std::move(f); }
   // What the last recovery did ("" if none since the last call), for the log.

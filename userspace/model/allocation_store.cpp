@@ -130,6 +130,46 @@ bool MemoryAllocationStore::transact(const std::function<void(AllocationRecord&)
   return true;
 }
 
+bool MemoryAllocationStore::transactTracked(const std::function<void(AllocationRecord&)>& fn,
+                                            std::string* error) {
+  AllocationRecord copy = record;
+  if (!runGuarded(fn, copy, error)) return false;
+  if (copy.edits == record.edits && !(copy == record)) {
+    *error = "internal error: the allocation record changed without an edit noted";
+    return false;
+  }
+  record = std::move(copy);
+  return true;
+}
+
+bool FileAllocationStore::transactTracked(const std::function<void(AllocationRecord&)>& fn,
+                                          std::string* error) {
+  // Nothing held yet (or dropped after a failure): read, recover, copy and
+  // compare as transact() does; it leaves the record held.
+  if (!cachedId_) return transact(fn, error);
+  {
+    Fd lock;
+    if (!lockFile(path_ + ".lock", lock, error)) return false;
+    std::optional<FileIdentity> id = identityOf(path_);
+    if (id && id == cachedId_) {
+      uint64_t before = cached_.edits;
+      if (!runGuarded(fn, cached_, error)) {
+        cachedId_.reset();  // half changed: read the file again next time
+        return false;
+      }
+      if (cached_.edits == before) return true;
+      if (!writeRecord(path_, cached_, error)) {
+        cachedId_.reset();
+        return false;
+      }
+      cachedId_ = identityOf(path_);
+      return true;
+    }
+  }
+  // Another agent replaced the file: read it again (under a new lock).
+  return transact(fn, error);
+}
+
 bool FileAllocationStore::transact(const std::function<void(AllocationRecord&)>& fn,
                                    std::string* error) {
   std::error_code ec;

@@ -87,16 +87,18 @@ const IpPrefix* Allocator::cidrOf(bool v4) const {
 }
 
 void Allocator::release(const std::set<std::string>& live) {
-  std::erase_if(rec_.services, [&](const auto& kv) { return !live.count(kv.first); });
+  if (std::erase_if(rec_.services, [&](const auto& kv) { return !live.count(kv.first); }))
+    rec_.edits++;
 }
 
 // Recorded addresses are claimed in key order; ones that are out of range
 // or already claimed are dropped so that they get re-allocated.
 void Allocator::claimRecorded() {
   for (auto& [key, alloc] : rec_.services) {
-    std::erase_if(alloc.clusterIPs, [&, k = key](const IpAddr& ip) {
-      return !cidrFor(ip) || !owner_.emplace(ip, k).second;
-    });
+    if (std::erase_if(alloc.clusterIPs, [&, k = key](const IpAddr& ip) {
+          return !cidrFor(ip) || !owner_.emplace(ip, k).second;
+        }))
+      rec_.edits++;
   }
 }
 
@@ -114,13 +116,14 @@ std::string Allocator::cidrList() const {
 
 ServiceAllocation& Allocator::entry(const std::string& key) {
   ServiceAllocation& a = rec_.services[key];
-  if (a.created.empty()) a.created = now_;
+  if (a.created.empty()) a.created = now_, rec_.edits++;
   return a;
 }
 
 void Allocator::assign(const std::string& key, const std::vector<IpAddr>& ips) {
   ServiceAllocation& a = entry(key);
   for (const auto& old : a.clusterIPs) disown(old);
+  if (a.clusterIPs != ips) rec_.edits++;
   a.clusterIPs = ips;
   for (const auto& ip : ips) own(ip, key);
 }

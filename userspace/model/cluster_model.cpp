@@ -148,7 +148,7 @@ void ClusterModel::allocate(const std::set<std::string>& keys, ChangeSet* cs) {
   Results results;
   LbResults lb;
   std::string error;
-  bool ok = alloc_.transact(
+  bool ok = alloc_.transactTracked(
       [&](AllocationRecord& rec) {
         results = allocateClusterIPs(rec, reqs, live, opts_.serviceCidrs, now,
                                      {opts_.nodePortMin, opts_.nodePortMax});

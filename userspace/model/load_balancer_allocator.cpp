@@ -160,11 +160,12 @@ void LbAllocator::take(const IpAddr& ip, const std::string& key, const LoadBalan
 
 // Invalid services keep what they have while it is still in a pool.
 void LbAllocator::hold(const std::string& key, ServiceAllocation& a, const LoadBalancerRequest* r) {
-  std::erase_if(a.loadBalancerIPs, [&](const IpAddr& ip) {
-    if (!poolOf(ip) || !conflict(ip, r).empty()) return true;
-    take(ip, key, r);
-    return false;
-  });
+  if (std::erase_if(a.loadBalancerIPs, [&](const IpAddr& ip) {
+        if (!poolOf(ip) || !conflict(ip, r).empty()) return true;
+        take(ip, key, r);
+        return false;
+      }))
+    rec_.edits++;
 }
 
 // At most one address per family of the request, primary family first.
@@ -186,6 +187,7 @@ void LbAllocator::keep(const LoadBalancerRequest& r, const std::map<bool, Plan>&
   }
   std::stable_sort(kept.begin(), kept.end(),
                    [&](const IpAddr& x, const IpAddr& y) { return (x.isV4() == r.v4) > (y.isV4() == r.v4); });
+  if (a.loadBalancerIPs != kept) rec_.edits++;
   a.loadBalancerIPs = kept;
 }
 
@@ -196,6 +198,7 @@ void LbAllocator::assign(const LoadBalancerRequest& r, const IpAddr& ip) {
     ips.insert(ips.begin(), ip);
   else
     ips.push_back(ip);
+  rec_.edits++;
   take(ip, r.key, &r);
 }
 
@@ -275,7 +278,8 @@ std::map<std::string, LoadBalancerResult> LbAllocator::run() {
       for (bool v4 : r.families()) plans[r.key][v4] = plan(r, v4);
   for (auto& [key, a] : rec_.services) {
     const LoadBalancerRequest* r = find(key);
-    if (r && !r->needsAddress && !r->holdOnly) a.loadBalancerIPs.clear();
+    if (r && !r->needsAddress && !r->holdOnly && !a.loadBalancerIPs.empty())
+      a.loadBalancerIPs.clear(), rec_.edits++;
   }
   for (auto& [key, a] : rec_.services) {
     const LoadBalancerRequest* r = find(key);
@@ -319,8 +323,9 @@ std::map<std::string, LoadBalancerResult> LbAllocator::run() {
     // Dual-stack is all or nothing, as in MetalLB: one family short leaves
     // the service pending, its other address released.
     const LoadBalancerRequest* r = find(key);
-    if (it != rec_.services.end() && r && r->dualStack && !res.pending.empty())
-      it->second.loadBalancerIPs.clear();
+    if (it != rec_.services.end() && r && r->dualStack && !res.pending.empty() &&
+        !it->second.loadBalancerIPs.empty())
+      it->second.loadBalancerIPs.clear(), rec_.edits++;
     if (it != rec_.services.end()) res.ips = it->second.loadBalancerIPs;
   }
   return out;
