@@ -29,7 +29,11 @@ void runSequence(uint64_t seed, int steps) {
   for (int step = 0; step < steps; ++step) {
     std::map<std::string, std::string> before = files;
     std::vector<FileChange> changes = test::randomStep(g, files);
-    model.apply(tracker.apply(changes));
+    SourceUpdate u = tracker.apply(changes);
+    // Every other step as the agent applies a large update: its Services
+    // allocated first in one transaction, then the events.
+    if (step % 2) model.preallocate(u.events);
+    model.apply(u);
     // The memory store fails a tracked transaction whose function changed
     // the record without noting an edit (the file store would not save it).
     ASSERT_FALSE(model.recordFailed()) << "seed " << seed << " step " << step << ": "

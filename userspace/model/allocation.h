@@ -63,6 +63,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -88,6 +89,36 @@ struct ServiceAllocation {
   bool operator==(const ServiceAllocation&) const = default;
 };
 
+class OffsetBitmap;
+
+// Derived from a record's services, never saved: who holds each ClusterIP
+// and node port, and which entries hold LoadBalancer addresses. Kept up to
+// date by the allocators, so that a record held across transactions (the
+// agent's) is not walked again per transaction.
+struct AllocationIndex {
+  std::map<IpAddr, std::string> ipOwner;
+  std::map<uint16_t, std::string> portOwner;
+  // Taken offsets, once built: of each service CIDR (one per family), and
+  // of the node port range.
+  std::map<IpPrefix, std::shared_ptr<OffsetBitmap>> ipBits;
+  std::shared_ptr<OffsetBitmap> portBits;
+  std::set<std::string> lbHolders;  // entries with loadBalancerIPs
+  bool lbValid = false;             // lbHolders derived
+  std::string config;               // the CIDRs and node port range it was derived for
+  bool tracked = false;             // kept across calls (allocateClusterIPs' mayHaveLeft)
+};
+
+// Holds an AllocationIndex; a copy of a record copies it (deep), so that
+// copies never share one.
+struct AllocationIndexHolder {
+  std::unique_ptr<AllocationIndex> p;
+  AllocationIndexHolder() = default;
+  AllocationIndexHolder(AllocationIndexHolder&&) = default;
+  AllocationIndexHolder& operator=(AllocationIndexHolder&&) = default;
+  AllocationIndexHolder(const AllocationIndexHolder& o);
+  AllocationIndexHolder& operator=(const AllocationIndexHolder& o);
+};
+
 struct AllocationRecord {
   std::map<std::string /*ns/name*/, ServiceAllocation> services;
   // Unknown members (top-level here, per service in ServiceAllocation),
@@ -100,6 +131,9 @@ struct AllocationRecord {
   // (AllocationStore::transactTracked) knows whether to save without
   // copying and comparing the whole record.
   uint64_t edits = 0;
+  // Not part of the record either: derived by allocateClusterIPs when
+  // null (O(services)), then kept up to date (O(requests) per allocation).
+  AllocationIndexHolder index;
 
   nlohmann::json toJson() const;
   // False (with *error set) when `j` is not a well-formed record.
@@ -222,10 +256,16 @@ struct AllocationResult {
 // present in the manifests (valid or not); everything else is released.
 // `requests` must be sorted by key and unique. Results are keyed by ns/name.
 // Despite the name, node ports are allocated too.
+// `mayHaveLeft` (the agent's path, with AllocationStore::transactTracked):
+// the record's index is kept and used across calls, and only these keys
+// are looked at for release: the ones that can have left `live` since the
+// last call (the index is derived again, O(services), when the record has
+// none). Null: the index is derived from the record on every call.
 std::map<std::string, AllocationResult> allocateClusterIPs(
     AllocationRecord& record, const std::vector<AllocationRequest>& requests,
     const std::set<std::string>& live, const std::vector<IpPrefix>& cidrs,
-    const std::string& now, const NodePortRange& nodePortRange = {});
+    const std::string& now, const NodePortRange& nodePortRange = {},
+    const std::set<std::string>* mayHaveLeft = nullptr);
 
 // The families a service's ClusterIPs are allocated in, primary first
 // (true = IPv4), by kube-apiserver's dual-stack rules (KEP-563):

@@ -125,6 +125,7 @@ std::optional<FileAllocationStore::FileIdentity> identityOf(const std::string& p
 bool MemoryAllocationStore::transact(const std::function<void(AllocationRecord&)>& fn,
                                      std::string* error) {
   AllocationRecord copy = record;  // all or nothing, like the file store
+  copy.index.p.reset();            // fn may change the record any way it likes
   if (!runGuarded(fn, copy, error)) return false;
   record = std::move(copy);
   return true;
@@ -133,9 +134,12 @@ bool MemoryAllocationStore::transact(const std::function<void(AllocationRecord&)
 bool MemoryAllocationStore::transactTracked(const std::function<void(AllocationRecord&)>& fn,
                                             std::string* error) {
   AllocationRecord copy = record;
-  if (!runGuarded(fn, copy, error)) return false;
+  // A failed transaction may have released nothing the next one knows
+  // of: the index is derived again then.
+  if (!runGuarded(fn, copy, error)) return record.index.p.reset(), false;
   if (copy.edits == record.edits && !(copy == record)) {
     *error = "internal error: the allocation record changed without an edit noted";
+    record.index.p.reset();
     return false;
   }
   record = std::move(copy);
@@ -149,7 +153,8 @@ bool FileAllocationStore::transactTracked(const std::function<void(AllocationRec
   if (!cachedId_) return transact(fn, error);
   {
     Fd lock;
-    if (!lockFile(path_ + ".lock", lock, error)) return false;
+    // (the index is derived again after any failure: see the memory store)
+    if (!lockFile(path_ + ".lock", lock, error)) return cached_.index.p.reset(), false;
     std::optional<FileIdentity> id = identityOf(path_);
     if (id && id == cachedId_) {
       uint64_t before = cached_.edits;
@@ -202,6 +207,7 @@ bool FileAllocationStore::transact(const std::function<void(AllocationRecord&)>&
     }
   }
   AllocationRecord rec = cached_;
+  rec.index.p.reset();  // fn may change the record any way it likes
   if (!runGuarded(fn, rec, error)) return false;
   if (rec == cached_) {
     cachedId_ = id;

@@ -276,16 +276,40 @@ std::map<std::string, LoadBalancerResult> LbAllocator::run() {
   for (const auto& r : reqs_)
     if (r.needsAddress)
       for (bool v4 : r.families()) plans[r.key][v4] = plan(r, v4);
-  for (auto& [key, a] : rec_.services) {
+  // Entries without LoadBalancer addresses and without a request are left
+  // as they are by the passes below: with the record's index kept across
+  // calls (the agent's), only the holders and the requests are visited.
+  AllocationIndex* ix = rec_.index.p && rec_.index.p->tracked ? rec_.index.p.get() : nullptr;
+  if (ix && !ix->lbValid) {
+    ix->lbHolders.clear();
+    for (const auto& [key, a] : rec_.services)
+      if (!a.loadBalancerIPs.empty()) ix->lbHolders.insert(key);
+    ix->lbValid = true;
+  }
+  std::vector<std::pair<const std::string, ServiceAllocation>*> visit;
+  if (ix) {
+    std::set<std::string> keys = ix->lbHolders;
+    for (const auto& r : reqs_) keys.insert(r.key);
+    for (const std::string& key : keys) {
+      auto it = rec_.services.find(key);
+      if (it != rec_.services.end()) visit.push_back(&*it);
+    }
+  } else {
+    for (auto& kv : rec_.services) visit.push_back(&kv);
+  }
+  for (auto* kv : visit) {
+    auto& [key, a] = *kv;
     const LoadBalancerRequest* r = find(key);
     if (r && !r->needsAddress && !r->holdOnly && !a.loadBalancerIPs.empty())
       a.loadBalancerIPs.clear(), rec_.edits++;
   }
-  for (auto& [key, a] : rec_.services) {
+  for (auto* kv : visit) {
+    auto& [key, a] = *kv;
     const LoadBalancerRequest* r = find(key);
     if (!r || r->holdOnly) hold(key, a, r);
   }
-  for (auto& [key, a] : rec_.services) {
+  for (auto* kv : visit) {
+    auto& [key, a] = *kv;
     const LoadBalancerRequest* r = find(key);
     if (r && r->needsAddress) keep(*r, plans[key], a);
   }
@@ -327,6 +351,20 @@ std::map<std::string, LoadBalancerResult> LbAllocator::run() {
         !it->second.loadBalancerIPs.empty())
       it->second.loadBalancerIPs.clear(), rec_.edits++;
     if (it != rec_.services.end()) res.ips = it->second.loadBalancerIPs;
+  }
+  if (ix) {
+    // Entries created below (requested, dynamic) are among the requests.
+    auto holds = [&](const std::string& key) {
+      auto it = rec_.services.find(key);
+      if (it != rec_.services.end() && !it->second.loadBalancerIPs.empty())
+        ix->lbHolders.insert(key);
+      else
+        ix->lbHolders.erase(key);
+    };
+    for (auto* kv : visit) holds(kv->first);
+    for (const auto& r : reqs_) holds(r.key);
+  } else if (rec_.index.p) {
+    rec_.index.p->lbValid = false;
   }
   return out;
 }

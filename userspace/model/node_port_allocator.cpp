@@ -145,7 +145,7 @@ uint16_t NodePortAllocator::probe(uint32_t first, uint32_t count, uint64_t hash)
   if (count == 0) return 0;
   uint64_t start = hash % count;
   if (!bits_) {
-    bits_.emplace(65536);
+    bits_ = std::make_shared<OffsetBitmap>(65536);
     for (const auto& [port, key] : owner_) bits_->set(port);
   }
   auto port = bits_->firstFree(first, uint64_t(first) + count, first + start);

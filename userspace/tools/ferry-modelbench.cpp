@@ -89,6 +89,11 @@ int main(int argc, char** argv) {
     }
     SourceUpdate all = tracker.apply(changes);
     parseMs += cpuMs() - t;
+    if (all.events.size() > slice) {  // as the agent does before slicing
+      double t0 = cpuMs();
+      model.preallocate(all.events);
+      modelMs += cpuMs() - t0;
+    }
     for (size_t off = 0; off < all.events.size(); off += slice) {
       SourceUpdate u;
       size_t end = std::min(all.events.size(), off + slice);
