@@ -281,6 +281,50 @@ TEST_F(FileStoreTest, TransactionsAreSerialised) {
   EXPECT_EQ(n, 100);
 }
 
+// The agent's transactions: run on the record held in memory, saved only
+// when the allocators noted an edit, read again when another agent (here
+// a second store) replaced the file, dropped when the function throws.
+TEST_F(FileStoreTest, TrackedTransactionsSaveOnlyEditsAndSeeOtherAgents) {
+  FileAllocationStore a(path()), b(path());
+  std::string err;
+  auto add = [](const std::string& key, const char* vip) {
+    return [=](AllocationRecord& r) { allocate(r, {req(key, vip)}); };
+  };
+  ASSERT_TRUE(a.transactTracked(add("default/web", "198.19.0.20"), &err)) << err;
+  auto mtime = std::filesystem::last_write_time(path());
+  // The same request again: no edit, the file is not rewritten.
+  ASSERT_TRUE(a.transactTracked(add("default/web", "198.19.0.20"), &err)) << err;
+  EXPECT_EQ(std::filesystem::last_write_time(path()), mtime);
+  // Another agent adds a service (the file is replaced): a sees it.
+  ASSERT_TRUE(b.transactTracked(
+      [&](AllocationRecord& r) {
+        allocate(r, {req("default/web", "198.19.0.20"), req("default/db", "198.19.0.21")});
+      },
+      &err))
+      << err;
+  AllocationRecord seen;
+  ASSERT_TRUE(a.transactTracked([&](AllocationRecord& r) { seen = r; }, &err)) << err;
+  EXPECT_EQ(seen.services.count("default/db"), 1u);
+  // A throwing function leaves the file as it was, and the copy in memory too.
+  EXPECT_FALSE(a.transactTracked(
+      [](AllocationRecord& r) {
+        r.services.erase("default/db");
+        r.edits++;
+        throw std::runtime_error("boom");
+      },
+      &err));
+  ASSERT_TRUE(a.transactTracked([&](AllocationRecord& r) { seen = r; }, &err)) << err;
+  EXPECT_EQ(seen.services.count("default/db"), 1u);
+}
+
+TEST(MemoryStore, TrackedTransactionCatchesAChangeWithoutAnEdit) {
+  MemoryAllocationStore store;
+  std::string err;
+  EXPECT_FALSE(store.transactTracked([](AllocationRecord& r) { r.services["x/y"] = {}; }, &err));
+  EXPECT_EQ(err, "internal error: the allocation record changed without an edit noted");
+  EXPECT_TRUE(store.record.services.empty());
+}
+
 TEST(MemoryStore, ThrowingFunctionIsAnErrorAndChangesNothing) {
   MemoryAllocationStore store;
   std::string err;

@@ -23,6 +23,10 @@ using nlohmann::json;
 class Gen {
  public:
   explicit Gen(uint64_t seed) : rng_(seed) {}
+  // Dual-stack draws (ipFamilyPolicy, IPv6 ClusterIPs, pools and
+  // LoadBalancer addresses): off by default, so that the sequences of the
+  // single-stack seeds stay what they were.
+  bool dualStack = false;
   int pick(int n) { return std::uniform_int_distribution<int>(0, n - 1)(rng_); }
   bool coin(int pct = 50) { return pick(100) < pct; }
 
@@ -46,6 +50,12 @@ class Gen {
     } else {
       if (type == 4 && coin(40)) spec["clusterIP"] = "None";
       if (coin(20)) spec["clusterIP"] = "198.19.0." + std::to_string(1 + pick(6));
+      if (dualStack && coin(60)) {
+        const char* policies[] = {"SingleStack", "PreferDualStack", "RequireDualStack"};
+        spec["ipFamilyPolicy"] = policies[pick(3)];
+        if (coin(40)) spec["ipFamilies"] = coin() ? json::array({"IPv6", "IPv4"}) : json::array({"IPv6"});
+        if (coin(20)) spec["clusterIP"] = "2001:db8:ffff::" + std::to_string(1 + pick(6));
+      }
       if (coin(70)) spec["selector"] = coin(30) ? json{{"app", "x"}, {"tier", "fe"}} : json{{"app", coin() ? "x" : "y"}};
       json ports = json::array();
       int n = 1 + pick(2);
@@ -64,6 +74,9 @@ class Gen {
         if (coin(20)) ann["metallb.universe.tf/address-pool"] = "pool" + std::to_string(pick(3));
         if (coin(30)) ann["metallb.universe.tf/allow-shared-ip"] = "k";
         if (coin(15)) spec["loadBalancerIP"] = "198.18.2." + std::to_string(pick(6));
+        if (dualStack && coin(20))
+          ann["metallb.universe.tf/loadBalancerIPs"] =
+              "198.18.2." + std::to_string(pick(6)) + ",2001:db8:2::" + std::to_string(pick(6));
         if (coin(30)) spec["loadBalancerSourceRanges"] = json::array({"198.18.0.0/" + std::to_string(16 + pick(3))});
         if (!ann.empty()) s["metadata"]["annotations"] = ann;
       }
@@ -125,6 +138,8 @@ class Gen {
   json pool(int i) {
     json addrs = json::array({"198.18.2." + std::to_string(pick(3)) + "-198.18.2." + std::to_string(3 + pick(3))});
     if (coin(10)) addrs.push_back("garbage");
+    if (dualStack && coin(70))
+      addrs.push_back("2001:db8:2::" + std::to_string(pick(3)) + "-2001:db8:2::" + std::to_string(3 + pick(3)));
     return {{"apiVersion", "metallb.io/v1beta1"}, {"kind", "IPAddressPool"},
             {"metadata", {{"name", "pool" + std::to_string(i)}}},
             {"spec", {{"addresses", addrs}, {"autoAssign", coin(80)}}}};

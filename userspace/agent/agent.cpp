@@ -7,6 +7,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -170,10 +171,14 @@ Expected<std::unique_ptr<Agent>> Agent::create(const AgentConfig& cfg) {
 }
 
 // A large update (the initial list, a re-list, a big file) is applied in
-// slices of kEventsPerPass events, one slice per pass of the loop, so that
-// DNS, health checks and control requests are served in between. Slices
-// keep the events' order; an object's later event is never applied first.
-constexpr size_t kEventsPerPass = 20000;
+// slices, one slice per pass of the loop, so that DNS, health checks and
+// control requests are served in between: the slicing is how the loop
+// never stalls (the work stays on the loop's thread). A slice's size is
+// adapted after each slice so that applying it (model, plan, map writes,
+// DNS) takes about kSliceBudget. Slices keep the events' order; an
+// object's later event is never applied first.
+constexpr auto kSliceBudget = std::chrono::microseconds(3000);
+constexpr size_t kMinEventsPerPass = 32, kMaxEventsPerPass = 20000;
 
 void Agent::sync(ControlPlane::Clock::time_point arrival) {
   if (!planned_ && !source_->ready()) return;  // nothing planned before every initial list
@@ -193,18 +198,41 @@ void Agent::sync(ControlPlane::Clock::time_point arrival) {
       logInfo("the apiserver serves no ServiceCIDR objects: service CIDRs from --service-cidr");
     }
   }
+  size_t taken = 0;
+  auto started = Clock::now();
+  struct Adapt {
+    Agent* self;
+    const size_t& taken;
+    Clock::time_point started;
+    ~Adapt() {
+      if (taken < self->sliceEvents_) return;  // a short update says little
+      auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count();
+      double perEvent = double(std::max<int64_t>(us, 1)) / double(taken);
+      size_t next = size_t(double(kSliceBudget.count()) / perEvent);
+      self->sliceEvents_ = std::clamp(next, kMinEventsPerPass, kMaxEventsPerPass);
+    }
+  } adapt{this, taken, started};
   SourceUpdate update;
-  if (!backlog_.events.empty()) {
-    update = std::move(backlog_);
-    backlog_ = SourceUpdate{};
-  } else {
+  if (backlog_.events.empty()) {
     update = source_->collect();
+    if (update.events.size() > sliceEvents_) {
+      // The errors and the arrival go with the first slice.
+      backlog_.events = std::move(update.events);
+      update.events.clear();
+      backlogAt_ = 0;
+      // one record write for the whole update, not one per slice
+      cp_->preallocate(backlog_.events);
+    }
   }
-  if (update.events.size() > kEventsPerPass) {
-    backlog_.events.assign(std::make_move_iterator(update.events.begin() + kEventsPerPass),
-                           std::make_move_iterator(update.events.end()));
-    update.events.resize(kEventsPerPass);
+  if (!backlog_.events.empty()) {
+    auto& all = backlog_.events;
+    size_t end = std::min(all.size(), backlogAt_ + sliceEvents_);
+    update.events.assign(std::make_move_iterator(all.begin() + backlogAt_),
+                         std::make_move_iterator(all.begin() + end));
+    backlogAt_ = end;
+    if (end == all.size()) backlog_ = SourceUpdate{}, backlogAt_ = 0;
   }
+  taken = update.events.size();
   bool first = !planned_;
   bool retry = retryAt_ && ControlPlane::Clock::now() >= *retryAt_;
   if (update.empty() && !first && !retry) return;

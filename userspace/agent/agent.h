@@ -112,6 +112,8 @@ class Agent {
   std::unique_ptr<ControlPlane> cp_;  // the object store, snapshot and programmed state
   std::set<std::string> knownErrors_;  // logged already
   SourceUpdate backlog_;  // events of a large update not applied yet (Agent::sync)
+  size_t backlogAt_ = 0;      // the next event of backlog_ to apply
+  size_t sliceEvents_ = 256;  // events per slice, adapted to a time budget (Agent::sync)
   bool planned_ = false;  // the first list is in the maps
   std::set<int> attached_;     // pod devices carrying our tc programs
   std::set<int> extAttached_;  // external devices carrying our programs

@@ -55,6 +55,8 @@ class ControlPlane {
   // for apply()).
   ChangeReport retryAllocations(Clock::time_point arrival, bool plan = true);
   bool recordFailed() const { return model_.recordFailed(); }
+  // See ClusterModel::preallocate (before a large update goes in slices).
+  void preallocate(const std::vector<ObjectEvent>& events) { model_.preallocate(events); }
   bool planned() const { return planned_; }
   // Re-reads the maps; when they differ from what the planner believes it
   // programmed (a second agent, bpftool, a failed write), plans everything

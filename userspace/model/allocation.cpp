@@ -8,6 +8,7 @@
 // there are none, so records of ClusterIP-only services read the same by
 // older agents (which keep unknown members as they are).
 #include "model/allocation.h"
+#include "model/offset_bitmap.h"
 
 #include <algorithm>
 #include <ctime>
@@ -122,6 +123,21 @@ std::string rfc3339Now() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
+}
+
+}  // namespace ferry
+
+namespace ferry {
+
+AllocationIndexHolder::AllocationIndexHolder(const AllocationIndexHolder& o) { *this = o; }
+
+AllocationIndexHolder& AllocationIndexHolder::operator=(const AllocationIndexHolder& o) {
+  if (this == &o) return *this;
+  p = o.p ? std::make_unique<AllocationIndex>(*o.p) : nullptr;
+  if (p)
+    for (auto& [cidr, bits] : p->ipBits) bits = std::make_shared<OffsetBitmap>(*bits);
+  if (p && p->portBits) p->portBits = std::make_shared<OffsetBitmap>(*p->portBits);
+  return *this;
 }
 
 }  // namespace ferry

@@ -63,6 +63,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -88,6 +89,36 @@ struct ServiceAllocation {
   bool operator==(const ServiceAllocation&) const = default;
 };
 
+class OffsetBitmap;
+
+// Derived from a record's services, never saved: who holds each ClusterIP
+// and node port, and which entries hold LoadBalancer addresses. Kept up to
+// date by the allocators, so that a record held across transactions (the
+// agent's) is not walked again per transaction.
+struct AllocationIndex {
+  std::map<IpAddr, std::string> ipOwner;
+  std::map<uint16_t, std::string> portOwner;
+  // Taken offsets, once built: of each service CIDR (one per family), and
+  // of the node port range.
+  std::map<IpPrefix, std::shared_ptr<OffsetBitmap>> ipBits;
+  std::shared_ptr<OffsetBitmap> portBits;
+  std::set<std::string> lbHolders;  // entries with loadBalancerIPs
+  bool lbValid = false;             // lbHolders derived
+  std::string config;               // the CIDRs and node port range it was derived for
+  bool tracked = false;             // kept across calls (allocateClusterIPs' mayHaveLeft)
+};
+
+// Holds an AllocationIndex; a copy of a record copies it (deep), so that
+// copies never share one.
+struct AllocationIndexHolder {
+  std::unique_ptr<AllocationIndex> p;
+  AllocationIndexHolder() = default;
+  AllocationIndexHolder(AllocationIndexHolder&&) = default;
+  AllocationIndexHolder& operator=(AllocationIndexHolder&&) = default;
+  AllocationIndexHolder(const AllocationIndexHolder& o);
+  AllocationIndexHolder& operator=(const AllocationIndexHolder& o);
+};
+
 struct AllocationRecord {
   std::map<std::string /*ns/name*/, ServiceAllocation> services;
   // Unknown members (top-level here, per service in ServiceAllocation),
@@ -95,10 +126,21 @@ struct AllocationRecord {
   // does not erase them.
   nlohmann::json extra = nlohmann::json::object();
 
+  // Not part of the record (neither saved nor compared): the allocators
+  // bump it with every change they make, so that a tracked transaction
+  // (AllocationStore::transactTracked) knows whether to save without
+  // copying and comparing the whole record.
+  uint64_t edits = 0;
+  // Not part of the record either: derived by allocateClusterIPs when
+  // null (O(services)), then kept up to date (O(requests) per allocation).
+  AllocationIndexHolder index;
+
   nlohmann::json toJson() const;
   // False (with *error set) when `j` is not a well-formed record.
   static bool fromJson(const nlohmann::json& j, AllocationRecord* out, std::string* error);
-  bool operator==(const AllocationRecord&) const = default;
+  bool operator==(const AllocationRecord& o) const {
+    return services == o.services && extra == o.extra;
+  }
 };
 
 class AllocationStore {
@@ -109,12 +151,26 @@ class AllocationStore {
   // locked or saved; fn is not run when reading fails.
   virtual bool transact(const std::function<void(AllocationRecord&)>& fn,
                         std::string* error) = 0;
+  // As transact(), for a function that bumps record.edits with every change
+  // it makes (allocateClusterIPs, allocateLoadBalancerIPs): the file store
+  // runs it on the record it holds in memory, without copying or comparing
+  // the record (O(changes), not O(services)), and saves only when edits
+  // moved. A function that throws leaves the file as it was (the copy in
+  // memory is dropped and read again).
+  virtual bool transactTracked(const std::function<void(AllocationRecord&)>& fn,
+                               std::string* error) {
+    return transact(fn, error);
+  }
 };
 
 // For tests and single-process use.
 class MemoryAllocationStore : public AllocationStore {
  public:
   bool transact(const std::function<void(AllocationRecord&)>& fn, std::string* error) override;
+  // Also checks the function's promise: a change without an edit fails
+  // the transaction ("changed without noting it"), so tests catch it.
+  bool transactTracked(const std::function<void(AllocationRecord&)>& fn,
+                       std::string* error) override;
   AllocationRecord record;
 };
 
@@ -133,6 +189,8 @@ class FileAllocationStore : public AllocationStore {
  public:
   explicit FileAllocationStore(std::string path) : path_(std::move(path)) {}
   bool transact(const std::function<void(AllocationRecord&)>& fn, std::string* error) override;
+  bool transactTracked(const std::function<void(AllocationRecord&)>& fn,
+                       std::string* error) override;
   const std::string& path() const { return path_; }
   void setRecovery(std::function<AllocationRecord()> f) { recovery_ = std::move(f); }
   // What the last recovery did ("" if none since the last call), for the log.
@@ -198,10 +256,16 @@ struct AllocationResult {
 // present in the manifests (valid or not); everything else is released.
 // `requests` must be sorted by key and unique. Results are keyed by ns/name.
 // Despite the name, node ports are allocated too.
+// `mayHaveLeft` (the agent's path, with AllocationStore::transactTracked):
+// the record's index is kept and used across calls, and only these keys
+// are looked at for release: the ones that can have left `live` since the
+// last call (the index is derived again, O(services), when the record has
+// none). Null: the index is derived from the record on every call.
 std::map<std::string, AllocationResult> allocateClusterIPs(
     AllocationRecord& record, const std::vector<AllocationRequest>& requests,
     const std::set<std::string>& live, const std::vector<IpPrefix>& cidrs,
-    const std::string& now, const NodePortRange& nodePortRange = {});
+    const std::string& now, const NodePortRange& nodePortRange = {},
+    const std::set<std::string>* mayHaveLeft = nullptr);
 
 // The families a service's ClusterIPs are allocated in, primary first
 // (true = IPv4), by kube-apiserver's dual-stack rules (KEP-563):

@@ -125,9 +125,54 @@ std::optional<FileAllocationStore::FileIdentity> identityOf(const std::string& p
 bool MemoryAllocationStore::transact(const std::function<void(AllocationRecord&)>& fn,
                                      std::string* error) {
   AllocationRecord copy = record;  // all or nothing, like the file store
+  copy.index.p.reset();            // fn may change the record any way it likes
   if (!runGuarded(fn, copy, error)) return false;
   record = std::move(copy);
   return true;
+}
+
+bool MemoryAllocationStore::transactTracked(const std::function<void(AllocationRecord&)>& fn,
+                                            std::string* error) {
+  AllocationRecord copy = record;
+  // A failed transaction may have released nothing the next one knows
+  // of: the index is derived again then.
+  if (!runGuarded(fn, copy, error)) return record.index.p.reset(), false;
+  if (copy.edits == record.edits && !(copy == record)) {
+    *error = "internal error: the allocation record changed without an edit noted";
+    record.index.p.reset();
+    return false;
+  }
+  record = std::move(copy);
+  return true;
+}
+
+bool FileAllocationStore::transactTracked(const std::function<void(AllocationRecord&)>& fn,
+                                          std::string* error) {
+  // Nothing held yet (or dropped after a failure): read, recover, copy and
+  // compare as transact() does; it leaves the record held.
+  if (!cachedId_) return transact(fn, error);
+  {
+    Fd lock;
+    // (the index is derived again after any failure: see the memory store)
+    if (!lockFile(path_ + ".lock", lock, error)) return cached_.index.p.reset(), false;
+    std::optional<FileIdentity> id = identityOf(path_);
+    if (id && id == cachedId_) {
+      uint64_t before = cached_.edits;
+      if (!runGuarded(fn, cached_, error)) {
+        cachedId_.reset();  // half changed: read the file again next time
+        return false;
+      }
+      if (cached_.edits == before) return true;
+      if (!writeRecord(path_, cached_, error)) {
+        cachedId_.reset();
+        return false;
+      }
+      cachedId_ = identityOf(path_);
+      return true;
+    }
+  }
+  // Another agent replaced the file: read it again (under a new lock).
+  return transact(fn, error);
 }
 
 bool FileAllocationStore::transact(const std::function<void(AllocationRecord&)>& fn,
@@ -162,6 +207,7 @@ bool FileAllocationStore::transact(const std::function<void(AllocationRecord&)>&
     }
   }
   AllocationRecord rec = cached_;
+  rec.index.p.reset();  // fn may change the record any way it likes
   if (!runGuarded(fn, rec, error)) return false;
   if (rec == cached_) {
     cachedId_ = id;

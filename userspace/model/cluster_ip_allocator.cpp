@@ -25,9 +25,12 @@ std::string clusterIPField(size_t i) {
 class Allocator {
  public:
   Allocator(AllocationRecord& rec, const std::vector<IpPrefix>& cidrs, const std::string& now)
-      : rec_(rec), cidrs_(cidrs), now_(now) {}
+      : rec_(rec), cidrs_(cidrs), now_(now), owner_(rec.index.p->ipOwner), bits_(rec.index.p->ipBits) {}
 
   void release(const std::set<std::string>& live);
+  // An entry leaves: its addresses, node ports and LoadBalancer addresses
+  // go back to the index.
+  void releaseKey(const std::string& key);
   void claimRecorded();
   AllocationResult requested(const AllocationRequest& req);
   AllocationResult dynamic(const AllocationRequest& req);
@@ -51,33 +54,34 @@ class Allocator {
   const OffsetBitmap* bitmap(const IpPrefix& cidr) const;
   const IpPrefix* cidrOf(bool v4) const;
 
-  std::map<IpAddr, std::string> owner_;
+  std::map<IpAddr, std::string>& owner_;  // the record's index
   // Taken offsets of each CIDR (one per family), built at its first dynamic
-  // pick (CIDRs of at most 2^24 addresses; larger ones are probed).
-  mutable std::map<IpPrefix, OffsetBitmap> bits_;
+  // pick (CIDRs of at most 2^24 addresses; larger ones are probed); the
+  // record's index.
+  std::map<IpPrefix, std::shared_ptr<OffsetBitmap>>& bits_;
 };
 
 void Allocator::own(const IpAddr& ip, const std::string& key) {
   owner_[ip] = key;
   for (auto& [cidr, bits] : bits_)
-    if (cidr.contains(ip)) bits.set(cidr.offsetOf(ip));
+    if (cidr.contains(ip)) bits->set(cidr.offsetOf(ip));
 }
 
 void Allocator::disown(const IpAddr& ip) {
   owner_.erase(ip);
   for (auto& [cidr, bits] : bits_)
-    if (cidr.contains(ip)) bits.clear(cidr.offsetOf(ip));
+    if (cidr.contains(ip)) bits->clear(cidr.offsetOf(ip));
 }
 
 const OffsetBitmap* Allocator::bitmap(const IpPrefix& cidr) const {
   if (cidr.size() > (uint64_t(1) << 24)) return nullptr;
   auto it = bits_.find(cidr);
   if (it == bits_.end()) {
-    it = bits_.emplace(cidr, OffsetBitmap(cidr.size())).first;
+    it = bits_.emplace(cidr, std::make_shared<OffsetBitmap>(cidr.size())).first;
     for (const auto& [ip, key] : owner_)
-      if (cidr.contains(ip)) it->second.set(cidr.offsetOf(ip));
+      if (cidr.contains(ip)) it->second->set(cidr.offsetOf(ip));
   }
-  return &it->second;
+  return it->second.get();
 }
 
 const IpPrefix* Allocator::cidrOf(bool v4) const {
@@ -86,17 +90,41 @@ const IpPrefix* Allocator::cidrOf(bool v4) const {
   return nullptr;
 }
 
+void Allocator::releaseKey(const std::string& key) {
+  auto it = rec_.services.find(key);
+  if (it == rec_.services.end()) return;
+  AllocationIndex& ix = *rec_.index.p;
+  for (const IpAddr& ip : it->second.clusterIPs) {
+    auto o = owner_.find(ip);
+    if (o != owner_.end() && o->second == key) disown(ip);
+  }
+  std::vector<uint16_t> ports;
+  for (const auto& [k, port] : it->second.nodePorts) ports.push_back(port);
+  if (it->second.healthCheckNodePort) ports.push_back(it->second.healthCheckNodePort);
+  for (uint16_t port : ports) {
+    auto o = ix.portOwner.find(port);
+    if (o == ix.portOwner.end() || o->second != key) continue;
+    if (ix.portBits) ix.portBits->clear(port);
+    ix.portOwner.erase(o);
+  }
+  ix.lbHolders.erase(key);
+  rec_.services.erase(it);
+  rec_.edits++;
+}
+
 void Allocator::release(const std::set<std::string>& live) {
-  std::erase_if(rec_.services, [&](const auto& kv) { return !live.count(kv.first); });
+  if (std::erase_if(rec_.services, [&](const auto& kv) { return !live.count(kv.first); }))
+    rec_.edits++;
 }
 
 // Recorded addresses are claimed in key order; ones that are out of range
 // or already claimed are dropped so that they get re-allocated.
 void Allocator::claimRecorded() {
   for (auto& [key, alloc] : rec_.services) {
-    std::erase_if(alloc.clusterIPs, [&, k = key](const IpAddr& ip) {
-      return !cidrFor(ip) || !owner_.emplace(ip, k).second;
-    });
+    if (std::erase_if(alloc.clusterIPs, [&, k = key](const IpAddr& ip) {
+          return !cidrFor(ip) || !owner_.emplace(ip, k).second;
+        }))
+      rec_.edits++;
   }
 }
 
@@ -114,13 +142,14 @@ std::string Allocator::cidrList() const {
 
 ServiceAllocation& Allocator::entry(const std::string& key) {
   ServiceAllocation& a = rec_.services[key];
-  if (a.created.empty()) a.created = now_;
+  if (a.created.empty()) a.created = now_, rec_.edits++;
   return a;
 }
 
 void Allocator::assign(const std::string& key, const std::vector<IpAddr>& ips) {
   ServiceAllocation& a = entry(key);
   for (const auto& old : a.clusterIPs) disown(old);
+  if (a.clusterIPs != ips) rec_.edits++;
   a.clusterIPs = ips;
   for (const auto& ip : ips) own(ip, key);
 }
@@ -236,12 +265,26 @@ AllocationResult Allocator::noAddress(const AllocationRequest& req) {
 std::map<std::string, AllocationResult> allocateClusterIPs(
     AllocationRecord& record, const std::vector<AllocationRequest>& requests,
     const std::set<std::string>& live, const std::vector<IpPrefix>& cidrs,
-    const std::string& now, const NodePortRange& nodePortRange) {
+    const std::string& now, const NodePortRange& nodePortRange,
+    const std::set<std::string>* mayHaveLeft) {
+  std::string config = nodePortRange.str();
+  for (const auto& c : cidrs) config += " " + c.str();
+  bool fresh = !mayHaveLeft || !record.index.p || record.index.p->config != config;
+  if (fresh) {
+    record.index.p = std::make_unique<AllocationIndex>();
+    record.index.p->config = config;
+    record.index.p->tracked = mayHaveLeft != nullptr;
+  }
   Allocator a(record, cidrs, now);
   NodePortAllocator ports(record, nodePortRange, now);
-  a.release(live);
-  a.claimRecorded();
-  ports.claimRecorded();
+  if (fresh) {
+    a.release(live);
+    a.claimRecorded();
+    ports.claimRecorded();
+  } else {
+    for (const std::string& key : *mayHaveLeft)
+      if (!live.count(key)) a.releaseKey(key);
+  }
   for (const auto& r : requests) ports.releaseUnneeded(r);
   std::map<std::string, AllocationResult> out;
   auto ok = [&](const std::string& key) {

@@ -65,6 +65,37 @@ ChangeSet ClusterModel::retryAllocations() {
   return cs;
 }
 
+void ClusterModel::preallocate(const std::vector<ObjectEvent>& events) {
+  std::map<std::string, const Service*> last;
+  for (const ObjectEvent& ev : events) {
+    if (ev.key.kind != ObjectKind::Service) continue;
+    bool put = ev.type == ObjectEvent::Type::Added || ev.type == ObjectEvent::Type::Modified;
+    if (put && ev.object)
+      last[ev.key.nsName()] = &std::get<Service>(*ev.object);
+    else
+      last.erase(ev.key.nsName());
+  }
+  if (last.empty()) return;
+  std::vector<AllocationRequest> reqs;
+  std::set<std::string> live = store_.liveServices();
+  for (const auto& [key, s] : last) {
+    reqs.push_back(allocationRequest(*s));
+    live.insert(key);
+  }
+  const std::set<std::string> none;
+  std::string now = opts_.now ? opts_.now() : rfc3339Now(), error;
+  try {
+    alloc_.transactTracked(
+        [&](AllocationRecord& rec) {
+          allocateClusterIPs(rec, reqs, live, opts_.serviceCidrs, now,
+                             {opts_.nodePortMin, opts_.nodePortMax}, &none);
+        },
+        &error);
+  } catch (const std::exception&) {
+    // the slices' transactions report what goes wrong
+  }
+}
+
 void ClusterModel::recompute(const Touched& t, ChangeSet* cs) {
   for (const std::string& n : t.nodes) {
     auto it = store_.nodes().find(n);
@@ -148,10 +179,10 @@ void ClusterModel::allocate(const std::set<std::string>& keys, ChangeSet* cs) {
   Results results;
   LbResults lb;
   std::string error;
-  bool ok = alloc_.transact(
+  bool ok = alloc_.transactTracked(
       [&](AllocationRecord& rec) {
         results = allocateClusterIPs(rec, reqs, live, opts_.serviceCidrs, now,
-                                     {opts_.nodePortMin, opts_.nodePortMax});
+                                     {opts_.nodePortMin, opts_.nodePortMax}, &keys);
         std::vector<LoadBalancerRequest> lbReqs;
         for (const std::string& key : lbKeys) {
           if (!live.count(key)) continue;

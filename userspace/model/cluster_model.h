@@ -52,6 +52,12 @@ class ClusterModel {
   // it (the record was locked, unreadable or unwritable: issue 11's retry
   // on a timer). Nothing when none wait.
   ChangeSet retryAllocations();
+  // Before a large update is applied in slices: one allocation transaction
+  // for the Services it adds or modifies (the last event of each), so that
+  // the slices' transactions find their entries and the record is written
+  // once, not once per slice. Only allocates (never releases); nothing
+  // else moves. Failures are left to the slices' own transactions.
+  void preallocate(const std::vector<ObjectEvent>& events);
   // The allocation record could not be used in the last transaction.
   bool recordFailed() const { return !recordErrors_.empty(); }
 

@@ -160,11 +160,12 @@ void LbAllocator::take(const IpAddr& ip, const std::string& key, const LoadBalan
 
 // Invalid services keep what they have while it is still in a pool.
 void LbAllocator::hold(const std::string& key, ServiceAllocation& a, const LoadBalancerRequest* r) {
-  std::erase_if(a.loadBalancerIPs, [&](const IpAddr& ip) {
-    if (!poolOf(ip) || !conflict(ip, r).empty()) return true;
-    take(ip, key, r);
-    return false;
-  });
+  if (std::erase_if(a.loadBalancerIPs, [&](const IpAddr& ip) {
+        if (!poolOf(ip) || !conflict(ip, r).empty()) return true;
+        take(ip, key, r);
+        return false;
+      }))
+    rec_.edits++;
 }
 
 // At most one address per family of the request, primary family first.
@@ -186,6 +187,7 @@ void LbAllocator::keep(const LoadBalancerRequest& r, const std::map<bool, Plan>&
   }
   std::stable_sort(kept.begin(), kept.end(),
                    [&](const IpAddr& x, const IpAddr& y) { return (x.isV4() == r.v4) > (y.isV4() == r.v4); });
+  if (a.loadBalancerIPs != kept) rec_.edits++;
   a.loadBalancerIPs = kept;
 }
 
@@ -196,6 +198,7 @@ void LbAllocator::assign(const LoadBalancerRequest& r, const IpAddr& ip) {
     ips.insert(ips.begin(), ip);
   else
     ips.push_back(ip);
+  rec_.edits++;
   take(ip, r.key, &r);
 }
 
@@ -273,15 +276,40 @@ std::map<std::string, LoadBalancerResult> LbAllocator::run() {
   for (const auto& r : reqs_)
     if (r.needsAddress)
       for (bool v4 : r.families()) plans[r.key][v4] = plan(r, v4);
-  for (auto& [key, a] : rec_.services) {
-    const LoadBalancerRequest* r = find(key);
-    if (r && !r->needsAddress && !r->holdOnly) a.loadBalancerIPs.clear();
+  // Entries without LoadBalancer addresses and without a request are left
+  // as they are by the passes below: with the record's index kept across
+  // calls (the agent's), only the holders and the requests are visited.
+  AllocationIndex* ix = rec_.index.p && rec_.index.p->tracked ? rec_.index.p.get() : nullptr;
+  if (ix && !ix->lbValid) {
+    ix->lbHolders.clear();
+    for (const auto& [key, a] : rec_.services)
+      if (!a.loadBalancerIPs.empty()) ix->lbHolders.insert(key);
+    ix->lbValid = true;
   }
-  for (auto& [key, a] : rec_.services) {
+  std::vector<std::pair<const std::string, ServiceAllocation>*> visit;
+  if (ix) {
+    std::set<std::string> keys = ix->lbHolders;
+    for (const auto& r : reqs_) keys.insert(r.key);
+    for (const std::string& key : keys) {
+      auto it = rec_.services.find(key);
+      if (it != rec_.services.end()) visit.push_back(&*it);
+    }
+  } else {
+    for (auto& kv : rec_.services) visit.push_back(&kv);
+  }
+  for (auto* kv : visit) {
+    auto& [key, a] = *kv;
+    const LoadBalancerRequest* r = find(key);
+    if (r && !r->needsAddress && !r->holdOnly && !a.loadBalancerIPs.empty())
+      a.loadBalancerIPs.clear(), rec_.edits++;
+  }
+  for (auto* kv : visit) {
+    auto& [key, a] = *kv;
     const LoadBalancerRequest* r = find(key);
     if (!r || r->holdOnly) hold(key, a, r);
   }
-  for (auto& [key, a] : rec_.services) {
+  for (auto* kv : visit) {
+    auto& [key, a] = *kv;
     const LoadBalancerRequest* r = find(key);
     if (r && r->needsAddress) keep(*r, plans[key], a);
   }
@@ -319,9 +347,24 @@ std::map<std::string, LoadBalancerResult> LbAllocator::run() {
     // Dual-stack is all or nothing, as in MetalLB: one family short leaves
     // the service pending, its other address released.
     const LoadBalancerRequest* r = find(key);
-    if (it != rec_.services.end() && r && r->dualStack && !res.pending.empty())
-      it->second.loadBalancerIPs.clear();
+    if (it != rec_.services.end() && r && r->dualStack && !res.pending.empty() &&
+        !it->second.loadBalancerIPs.empty())
+      it->second.loadBalancerIPs.clear(), rec_.edits++;
     if (it != rec_.services.end()) res.ips = it->second.loadBalancerIPs;
+  }
+  if (ix) {
+    // Entries created below (requested, dynamic) are among the requests.
+    auto holds = [&](const std::string& key) {
+      auto it = rec_.services.find(key);
+      if (it != rec_.services.end() && !it->second.loadBalancerIPs.empty())
+        ix->lbHolders.insert(key);
+      else
+        ix->lbHolders.erase(key);
+    };
+    for (auto* kv : visit) holds(kv->first);
+    for (const auto& r : reqs_) holds(r.key);
+  } else if (rec_.index.p) {
+    rec_.index.p->lbValid = false;
   }
   return out;
 }

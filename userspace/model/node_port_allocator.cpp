@@ -50,14 +50,16 @@ std::string nodePortKey(const std::string& portName, size_t index, Protocol prot
 void NodePortAllocator::claimRecorded() {
   for (auto& [key, a] : rec_.services) {
     std::set<std::pair<uint16_t, std::string>> used;
-    std::erase_if(a.nodePorts, [&, k = key](const auto& kv) {
-      if (!range_.contains(kv.second) || !used.emplace(kv.second, protocolOfKey(kv.first)).second)
-        return true;
-      auto [it, fresh] = owner_.emplace(kv.second, k);
-      return !fresh && it->second != k;
-    });
+    if (std::erase_if(a.nodePorts, [&, k = key](const auto& kv) {
+          if (!range_.contains(kv.second) || !used.emplace(kv.second, protocolOfKey(kv.first)).second)
+            return true;
+          auto [it, fresh] = owner_.emplace(kv.second, k);
+          return !fresh && it->second != k;
+        }))
+      rec_.edits++;
     uint16_t hc = a.healthCheckNodePort;
-    if (hc && (!range_.contains(hc) || !owner_.emplace(hc, key).second)) a.healthCheckNodePort = 0;
+    if (hc && (!range_.contains(hc) || !owner_.emplace(hc, key).second))
+      a.healthCheckNodePort = 0, rec_.edits++;
   }
 }
 
@@ -67,6 +69,7 @@ void NodePortAllocator::setPorts(const std::string& key, ServiceAllocation& a,
     auto it = owner_.find(n);
     if (it != owner_.end() && it->second == key) disown(it);
   }
+  if (a.nodePorts != ports || a.healthCheckNodePort != healthCheck) rec_.edits++;
   a.nodePorts = std::move(ports);
   a.healthCheckNodePort = healthCheck;
   for (uint16_t n : numbers(a)) own(n, key);
@@ -121,7 +124,7 @@ bool NodePortAllocator::requested(const AllocationRequest& req, AllocationResult
   }
   if (!old && plan.empty() && !hc) return true;
   ServiceAllocation& a = rec_.services[req.key];
-  if (a.created.empty()) a.created = now_;
+  if (a.created.empty()) a.created = now_, rec_.edits++;
   setPorts(req.key, a, std::move(plan), hc);
   return true;
 }
@@ -142,7 +145,7 @@ uint16_t NodePortAllocator::probe(uint32_t first, uint32_t count, uint64_t hash)
   if (count == 0) return 0;
   uint64_t start = hash % count;
   if (!bits_) {
-    bits_.emplace(65536);
+    bits_ = std::make_shared<OffsetBitmap>(65536);
     for (const auto& [port, key] : owner_) bits_->set(port);
   }
   auto port = bits_->firstFree(first, uint64_t(first) + count, first + start);
@@ -180,7 +183,7 @@ bool NodePortAllocator::dynamic(const AllocationRequest& req, AllocationResult* 
     return true;
   }
   ServiceAllocation& a = rec_.services[req.key];
-  if (a.created.empty()) a.created = now_;
+  if (a.created.empty()) a.created = now_, rec_.edits++;
   const std::string full = "no free node port left in the range " + range_.str();
   for (const auto& np : req.nodePorts) {
     if (a.nodePorts.count(np.key)) continue;
@@ -188,12 +191,14 @@ bool NodePortAllocator::dynamic(const AllocationRequest& req, AllocationResult* 
     if (!port) port = pick(req.key + "/" + np.key);
     if (!port) return fail(res, np.field, full);
     a.nodePorts[np.key] = port;
+    rec_.edits++;
     own(port, req.key);
   }
   if (req.needsHealthCheckNodePort && !a.healthCheckNodePort) {
     uint16_t port = pick(req.key + "/healthCheckNodePort");
     if (!port) return fail(res, "spec.healthCheckNodePort", full);
     a.healthCheckNodePort = port;
+    rec_.edits++;
     own(port, req.key);
   }
   res->nodePorts = a.nodePorts;

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -21,7 +22,8 @@ uint64_t fnv1a64(const std::string& s);
 class NodePortAllocator {
  public:
   NodePortAllocator(AllocationRecord& rec, const NodePortRange& range, const std::string& now)
-      : rec_(rec), range_(range), now_(now) {}
+      : rec_(rec), range_(range), now_(now), owner_(rec.index.p->portOwner),
+        bits_(rec.index.p->portBits) {}
 
   // Takes ownership of the recorded ports, dropping invalid ones. The
   // entries of dead services must already be gone.
@@ -50,9 +52,9 @@ class NodePortAllocator {
   void own(uint16_t port, const std::string& key);
   void disown(std::map<uint16_t, std::string>::iterator it);
 
-  std::map<uint16_t, std::string> owner_;  // node port -> ns/name
+  std::map<uint16_t, std::string>& owner_;  // node port -> ns/name (the record's index)
   // Taken ports (bit = port number), built at the first dynamic pick.
-  mutable std::optional<OffsetBitmap> bits_;
+  std::shared_ptr<OffsetBitmap>& bits_;
 };
 
 }  // namespace ferry
