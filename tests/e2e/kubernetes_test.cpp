@@ -10,6 +10,7 @@
 // directory again and removes the server, so the other cases find the
 // cluster as the fixture made it.
 #include <atomic>
+#include <map>
 #include <fstream>
 #include <future>
 #include <set>
@@ -256,8 +257,39 @@ TEST_F(KubeSourceTest, ServicesAndSlicesFollowKubectl) {
 TEST_F(KubeSourceTest, ApiserverRestartDuringTrafficChangesNothing) {
   waitBothSynced();
   createWeb();
+  // an iperf3 stream from pod a (node1) through a ClusterIP to pod c (node2)
+  apply(
+      "apiVersion: v1\nkind: Service\nmetadata:\n  name: k-iperf\n  namespace: default\n"
+      "spec:\n  clusterIP: 198.19.5.11\n  ports:\n  - name: iperf\n    port: 5201\n"
+      "    targetPort: 5201\n    protocol: TCP\n");
+  apply(
+      "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: k-iperf-1\n"
+      "  namespace: default\n  labels:\n    kubernetes.io/service-name: k-iperf\n"
+      "addressType: IPv4\nports:\n- name: iperf\n  port: 5201\n  protocol: TCP\nendpoints:\n"
+      "- addresses: [\"198.18.130.2\"]\n  conditions: {ready: true}\n  nodeName: node2\n");
+  // programmed on node1 with its endpoint (Endpoints view of the agent)
+  ASSERT_TRUE(waitFor(
+      [&] {
+        nlohmann::json r = agentReply("node1", 2000);
+        if (!r.is_object() || !r.contains("endpoints")) return false;
+        for (const auto& e : r["endpoints"])
+          if (e.value(nlohmann::json::json_pointer("/metadata/name"), "") == "k-iperf")
+            return e.dump().find(kPodC) != std::string::npos;
+        return false;
+      },
+      Ms(8000), Ms(200)))
+      << "k-iperf never programmed on node1";
+  std::this_thread::sleep_for(Ms(300));
   long before = frontends("node1");
   ASSERT_GT(before, 0);
+  auto iperf = std::async(std::launch::async, [&] {
+    return exec("a", "iperf3 -J -i 1 -c 198.19.5.11 -p 5201 -t 16 -b 1G --connect-timeout 3000 "
+                "2>/dev/null", 60);
+  });
+  // iperf3's control and data connections are live at pod c
+  ASSERT_TRUE(waitFor([] { return established("c", 5201, kPodA) >= 2; }, Ms(5000), Ms(100)))
+      << "iperf3 never connected: " << exec("c", "ss -Htn state established").out;
+  auto iperfStart = Clock::now();
   LoopResult r = loopWhile([&] {
     ShResult stop = sh(q(testenv()) + " stop " + q(dir_), 20);
     EXPECT_EQ(stop.rc, 0) << stop.out;
@@ -273,6 +305,24 @@ TEST_F(KubeSourceTest, ApiserverRestartDuringTrafficChangesNothing) {
   EXPECT_EQ(r.failed, 0) << r.ok << " ok; first failure: " << r.firstFailure;
   EXPECT_GT(r.ok, 20);
   EXPECT_EQ(r.minFrontends, before) << "the maps changed while the apiserver was away";
+  EXPECT_LT(Clock::now() - iperfStart, std::chrono::seconds(16))
+      << "the restart outlasted the iperf3 stream";
+  ShResult ip = iperf.get();
+  EXPECT_EQ(ip.rc, 0) << "iperf3 through the ClusterIP failed during the apiserver restart:\n"
+                      << ip.out;
+  double received = 0, slowest = -1;
+  try {
+    nlohmann::json j = nlohmann::json::parse(ip.out);
+    received = j.value(nlohmann::json::json_pointer("/end/sum_received/bytes"), 0.0);
+    for (const auto& i : j.at("intervals")) {
+      double b = i.value(nlohmann::json::json_pointer("/sum/bytes"), 0.0);
+      if (slowest < 0 || b < slowest) slowest = b;
+    }
+  } catch (...) {
+  }
+  // 1 Gbit/s for 16 s is 2 GB; a stream broken or stalled for long falls far short
+  EXPECT_GT(received, 500e6) << "bytes received by pod c: " << received << "\n" << ip.out;
+  EXPECT_GT(slowest, 0) << "a second without a byte: the stream stalled\n" << ip.out;
   // the watch resumed: a change after the restart is followed
   apply(sliceYaml("k-web-1", {{kPodA, "node1"}}));
   Answer a = askUntil("c", "tcp", kVip, 80, [](const Answer& x) { return x.name == "pod-a"; },
@@ -374,6 +424,71 @@ class KubeLoadBalancerTest : public KubeSourceTest {
       ASSERT_EQ(r.rc, 0) << r.out;
     }
   }
+
+  void applyPool() {
+    apply(
+        "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: k-pool\n"
+        "  namespace: default\nspec:\n  addresses: [\"198.18.0.220-198.18.0.229\"]\n");
+  }
+  // A LoadBalancer service on port 80 (`meta`, `spec`: more lines of each)
+  // with a slice of pods a and c.
+  void applyLb(const std::string& name, const std::string& meta = "",
+               const std::string& spec = "") {
+    apply("apiVersion: v1\nkind: Service\nmetadata:\n  name: " + name +
+          "\n  namespace: default\n" + meta + "spec:\n  type: LoadBalancer\n" + spec +
+          "  ports:\n  - name: http\n    port: 80\n    targetPort: 8080\n    protocol: TCP\n");
+    std::string slice = sliceYaml(name + "-1", {{kPodA, "node1"}, {kPodC, "node2"}});
+    slice.replace(slice.find("service-name: k-web"), 19, "service-name: " + name);
+    apply(slice);
+  }
+  // status.loadBalancer.ingress[0].ip as kubectl shows it.
+  std::string statusIp(const std::string& name) {
+    return kubectl("get svc " + name + " -o jsonpath='{.status.loadBalancer.ingress[0].ip}'").out;
+  }
+  // The address node's agent assigned (its snapshot), "" when none,
+  // "absent" when the service is not in it, "?" when the agent is silent.
+  std::string assigned(const std::string& node, const std::string& name) {
+    nlohmann::json r = agentReply(node, 2000);
+    if (!r.is_object() || !r.contains("services")) return "?";
+    for (const auto& s : r["services"]) {
+      if (s.value(nlohmann::json::json_pointer("/metadata/name"), "") != name) continue;
+      auto ptr = nlohmann::json::json_pointer("/status/loadBalancer/ingress/0/ip");
+      return s.contains(ptr) ? s[ptr].get<std::string>() : "";
+    }
+    return "absent";
+  }
+  // PATCHes of the service's status subresource the server answered, by
+  // client address.
+  std::map<std::string, int> statusPatches(const std::string& name) {
+    std::map<std::string, int> out;
+    for (const auto& r : requests())
+      if (r.value("method", "") == "PATCH" &&
+          r.value("path", "") == "/api/v1/namespaces/default/services/" + name + "/status")
+        ++out[r.value("client", "")];
+    return out;
+  }
+  static int total(const std::map<std::string, int>& m) {
+    int n = 0;
+    for (const auto& [k, v] : m) n += v;
+    return n;
+  }
+  std::string holder() {
+    return kubectl(
+               "-n kube-system get lease ferry-loadbalancer-status -o "
+               "jsonpath='{.spec.holderIdentity}'")
+        .out;
+  }
+  // Agents that say they hold the status lease.
+  std::vector<std::string> leaders() {
+    std::vector<std::string> out;
+    for (const char* node : {"node1", "node2"}) {
+      auto st = status(node);
+      if (st.is_object() && st.contains("loadBalancerStatus") &&
+          st["loadBalancerStatus"].value("leader", false))
+        out.push_back(node);
+    }
+    return out;
+  }
 };
 
 TEST_F(KubeLoadBalancerTest, StatusWrittenOnceByTheLeaseHolderAndServed) {
@@ -428,6 +543,172 @@ TEST_F(KubeLoadBalancerTest, StatusWrittenOnceByTheLeaseHolderAndServed) {
   // the service CIDR came from the ServiceCIDR object
   ShResult ci = ferryctl("node1", "cluster-info");
   EXPECT_NE(ci.out.find("198.19.0.0/16 (from ServiceCIDR objects"), std::string::npos) << ci.out;
+}
+
+// Step 1 of the closing note's list: LoadBalancer addresses are seeded
+// from the stored status, so the lease holder restarted after a deletion
+// that changed the ns/name order computes what the other node holds and
+// writes nothing. Without the seeding, it would give k-lb-b the freed
+// first address and PATCH it.
+TEST_F(KubeLoadBalancerTest, RestartedAgentKeepsStoredAddresses) {
+  waitBothSynced();
+  applyPool();
+  applyLb("k-lb-a");
+  ASSERT_TRUE(waitFor([&] { return statusIp("k-lb-a") == "198.18.0.220"; }, Ms(10000), Ms(200)))
+      << statusIp("k-lb-a");
+  applyLb("k-lb-b");
+  ASSERT_TRUE(waitFor([&] { return statusIp("k-lb-b") == "198.18.0.221"; }, Ms(10000), Ms(200)))
+      << statusIp("k-lb-b");
+  ASSERT_EQ(kubectl("delete svc k-lb-a").rc, 0);
+  for (const char* node : {"node1", "node2"})
+    ASSERT_TRUE(waitFor([&] { return assigned(node, "k-lb-a") == "absent"; }, Ms(8000), Ms(100)))
+        << node;
+  std::string h = holder();
+  ASSERT_TRUE(h == "node1" || h == "node2") << h;
+  int before = total(statusPatches("k-lb-b"));
+  EXPECT_EQ(before, 1);
+  restartAgent(h, true);
+  ASSERT_TRUE(waitFor([&] { return synced(h) && leaders() == std::vector<std::string>{h}; },
+                      Ms(10000), Ms(100)))
+      << ferryctl(h, "status").out;
+  // time for a write, had the restarted holder computed anything else
+  std::this_thread::sleep_for(Ms(3000));
+  for (const char* node : {"node1", "node2"})
+    EXPECT_EQ(assigned(node, "k-lb-b"), "198.18.0.221") << node << " (restarted: " << h << ")";
+  EXPECT_EQ(total(statusPatches("k-lb-b")), before) << requests().dump();
+  EXPECT_EQ(statusIp("k-lb-b"), "198.18.0.221");
+  // still served on the stored address, from outside
+  Answer a = askUntil("ext", "tcp", "198.18.0.221", 80, [](const Answer& x) { return x.byPod(); },
+                      Ms(8000));
+  EXPECT_TRUE(a.byPod()) << a;
+  // the freed address goes to the next new service, on both nodes alike
+  applyLb("k-lb-c");
+  ASSERT_TRUE(waitFor([&] { return statusIp("k-lb-c") == "198.18.0.220"; }, Ms(10000), Ms(200)))
+      << statusIp("k-lb-c");
+  for (const char* node : {"node1", "node2"})
+    EXPECT_TRUE(waitFor([&] { return assigned(node, "k-lb-c") == "198.18.0.220"; }, Ms(5000)))
+        << node << ": " << assigned(node, "k-lb-c");
+}
+
+// Step 2: the status writer's Lease is taken over when its holder dies.
+// The holder's agent is killed (SIGKILL, by pid: it cannot hand the lease
+// back); a LoadBalancer created then gets no status until the lease has
+// expired, and then exactly one PATCH, from the survivor. The killed agent
+// back again does not take the lease back.
+TEST_F(KubeLoadBalancerTest, StatusWriterLeaseTakenOverAfterHolderDies) {
+  waitBothSynced();
+  applyPool();
+  std::string h;
+  ASSERT_TRUE(waitFor(
+      [&] {
+        h = holder();
+        return (h == "node1" || h == "node2") && leaders() == std::vector<std::string>{h};
+      },
+      Ms(10000), Ms(200)))
+      << "no single holder: '" << h << "'";
+  std::string other = h == "node1" ? "node2" : "node1";
+  std::string otherIp = other == "node1" ? kNode1 : kNode2;
+  std::ifstream pf(runDir() + "/" + h + ".pid");
+  int pid = 0;
+  pf >> pid;
+  ASSERT_GT(pid, 0);
+  auto killedAt = Clock::now();
+  ShResult k = killHard(pid);
+  ASSERT_EQ(k.rc, 0) << k.out;
+  applyLb("k-lb-t");
+  // the survivor serves it at once, but does not write while the lease is
+  // still the dead holder's (15 s from its last renewal as seen here)
+  ASSERT_TRUE(waitFor([&] { return assigned(other, "k-lb-t") == "198.18.0.220"; }, Ms(5000)))
+      << assigned(other, "k-lb-t");
+  EXPECT_EQ(statusIp("k-lb-t"), "") << "written while the lease was held by the dead " << h;
+  bool written = false;
+  for (int i = 0; i < 4 && !written; ++i)
+    written = waitFor([&] { return statusIp("k-lb-t") == "198.18.0.220"; }, Ms(10000), Ms(200));
+  ASSERT_TRUE(written) << ferryctl(other, "status").out;
+  auto took = std::chrono::duration_cast<Ms>(Clock::now() - killedAt).count();
+  EXPECT_GE(took, 9000) << "taken over before the lease could have expired";
+  EXPECT_EQ(holder(), other);
+  EXPECT_EQ(leaders(), std::vector<std::string>{other});
+  EXPECT_EQ(kubectl("-n kube-system get lease ferry-loadbalancer-status -o "
+                    "jsonpath='{.spec.leaseTransitions}'")
+                .out,
+            "1");
+  std::map<std::string, int> patches = statusPatches("k-lb-t");
+  EXPECT_EQ(patches, (std::map<std::string, int>{{otherIp, 1}})) << requests().dump();
+  // the killed node's agent back: the lease stays with the survivor
+  restartAgent(h, true);
+  ASSERT_TRUE(waitFor([&] { return synced(h); }, Ms(10000), Ms(100))) << ferryctl(h, "status").out;
+  std::this_thread::sleep_for(Ms(6000));  // more than a renewal period
+  EXPECT_EQ(holder(), other);
+  EXPECT_EQ(leaders(), std::vector<std::string>{other});
+  EXPECT_EQ(statusPatches("k-lb-t"), patches) << requests().dump();
+  EXPECT_EQ(assigned(h, "k-lb-t"), "198.18.0.220");
+}
+
+// Step 4: kube-proxy's filters on the wire. A Service labelled
+// service.kubernetes.io/service-proxy-name for another proxy is not served;
+// one labelled service.kubernetes.io/headless gets no ClusterIP frontend
+// (its clusterIP is set, and nothing answers on it); a LoadBalancer of
+// another loadBalancerClass keeps its ClusterIP served but gets no address
+// from ferry (no status written, and the pool's first address stays free).
+TEST_F(KubeLoadBalancerTest, FiltersLeaveOtherImplementationsServicesAlone) {
+  waitBothSynced();
+  applyPool();
+  auto svc = [&](const std::string& name, const std::string& labels, const std::string& spec) {
+    std::string meta = labels.empty() ? "" : "  labels: " + labels + "\n";
+    apply("apiVersion: v1\nkind: Service\nmetadata:\n  name: " + name +
+          "\n  namespace: default\n" + meta + "spec:\n" + spec +
+          "  ports:\n  - name: http\n    port: 80\n    targetPort: 8080\n    protocol: TCP\n");
+    std::string slice = sliceYaml(name + "-1", {{kPodA, "node1"}, {kPodC, "node2"}});
+    slice.replace(slice.find("service-name: k-web"), 19, "service-name: " + name);
+    apply(slice);
+  };
+  svc("k-other", "{service.kubernetes.io/service-proxy-name: other-proxy}",
+      "  clusterIP: 198.19.5.12\n");
+  svc("k-hl", "{service.kubernetes.io/headless: \"\"}", "  clusterIP: 198.19.5.13\n");
+  svc("k-lbc", "", "  type: LoadBalancer\n  clusterIP: 198.19.5.14\n"
+                   "  loadBalancerClass: other.example/lb\n");
+  // a served service created last: once it answers, the watch has
+  // delivered the ones before it
+  createWeb();
+  applyLb("k-lb-n");
+  for (const char* node : {"node1", "node2"}) {
+    SCOPED_TRACE(node);
+    EXPECT_TRUE(waitFor([&] { return assigned(node, "k-lb-n") == "198.18.0.220"; }, Ms(8000)))
+        << "the class-less LoadBalancer did not get the pool's first address: "
+        << assigned(node, "k-lb-n");
+    EXPECT_EQ(assigned(node, "k-other"), "absent");
+    EXPECT_EQ(assigned(node, "k-lbc"), "");
+    nlohmann::json r = agentReply(node, 2000);
+    std::string hlIp = "absent";
+    if (r.is_object() && r.contains("services"))
+      for (const auto& s : r["services"])
+        if (s.value(nlohmann::json::json_pointer("/metadata/name"), "") == "k-hl")
+          hlIp = s.value(nlohmann::json::json_pointer("/spec/clusterIP"), "");
+    EXPECT_EQ(hlIp, "None") << "k-hl is served as headless";
+  }
+  // on the wire, from pods on both nodes
+  for (const char* from : {"b", "c"}) {
+    SCOPED_TRACE(from);
+    Answer lbc = askUntil(from, "tcp", "198.19.5.14", 80, [](const Answer& x) { return x.byPod(); },
+                          Ms(5000));
+    EXPECT_TRUE(lbc.byPod()) << "the other class's LoadBalancer keeps its ClusterIP: " << lbc;
+    for (const char* vip : {"198.19.5.12", "198.19.5.13"})
+      for (int i = 0; i < 3; ++i) {
+        Answer a = ask(from, "tcp", vip, 80, 500);
+        EXPECT_FALSE(a.byPod()) << vip << " answered: " << a;
+      }
+  }
+  // no address written for the other class; the class-less one written once
+  EXPECT_TRUE(waitFor([&] { return statusIp("k-lb-n") == "198.18.0.220"; }, Ms(10000), Ms(200)));
+  EXPECT_EQ(statusIp("k-lbc"), "");
+  EXPECT_TRUE(statusPatches("k-lbc").empty()) << requests().dump();
+  EXPECT_TRUE(statusPatches("k-other").empty()) << requests().dump();
+  // relabelled for ferry's own proxy name (none: the label removed), it is served
+  ASSERT_EQ(kubectl("label svc k-other service.kubernetes.io/service-proxy-name-").rc, 0);
+  Answer back = askUntil("b", "tcp", "198.19.5.12", 80, [](const Answer& x) { return x.byPod(); },
+                         Ms(8000));
+  EXPECT_TRUE(back.byPod()) << back;
 }
 
 }  // namespace

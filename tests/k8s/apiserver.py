@@ -38,7 +38,8 @@ Fault injection (only with --faults), plain HTTP requests on the same port
   POST /_test/forbid?user=U&verb=V&resource=R     (403 from now on)
   POST /_test/unforbid?user=U&verb=V&resource=R
   GET  /_test/requests               recent requests (method, path, query,
-                                     content type, user, code) as JSON
+                                     content type, user, code, client
+                                     address) as JSON
   GET  /_test/watchers               number of open watch streams
 
 --state FILE: the store is saved there on SIGTERM/SIGINT and loaded at start,
@@ -1240,7 +1241,8 @@ class App:
             self.requests.append({"method": h.command, "path": h.u_path, "query": h.q,
                                   "contentType": h.headers.get("Content-Type", ""),
                                   "accept": h.headers.get("Accept", ""),
-                                  "user": getattr(h, "user_name", ""), "code": code})
+                                  "user": getattr(h, "user_name", ""), "code": code,
+                                  "client": h.client_address[0]})
 
     def groups(self):
         out = []

@@ -121,6 +121,7 @@ Expected<std::unique_ptr<Agent>> Agent::create(const AgentConfig& cfg) {
   opts.serviceCidrs = cfg.serviceCidrs;
   opts.nodePortMin = cfg.nodePortMin;
   opts.nodePortMax = cfg.nodePortMax;
+  opts.loadBalancerFromStatus = a->kube_ != nullptr;  // the stored status is the shared record
   a->buildOpts_ = opts;
   a->cp_ = std::make_unique<ControlPlane>(opts, *a->store_, *a->writer_, cfg.nodeName);
   if (!cfg.healthzListen.empty()) {

@@ -142,6 +142,8 @@ bool applyAllocation(Service& s, const AllocationResult& r, const LoadBalancerRe
     s.loadBalancerIngress = lb->ips;
     s.loadBalancerPending = lb->pending;
     if (!lb->error.empty()) errors->push_back({s.file, "Service " + s.key(), lb->field, lb->error});
+    if (!lb->warning.empty())
+      errors->push_back({s.file, "Service " + s.key(), kStatusIngressField, lb->warning, "Warning"});
   }
   if (s.creationTimestamp.empty()) s.creationTimestamp = r.created;
   return true;
@@ -197,7 +199,8 @@ std::vector<LoadBalancerRequest> Builder::lbRequests(const Results& results,
   for (const Service& s : m_.services) {
     auto it = results.find(s.key());
     if (it == results.end() || !it->second.error.empty()) continue;
-    byKey[s.key()] = loadBalancerRequest(s, lbFamilies(it->second, opts_));
+    byKey[s.key()] =
+        loadBalancerRequest(s, lbFamilies(it->second, opts_), opts_.loadBalancerFromStatus);
   }
   for (const auto& key : live)
     if (!byKey.count(key)) byKey[key] = heldLoadBalancerRequest(key, previous(key));

@@ -17,6 +17,11 @@ struct BuildOptions {
   std::vector<IpPrefix> serviceCidrs;  // first = primary family; IPv4 only for now
   std::function<std::string()> now;    // RFC 3339 UTC; empty = system clock
   uint16_t nodePortMin = 30000, nodePortMax = 32767;  // inclusive
+  // Kubernetes mode: LoadBalancer addresses are seeded from each Service's
+  // stored status.loadBalancer.ingress (load_balancer.h step 2b), the
+  // cluster-wide record every node reads; the directory mode's shared
+  // record file plays that role there.
+  bool loadBalancerFromStatus = false;
 };
 
 // Never throws; every problem ends up in snapshot.errors.

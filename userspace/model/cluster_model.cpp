@@ -189,9 +189,11 @@ void ClusterModel::allocate(const std::set<std::string>& keys, ChangeSet* cs) {
           auto r = results.find(key);
           const Service* s = store_.invalidServices().count(key) ? nullptr : store_.service(key);
           if (r != results.end() && r->second.error.empty()) {
-            lbReqs.push_back(loadBalancerRequest(*s, lbFamilies(r->second, opts_)));
+            lbReqs.push_back(loadBalancerRequest(*s, lbFamilies(r->second, opts_),
+                                                 opts_.loadBalancerFromStatus));
           } else if (s && !keys.count(key) && previous(key)) {
-            lbReqs.push_back(loadBalancerRequest(*s, v4Of(previous(key)->clusterIPs, opts_)));
+            lbReqs.push_back(loadBalancerRequest(*s, v4Of(previous(key)->clusterIPs, opts_),
+                                                 opts_.loadBalancerFromStatus));
           } else {
             lbReqs.push_back(heldLoadBalancerRequest(key, previous(key)));
           }
@@ -249,6 +251,9 @@ void ClusterModel::allocate(const std::set<std::string>& keys, ChangeSet* cs) {
     serviceErrors_.erase(key);
     if (!l->second.error.empty())
       serviceErrors_[key].push_back({next.file, "Service " + key, l->second.field, l->second.error});
+    if (!l->second.warning.empty())
+      serviceErrors_[key].push_back(
+          {next.file, "Service " + key, kStatusIngressField, l->second.warning, "Warning"});
     setService(key, std::move(next), cs);
   }
 }

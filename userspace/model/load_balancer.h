@@ -13,6 +13,19 @@
 //  2. Held: services present but invalid (holdOnly, or without a request
 //     at all) keep their recorded addresses while those are still in a
 //     pool; they get nothing new.
+//  2b. Seeded (Kubernetes mode, BuildOptions::loadBalancerFromStatus):
+//     before any recorded address is kept, a service takes the address of
+//     each family that its stored status.loadBalancer.ingress names (the
+//     first of the family), written by this or another node's status
+//     writer, when that address passes the checks of step 3 (in a pool,
+//     of its pool annotation, equal to its request, free or shareable).
+//     So a restarted node, whose record starts empty, arrives at the
+//     assignment the long-running nodes hold even after deletions changed
+//     the ns/name order; the status is the cluster's shared record (as
+//     MetalLB's controller keeps a service's stored ingress IP). Services
+//     are seeded in creationTimestamp order, then ns/name: of two services
+//     whose status claims the same address, the older one keeps it, the
+//     other is assigned anew and gets a warning naming both.
 //  3. Kept: a service keeps its recorded address while it is still in a
 //     pool, of its family, in the pool its address-pool annotation names
 //     (if any), equal to its requested address (if any), and shareable
@@ -77,17 +90,33 @@ struct LoadBalancerRequest {
   std::string sharingKey{};      // metallb.universe.tf/allow-shared-ip ("" = exclusive)
   std::string backendKey{};      // externalTrafficPolicy Local: the selector; else ""
   std::vector<std::pair<uint16_t, Protocol>> ports{};
+  // status.loadBalancer.ingress[].ip as stored (step 2b; empty unless the
+  // caller seeds from status), and metadata.creationTimestamp (RFC 3339,
+  // "" = unknown, sorted last) that orders the seeds.
+  std::vector<IpAddr> statusIPs{};
+  std::string created{};
 };
 
 struct LoadBalancerResult {
   std::vector<IpAddr> ips;   // at most one per family, the primary family's first
   std::string pending;       // why there is no address (needsAddress only)
   std::string field, error;  // a manifest problem, also summarised in pending
+  // Not an error: the stored status named an address another service's
+  // status claims first (step 2b); reported on kStatusIngressField.
+  std::string warning{};
 };
 
+inline constexpr char kStatusIngressField[] = "status.loadBalancer.ingress";
+
+// status.loadBalancer.ingress[].ip of a Service object as read (entries
+// without an IP address, e.g. hostname-only, skipped).
+std::vector<IpAddr> statusIngressIPs(const nlohmann::json& object);
+
 // The request for a valid service whose ClusterIPs are of `families`
-// (true = IPv4; primary first; empty = IPv4).
-LoadBalancerRequest loadBalancerRequest(const Service& s, const std::vector<bool>& families);
+// (true = IPv4; primary first; empty = IPv4). With fromStatus, statusIPs
+// is filled from the object's stored status (step 2b).
+LoadBalancerRequest loadBalancerRequest(const Service& s, const std::vector<bool>& families,
+                                        bool fromStatus = false);
 // The request for a service present but invalid, from its last good
 // version (null: unknown; its addresses are then held exclusively).
 LoadBalancerRequest heldLoadBalancerRequest(const std::string& key, const Service* lastGood);

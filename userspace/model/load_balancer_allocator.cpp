@@ -1,5 +1,6 @@
 // The LoadBalancer address policy documented in load_balancer.h.
 #include <algorithm>
+#include <tuple>
 
 #include "model/address_pool.h"
 #include "model/load_balancer.h"
@@ -8,8 +9,30 @@ namespace ferry {
 
 std::string annotationPath(const std::string& key) { return "metadata.annotations[" + key + "]"; }
 
-LoadBalancerRequest loadBalancerRequest(const Service& s, const std::vector<bool>& families) {
+std::vector<IpAddr> statusIngressIPs(const nlohmann::json& object) {
+  std::vector<IpAddr> out;
+  const nlohmann::json* j = &object;
+  for (const char* k : {"status", "loadBalancer", "ingress"}) {
+    if (!j->is_object()) return out;
+    auto it = j->find(k);
+    if (it == j->end()) return out;
+    j = &*it;
+  }
+  if (!j->is_array()) return out;
+  for (const auto& in : *j) {
+    if (!in.is_object()) continue;
+    auto ip = in.find("ip");
+    if (ip == in.end() || !ip->is_string()) continue;
+    if (auto a = IpAddr::parse(ip->get<std::string>())) out.push_back(*a);
+  }
+  return out;
+}
+
+LoadBalancerRequest loadBalancerRequest(const Service& s, const std::vector<bool>& families,
+                                        bool fromStatus) {
   LoadBalancerRequest r;
+  if (fromStatus) r.statusIPs = statusIngressIPs(s.object);
+  r.created = s.creationTimestamp;
   r.key = s.key();
   r.needsAddress = s.type == ServiceType::LoadBalancer && !s.loadBalancerIgnored;
   if (!families.empty()) r.v4 = families[0];
@@ -75,6 +98,7 @@ class LbAllocator {
   void take(const IpAddr& ip, const std::string& key, const LoadBalancerRequest* r);
   void hold(const std::string& key, ServiceAllocation& a, const LoadBalancerRequest* r);
   void keep(const LoadBalancerRequest& r, const std::map<bool, Plan>& plans, ServiceAllocation& a);
+  void seed(const LoadBalancerRequest& r, const std::map<bool, Plan>& plans, LoadBalancerResult* res);
   void assign(const LoadBalancerRequest& r, const IpAddr& ip);
   void requested(const LoadBalancerRequest& r, const Plan& p, LoadBalancerResult* res);
   void dynamic(const LoadBalancerRequest& r, bool v4, LoadBalancerResult* res);
@@ -155,7 +179,10 @@ bool LbAllocator::owned(const IpAddr& ip) const {
 }
 
 void LbAllocator::take(const IpAddr& ip, const std::string& key, const LoadBalancerRequest* r) {
-  owners_[ip].push_back({key, r});
+  std::vector<Holder>& hs = owners_[ip];
+  for (const Holder& h : hs)
+    if (h.key == key) return;
+  hs.push_back({key, r});
 }
 
 // Invalid services keep what they have while it is still in a pool.
@@ -189,6 +216,38 @@ void LbAllocator::keep(const LoadBalancerRequest& r, const std::map<bool, Plan>&
                    [&](const IpAddr& x, const IpAddr& y) { return (x.isV4() == r.v4) > (y.isV4() == r.v4); });
   if (a.loadBalancerIPs != kept) rec_.edits++;
   a.loadBalancerIPs = kept;
+}
+
+// Step 2b: the stored status's address of each family, when it passes the
+// checks of keep(); it replaces a recorded address of that family.
+void LbAllocator::seed(const LoadBalancerRequest& r, const std::map<bool, Plan>& plans,
+                       LoadBalancerResult* res) {
+  for (bool v4 : r.families()) {
+    auto ip = std::find_if(r.statusIPs.begin(), r.statusIPs.end(),
+                           [&](const IpAddr& a) { return a.isV4() == v4; });
+    if (ip == r.statusIPs.end()) continue;
+    auto pit = plans.find(v4);
+    if (pit == plans.end() || !pit->second.error.empty()) continue;
+    const Plan& p = pit->second;
+    const AddressPool* pool = poolOf(*ip);
+    if (!pool || (!r.pool.empty() && pool->name != r.pool) || (p.want && *p.want != *ip)) continue;
+    std::string why = conflict(*ip, &r);
+    if (!why.empty()) {
+      // Another service's status (seeded earlier: older, or as old and
+      // first by ns/name) or a held invalid service has it.
+      res->warning += (res->warning.empty() ? "" : "; ") + ip->str() +
+                      " is also claimed by another service: " + why +
+                      " (older creationTimestamp, then ns/name, keeps it)";
+      continue;
+    }
+    std::vector<IpAddr>& ips = rec_.services[r.key].loadBalancerIPs;
+    if (std::find(ips.begin(), ips.end(), *ip) != ips.end()) {
+      take(*ip, r.key, &r);  // holds it already: claimed, no edit
+      continue;
+    }
+    if (std::erase_if(ips, [&](const IpAddr& a) { return a.isV4() == v4; })) rec_.edits++;
+    assign(r, *ip);
+  }
 }
 
 // Adds ip to the service's addresses, the primary family's first.
@@ -308,12 +367,20 @@ std::map<std::string, LoadBalancerResult> LbAllocator::run() {
     const LoadBalancerRequest* r = find(key);
     if (!r || r->holdOnly) hold(key, a, r);
   }
+  std::map<std::string, LoadBalancerResult> out;
+  std::vector<const LoadBalancerRequest*> seeds;
+  for (const auto& r : reqs_)
+    if (r.needsAddress && !r.statusIPs.empty()) seeds.push_back(&r);
+  std::stable_sort(seeds.begin(), seeds.end(), [](const LoadBalancerRequest* x, const LoadBalancerRequest* y) {
+    return std::make_tuple(x->created.empty(), x->created, x->key) <
+           std::make_tuple(y->created.empty(), y->created, y->key);
+  });
+  for (const LoadBalancerRequest* r : seeds) seed(*r, plans[r->key], &out[r->key]);
   for (auto* kv : visit) {
     auto& [key, a] = *kv;
     const LoadBalancerRequest* r = find(key);
     if (r && r->needsAddress) keep(*r, plans[key], a);
   }
-  std::map<std::string, LoadBalancerResult> out;
   auto unassigned = [&](const LoadBalancerRequest& r, bool v4) {
     auto it = rec_.services.find(r.key);
     if (it == rec_.services.end()) return true;
