@@ -92,4 +92,127 @@ static __always_inline int parse4(void *data, void *data_end, struct pkt4 *p)
 	return FERRY_STAT_FWD_NEW;
 }
 
+/* ---- IPv6 ---- */
+
+#ifndef ETH_P_IPV6
+#define ETH_P_IPV6 0x86DD
+#endif
+#define IPV6_NH_HOP 0
+#define IPV6_NH_ROUTING 43
+#define IPV6_NH_FRAGMENT 44
+#define IPV6_NH_DSTOPTS 60
+/* Extension headers walked before giving up (RFC 8200 4.1 recommends at
+ * most one of each, destination options twice), and the most bytes of
+ * IPv6 and extension headers looked at: a packet beyond either passes
+ * untouched. */
+#define IPV6_EXT_MAX 6
+#define IPV6_HDRS_MAX 512
+
+/* The fixed IPv6 header (RFC 8200 3); linux/ipv6.h is not used so this
+ * builds for -target bpf without libc headers. */
+struct ip6hdr {
+	__u8 vtc;      /* version (4 bits), traffic class high bits */
+	__u8 tc_flow;
+	__be16 flow_lo;
+	__be16 payload_len;
+	__u8 nexthdr;
+	__u8 hop_limit;
+	union ferry_addr saddr;
+	union ferry_addr daddr;
+};
+
+_Static_assert(sizeof(struct ip6hdr) == 40, "ip6hdr");
+
+/* A parsed IPv6 TCP/UDP packet. l4_off is past every extension header. */
+struct pkt6 {
+	__u32 l3_off;
+	__u32 l4_off;
+	union ferry_addr saddr;
+	union ferry_addr daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 tcp_flags;
+	__u16 pad;
+};
+
+/* parse6: like parse4 for an IPv6 frame. Hop-by-hop, routing and
+ * destination options headers are skipped (at most IPV6_EXT_MAX, within
+ * IPV6_HDRS_MAX bytes, else PASS). A fragment header makes the packet a
+ * FRAGMENT (untouched) unless it is an atomic fragment (offset 0, no
+ * more fragments: RFC 6946); fragments are not tracked yet, so neither
+ * the first nor later ones are translated. A header cut short, or one
+ * that reaches past the payload length, is MALFORMED; so is a UDP
+ * checksum of 0, which IPv6 forbids (RFC 8200 8.1). ICMPv6 and other
+ * protocols PASS. */
+static __always_inline int parse6(void *data, void *data_end, struct pkt6 *p)
+{
+	struct ethhdr *eth = data;
+	struct ip6hdr *ip6;
+	__u32 off = sizeof(*eth) + sizeof(*ip6), end;
+	__u8 nexthdr, *ext, *l4;
+	int i;
+
+	if ((void *)(eth + 1) > data_end)
+		return FERRY_STAT_MALFORMED;
+	if (eth->h_proto != bpf_htons(ETH_P_IPV6))
+		return FERRY_STAT_PASS;
+	ip6 = (void *)(eth + 1);
+	if ((void *)(ip6 + 1) > data_end)
+		return FERRY_STAT_MALFORMED;
+	if ((ip6->vtc >> 4) != 6)
+		return FERRY_STAT_MALFORMED;
+	nexthdr = ip6->nexthdr;
+	end = off + bpf_ntohs(ip6->payload_len);
+	for (i = 0; i < IPV6_EXT_MAX; i++) {
+		if (nexthdr != IPV6_NH_HOP && nexthdr != IPV6_NH_ROUTING &&
+		    nexthdr != IPV6_NH_DSTOPTS && nexthdr != IPV6_NH_FRAGMENT)
+			break;
+		if (off > IPV6_HDRS_MAX)
+			return FERRY_STAT_PASS;
+		ext = data + off;
+		if ((void *)(ext + 8) > data_end || off + 8 > end)
+			return FERRY_STAT_MALFORMED;
+		if (nexthdr == IPV6_NH_FRAGMENT) {
+			/* offset (13 bits), 2 reserved bits, M */
+			if (*(__be16 *)(ext + 2) & bpf_htons(0xfff9))
+				return FERRY_STAT_FRAGMENT;
+			off += 8;
+		} else {
+			off += ((__u32)ext[1] + 1) * 8;
+		}
+		nexthdr = ext[0];
+	}
+	if (off > IPV6_HDRS_MAX)
+		return FERRY_STAT_PASS;
+	if (nexthdr != IPPROTO_TCP && nexthdr != IPPROTO_UDP)
+		return FERRY_STAT_PASS;
+
+	l4 = data + off;
+	if ((void *)(l4 + sizeof(struct udphdr)) > data_end || off + sizeof(struct udphdr) > end)
+		return FERRY_STAT_MALFORMED;
+	p->l3_off = sizeof(*eth);
+	p->l4_off = off;
+	p->saddr = ip6->saddr;
+	p->daddr = ip6->daddr;
+	p->proto = nexthdr;
+	p->tcp_flags = 0;
+	p->pad = 0;
+	p->sport = *(__be16 *)l4;
+	p->dport = *(__be16 *)(l4 + 2);
+	if (nexthdr == IPPROTO_TCP) {
+		if ((void *)(l4 + sizeof(struct tcphdr)) > data_end ||
+		    off + sizeof(struct tcphdr) > end)
+			return FERRY_STAT_MALFORMED;
+		if ((l4[12] >> 4) < 5) /* data offset */
+			return FERRY_STAT_MALFORMED;
+		p->tcp_flags = l4[13];
+	} else if (*(__u16 *)(l4 + 6) == 0) {
+		return FERRY_STAT_MALFORMED;
+	}
+	return FERRY_STAT_FWD_NEW;
+}
+
+#define PKT6_PARSE(ctx, p) parse6((void *)(long)(ctx)->data, (void *)(long)(ctx)->data_end, (p))
+
 #endif

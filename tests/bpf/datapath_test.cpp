@@ -8,13 +8,13 @@
 namespace ferry {
 namespace {
 
-TEST_F(DatapathTest, TcpForwardTranslatesToBackendAndTracksBothDirections) {
-  addBackend(1, kBackendA, 8080);
-  addService(kVip, 80, 6, {1});
-  Pkt in;
+TEST_P(DatapathFamilyTest, TcpForwardTranslatesToBackendAndTracksBothDirections) {
+  addBackend(1, fam().backendA, 8080);
+  addService(fam().vip, 80, 6, {1});
+  Pkt in = toVip();
   in.payload = {'h', 'i'};
   Pkt want = in;
-  want.daddr = kBackendA;
+  want.daddr = fam().backendA;
   want.dport = 8080;
 
   Result r = run(Program::FromPod, build(in));
@@ -28,30 +28,21 @@ TEST_F(DatapathTest, TcpForwardTranslatesToBackendAndTracksBothDirections) {
   EXPECT_EQ(fwd.backend_id, 1u);
   EXPECT_EQ(ntohs(fwd.nat_port), 8080);
   EXPECT_EQ(fwd.svc_id, 7u);
-  Pkt reply;
-  reply.saddr = kBackendA;
-  reply.sport = 8080;
-  reply.daddr = kClient;
-  reply.dport = 40000;
-  ASSERT_TRUE(ctLookup(reply, FERRY_CT_REV, &rev));
-  EXPECT_EQ(std::memcmp(rev.nat_addr.b, abiAddr(kVip).b, 16), 0);
+  ASSERT_TRUE(ctLookup(fromBackend(fam().backendA, 8080), FERRY_CT_REV, &rev));
+  EXPECT_EQ(std::memcmp(rev.nat_addr.b, abiAddr(fam().vip).b, 16), 0);
   EXPECT_EQ(ntohs(rev.nat_port), 80);
 }
 
-TEST_F(DatapathTest, TcpReplyTranslatedBackToServiceAddress) {
-  addBackend(1, kBackendA, 8080);
-  addService(kVip, 80, 6, {1});
-  run(Program::FromPod, build(Pkt{}));
+TEST_P(DatapathFamilyTest, TcpReplyTranslatedBackToServiceAddress) {
+  addBackend(1, fam().backendA, 8080);
+  addService(fam().vip, 80, 6, {1});
+  run(Program::FromPod, build(toVip()));
 
-  Pkt reply;
-  reply.saddr = kBackendA;
-  reply.sport = 8080;
-  reply.daddr = kClient;
-  reply.dport = 40000;
+  Pkt reply = fromBackend(fam().backendA, 8080);
   reply.tcpFlags = 0x12;  // SYN-ACK
   reply.payload = {1, 2, 3};
   Pkt want = reply;
-  want.saddr = kVip;
+  want.saddr = fam().vip;
   want.sport = 80;
 
   Result r = run(Program::ToPod, build(reply));
@@ -61,33 +52,30 @@ TEST_F(DatapathTest, TcpReplyTranslatedBackToServiceAddress) {
   EXPECT_EQ(stat(FERRY_STAT_REVNAT), 1u);
 }
 
-TEST_F(DatapathTest, UdpForwardAndReply) {
-  addBackend(1, kBackendA, 5353, 17);
-  addService(kVip, 53, 17, {1});
-  Pkt in;
+TEST_P(DatapathFamilyTest, UdpForwardAndReply) {
+  addBackend(1, fam().backendA, 5353, 17);
+  addService(fam().vip, 53, 17, {1});
+  Pkt in = toVip();
   in.proto = 17;
   in.dport = 53;
   in.payload = {'q', 'u', 'e', 'r', 'y'};
   Pkt want = in;
-  want.daddr = kBackendA;
+  want.daddr = fam().backendA;
   want.dport = 5353;
   Result r = run(Program::FromPod, build(in));
   EXPECT_EQ(r.verdict, TC_ACT_OK);
   EXPECT_BYTES(build(want), r.out);
 
-  Pkt reply;
+  Pkt reply = fromBackend(fam().backendA, 5353);
   reply.proto = 17;
-  reply.saddr = kBackendA;
-  reply.sport = 5353;
-  reply.daddr = kClient;
-  reply.dport = 40000;
   reply.payload = {'a'};
   Pkt wantReply = reply;
-  wantReply.saddr = kVip;
+  wantReply.saddr = fam().vip;
   wantReply.sport = 53;
   r = run(Program::ToPod, build(reply));
   EXPECT_BYTES(build(wantReply), r.out);
   EXPECT_EQ(checkChecksums(r.out), "");
+  EXPECT_EQ(stat(FERRY_STAT_REVNAT), 1u);
 }
 
 TEST_F(DatapathTest, UdpWithoutChecksumKeepsNoChecksum) {
@@ -245,13 +233,13 @@ TEST_F(DatapathTest, NoEndpointsRejectsWithIcmpPortUnreachable) {
   EXPECT_EQ(checkChecksums(r.out), "");
 }
 
-TEST_F(DatapathTest, HairpinSourceNatsToNodeAndRedirectsBack) {
-  addBackend(1, kClient, 8080);  // the client is the only backend
-  addService(kVip, 80, 6, {1});
-  Pkt in;
+TEST_P(DatapathFamilyTest, HairpinSourceNatsToNodeAndRedirectsBack) {
+  addBackend(1, fam().client, 8080);  // the client is the only backend
+  addService(fam().vip, 80, 6, {1});
+  Pkt in = toVip();
   Pkt want = in;
-  want.saddr = kNode;
-  want.daddr = kClient;
+  want.saddr = fam().node;
+  want.daddr = fam().client;
   want.dport = 8080;
   std::swap(want.srcMac, want.dstMac);
   Result r = run(Program::FromPod, build(in));
@@ -260,16 +248,13 @@ TEST_F(DatapathTest, HairpinSourceNatsToNodeAndRedirectsBack) {
   EXPECT_EQ(stat(FERRY_STAT_HAIRPIN), 1u);
 
   // The pod answers its "client", the node address: back to VIP -> pod.
-  Pkt reply;
-  reply.saddr = kClient;
-  reply.sport = 8080;
-  reply.daddr = kNode;
-  reply.dport = 40000;
+  Pkt reply = fromBackend(fam().client, 8080);
+  reply.daddr = fam().node;
   reply.tcpFlags = 0x12;
   Pkt wantReply = reply;
-  wantReply.saddr = kVip;
+  wantReply.saddr = fam().vip;
   wantReply.sport = 80;
-  wantReply.daddr = kClient;
+  wantReply.daddr = fam().client;
   std::swap(wantReply.srcMac, wantReply.dstMac);
   r = run(Program::FromPod, build(reply));
   EXPECT_EQ(r.verdict, TC_ACT_REDIRECT);
@@ -351,6 +336,9 @@ TEST_F(DatapathTest, ExpiredEntryIsReplacedAndClosingShortensLife) {
   EXPECT_EQ(v.expires_ns, 1071 * sec);
   EXPECT_TRUE(v.flags & FERRY_CT_F_CLOSING);
 }
+
+INSTANTIATE_TEST_SUITE_P(Families, DatapathFamilyTest, ::testing::Values(kFamily4, kFamily6),
+                         [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace
 }  // namespace ferry

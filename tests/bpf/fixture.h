@@ -30,6 +30,24 @@ constexpr const char* kClient = "198.18.129.2";
 constexpr const char* kBackendA = "198.18.129.3";
 constexpr const char* kBackendB = "198.18.130.2";
 constexpr const char* kNode = "198.18.0.11";
+// IPv6 addresses of the same roles (TESTNET plan).
+constexpr const char* kVip6 = "2001:db8:ffff::a";
+constexpr const char* kClient6 = "2001:db8:1:1::2";
+constexpr const char* kBackendA6 = "2001:db8:1:1::3";
+constexpr const char* kBackendB6 = "2001:db8:1:2::2";
+constexpr const char* kNode6 = "2001:db8::11";
+
+// The addresses of one IP family, for cases parametrized by family.
+struct Family {
+  const char* name;  // test name suffix
+  const char* vip;
+  const char* client;
+  const char* backendA;
+  const char* backendB;
+  const char* node;
+};
+inline const Family kFamily4{"IPv4", kVip, kClient, kBackendA, kBackendB, kNode};
+inline const Family kFamily6{"IPv6", kVip6, kClient6, kBackendA6, kBackendB6, kNode6};
 
 inline ferry_addr abiAddr(const std::string& s) {
   ferry_addr a{};
@@ -46,6 +64,7 @@ class DatapathTest : public ::testing::Test {
     dp_ = std::move(*dp);
     ferry_config cfg{};
     cfg.snat4 = abiAddr(kNode);
+    cfg.snat6 = abiAddr(kNode6);
     ASSERT_TRUE(dp_->config().update(0, cfg));
   }
 
@@ -138,6 +157,28 @@ class DatapathTest : public ::testing::Test {
   }
 
   std::unique_ptr<Datapath> dp_;
+};
+
+// A DatapathTest case run once per IP family (GetParam()).
+class DatapathFamilyTest : public DatapathTest, public ::testing::WithParamInterface<Family> {
+ protected:
+  const Family& fam() const { return GetParam(); }
+  // The client's packet to the service address, port 40000 -> 80.
+  Pkt toVip() const {
+    Pkt p;
+    p.saddr = fam().client;
+    p.daddr = fam().vip;
+    return p;
+  }
+  // A backend's packet to the client, port `sport` -> 40000.
+  Pkt fromBackend(const char* backend, uint16_t sport) const {
+    Pkt p;
+    p.saddr = backend;
+    p.sport = sport;
+    p.daddr = fam().client;
+    p.dport = 40000;
+    return p;
+  }
 };
 
 #define EXPECT_BYTES(expected, actual) \

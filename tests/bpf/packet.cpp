@@ -29,6 +29,77 @@ uint32_t pseudoSum(const uint8_t* ip, uint8_t proto, size_t l4len) {
   uint32_t sum = sumBytes(ip + 12, 8, 0);
   return sum + proto + l4len;
 }
+// RFC 8200 8.1: source, destination, upper-layer length, next header.
+uint32_t pseudoSum6(const uint8_t* ip6, uint8_t proto, size_t l4len) {
+  uint32_t sum = sumBytes(ip6 + 8, 32, 0);
+  return sum + (l4len >> 16) + (l4len & 0xffff) + proto;
+}
+bool isV6(const std::string& a) { return a.find(':') != std::string::npos; }
+
+std::vector<uint8_t> build6(const Pkt& p) {
+  size_t exts = 0;
+  for (const auto& e : p.ext6) exts += e.bytes.size();
+  size_t l4hdr = p.proto == 6 ? 20 : 8;
+  size_t l4len = l4hdr + p.payload.size();
+  std::vector<uint8_t> b(14 + 40 + exts + l4len, 0);
+  std::memcpy(&b[0], p.dstMac.data(), 6);
+  std::memcpy(&b[6], p.srcMac.data(), 6);
+  put16(b, 12, 0x86dd);
+  size_t ip = 14;
+  b[ip] = 0x60;
+  put16(b, ip + 4, exts + l4len);
+  b[ip + 6] = p.ext6.empty() ? p.proto : p.ext6[0].type;
+  b[ip + 7] = p.ttl;
+  inet_pton(AF_INET6, p.saddr.c_str(), &b[ip + 8]);
+  inet_pton(AF_INET6, p.daddr.c_str(), &b[ip + 24]);
+  size_t off = ip + 40;
+  for (size_t i = 0; i < p.ext6.size(); ++i) {
+    std::memcpy(&b[off], p.ext6[i].bytes.data(), p.ext6[i].bytes.size());
+    b[off] = i + 1 < p.ext6.size() ? p.ext6[i + 1].type : p.proto;
+    off += p.ext6[i].bytes.size();
+  }
+  size_t l4 = off;
+  put16(b, l4, p.sport);
+  put16(b, l4 + 2, p.dport);
+  if (p.proto == 6) {
+    put32(b, l4 + 4, p.seq);
+    put32(b, l4 + 8, p.ack);
+    b[l4 + 12] = 5 << 4;
+    b[l4 + 13] = p.tcpFlags;
+    put16(b, l4 + 14, 65535);
+  } else {
+    put16(b, l4 + 4, l4len);
+  }
+  std::memcpy(&b[l4 + l4hdr], p.payload.data(), p.payload.size());
+  if (!(p.proto == 17 && p.udpNoChecksum)) {
+    uint16_t c = inetChecksum(&b[l4], l4len, pseudoSum6(&b[ip], p.proto, l4len));
+    if (p.proto == 17 && c == 0) c = 0xffff;
+    put16(b, l4 + (p.proto == 6 ? 16 : 6), c);
+  }
+  return b;
+}
+
+std::string checkChecksums6(const std::vector<uint8_t>& f) {
+  if (f.size() < 54) return "frame too short";
+  const uint8_t* ip = &f[14];
+  size_t end = 54 + ((ip[4] << 8) | ip[5]);
+  if (end > f.size()) return "IPv6 payload length beyond frame";
+  uint8_t nh = ip[6];
+  size_t off = 54;
+  while (nh == 0 || nh == 43 || nh == 44 || nh == 60) {
+    if (off + 8 > end) return "extension header beyond payload";
+    uint8_t next = f[off];
+    off += nh == 44 ? 8 : (f[off + 1] + 1) * 8;
+    nh = next;
+  }
+  if (off > end) return "extension header beyond payload";
+  size_t l4len = end - off;
+  const uint8_t* l4 = &f[off];
+  if (nh == 17 && l4len >= 8 && l4[6] == 0 && l4[7] == 0) return "UDP checksum 0 in IPv6";
+  if (nh == 6 || nh == 17 || nh == 58)
+    return inetChecksum(l4, l4len, pseudoSum6(ip, nh, l4len)) == 0 ? "" : "bad L4 checksum";
+  return "";
+}
 }  // namespace
 
 uint16_t inetChecksum(const uint8_t* data, size_t len, uint32_t seed) {
@@ -38,6 +109,7 @@ uint16_t inetChecksum(const uint8_t* data, size_t len, uint32_t seed) {
 }
 
 std::vector<uint8_t> build(const Pkt& p) {
+  if (isV6(p.saddr)) return build6(p);
   size_t ihl = 20 + p.ipOptions.size();
   size_t l4hdr = p.proto == 6 ? 20 : 8;
   size_t l4len = l4hdr + p.payload.size();
@@ -79,6 +151,7 @@ std::vector<uint8_t> build(const Pkt& p) {
 }
 
 std::string checkChecksums(const std::vector<uint8_t>& f) {
+  if (f.size() >= 14 && f[12] == 0x86 && f[13] == 0xdd) return checkChecksums6(f);
   if (f.size() < 34) return "frame too short";
   const uint8_t* ip = &f[14];
   size_t ihl = (ip[0] & 0xf) * 4;

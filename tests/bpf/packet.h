@@ -1,5 +1,6 @@
-// Crafted packets for BPF_PROG_TEST_RUN: Ethernet + IPv4 + TCP/UDP/ICMP
-// with correct checksums, and an independent checksum verifier.
+// Crafted packets for BPF_PROG_TEST_RUN: Ethernet + IPv4 or IPv6 (with
+// extension headers) + TCP/UDP/ICMP with correct checksums, and an
+// independent checksum verifier.
 #pragma once
 
 #include <arpa/inet.h>
@@ -26,14 +27,22 @@ struct Pkt {
   uint16_t ipId = 1;
   uint8_t ttl = 64;
   bool udpNoChecksum = false;
+  // IPv6 (addresses with ':'): extension headers in order, each given
+  // whole with its type; byte 0 (next header) is filled in by build().
+  struct Ext6 {
+    uint8_t type;  // 0 hop-by-hop, 43 routing, 44 fragment, 60 destination options
+    std::vector<uint8_t> bytes;
+  };
+  std::vector<Ext6> ext6;
   std::array<uint8_t, 6> srcMac{0x02, 0, 0, 0, 0, 0x0a};
   std::array<uint8_t, 6> dstMac{0x02, 0, 0, 0, 0, 0x0b};
 };
 
 uint16_t inetChecksum(const uint8_t* data, size_t len, uint32_t seed = 0);
 std::vector<uint8_t> build(const Pkt& p);
-// Recomputes the IPv4 header checksum and the L4 (TCP/UDP/ICMP) checksum
-// of an Ethernet frame; "" when both are right, else what is wrong.
+// Recomputes the IPv4 header checksum and the L4 (TCP/UDP/ICMP, or for
+// IPv6 TCP/UDP/ICMPv6 past the extension headers) checksum of an
+// Ethernet frame; "" when all are right, else what is wrong.
 std::string checkChecksums(const std::vector<uint8_t>& frame);
 std::string hex(const std::vector<uint8_t>& bytes);
 

@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The pod-side path of the tc programs for IPv6 (see svc_tc.h): a pod's
+ * packet to a ClusterIP or externalIP translated to a backend chosen by
+ * lb_select (the same selection as IPv4), replies translated back,
+ * hairpin through the node's IPv6 address (ferry_config.snat6), and
+ * "no endpoints" refused with ICMPv6 port unreachable.
+ * Not yet for IPv6: NodePorts reached from pods, null bindings of direct
+ * flows, ICMPv6 errors about translated flows (they pass untouched). */
+#ifndef FERRY_BPF_SVC6_TC_H
+#define FERRY_BPF_SVC6_TC_H
+
+#include "lib/common.h"
+#include "lib/conntrack6.h"
+#include "lib/lb.h"
+#include "lib/maps.h"
+#include "lib/nat.h"
+#include "lib/nat6.h"
+#include "lib/parse.h"
+#include "lib/reject6.h"
+
+static __always_inline const struct ferry_svc_value *
+svc6_lookup(const union ferry_addr *addr, __be16 port, __u8 proto, __u8 scope)
+{
+	struct ferry_svc_key key;
+
+	__builtin_memset(&key, 0, sizeof(key));
+	key.addr = *addr;
+	key.port = port;
+	key.proto = proto;
+	key.scope = scope;
+	return bpf_map_lookup_elem(&ferry_svc, &key);
+}
+
+/* The frontend an IPv6 packet from inside the cluster is aimed at: a
+ * ClusterIP first, then an externalIP / load-balancer address. */
+static __always_inline const struct ferry_svc_value *
+svc6_lookup_frontend(const union ferry_addr *daddr, __be16 dport, __u8 proto,
+		     struct frontend *fe)
+{
+	const struct ferry_svc_value *svc;
+
+	fe->addr = *daddr;
+	fe->scope = FERRY_SCOPE_CLUSTER;
+	svc = svc6_lookup(daddr, dport, proto, FERRY_SCOPE_CLUSTER);
+	if (svc)
+		return svc;
+	fe->scope = FERRY_SCOPE_EXTERNAL;
+	return svc6_lookup(daddr, dport, proto, FERRY_SCOPE_EXTERNAL);
+}
+
+/* The node's IPv6 address for SNAT (hairpin); NULL when unset. */
+static __always_inline const union ferry_addr *snat6_addr(const struct ferry_config *cfg)
+{
+	if (!cfg || addr_is_v4(&cfg->snat6) ||
+	    !(cfg->snat6.w[0] | cfg->snat6.w[1] | cfg->snat6.w[2] | cfg->snat6.w[3]))
+		return NULL;
+	return &cfg->snat6;
+}
+
+/* Hairpin: the translated packet goes straight back out to the pod. */
+static __always_inline int lb6_hairpin(struct __sk_buff *skb)
+{
+	if (eth_swap(skb))
+		return FERRY_STAT_DROP_REWRITE;
+	bpf_redirect(skb->ifindex, 0);
+	return FERRY_STAT_HAIRPIN;
+}
+
+/* Pod -> service (IPv6). Returns the stat that names the outcome. */
+static __always_inline int lb6_forward(struct __sk_buff *skb, const struct pkt6 *p,
+				       const struct ferry_config *cfg)
+{
+	const struct ferry_svc_value *svc;
+	const struct ferry_backend *be;
+	const union ferry_addr *snat;
+	struct frontend fe;
+	struct xlate6 x;
+	struct flow6 f;
+	__u64 now = ferry_now(cfg);
+	int stat, err;
+
+	svc = svc6_lookup_frontend(&p->daddr, p->dport, p->proto, &fe);
+	if (!svc)
+		return FERRY_STAT_PASS;
+	__builtin_memset(&f, 0, sizeof(f));
+	if (!ct6_lookup_fwd(p, now, svc->svc_id, &f, &stat)) {
+		/* a FIN or RST of an untracked flow starts nothing */
+		if (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
+			return FERRY_STAT_PASS;
+		if (!svc->count) {
+			if (svc->flags & FERRY_SVC_F_LOCAL)
+				return FERRY_STAT_DROP_NO_LOCAL;
+			return reject6(skb, p);
+		}
+		struct lb_flow fl = { .client = p->saddr, .sport = p->sport, .now = now };
+
+		be = lb_select(&fe, p->dport, p->proto, svc, &fl, &f.backend_id);
+		/* an IPv4 backend behind an IPv6 frontend cannot be reached
+		 * by rewriting addresses (that would be NAT64) */
+		if (!be || addr_is_v4(&be->addr))
+			return FERRY_STAT_DROP_NO_BACKEND;
+		f.baddr = be->addr;
+		f.bport = be->port;
+		f.saddr = p->saddr;
+		f.sport = p->sport;
+		f.svc_id = svc->svc_id;
+		if (addr_eq(&f.baddr, &p->saddr)) {
+			/* the pod reaches itself: source NAT to the node */
+			snat = snat6_addr(cfg);
+			if (!snat)
+				return FERRY_STAT_DROP_NO_BACKEND;
+			f.saddr = *snat;
+			f.flags = FERRY_CT_F_HAIRPIN | FERRY_CT_F_SNAT;
+		}
+		err = ct6_create(p, &f, now);
+		if (err)
+			return err;
+	}
+	x.saddr = f.saddr;
+	x.sport = f.sport;
+	x.daddr = f.baddr;
+	x.dport = f.bport;
+	if (nat6_apply(skb, p, &x))
+		return FERRY_STAT_DROP_REWRITE;
+	if (f.flags & FERRY_CT_F_HAIRPIN)
+		return lb6_hairpin(skb);
+	return stat;
+}
+
+/* Backend -> client reply (IPv6): source back to the service address,
+ * destination back to the client's own address and port. */
+static __always_inline int lb6_reverse(struct __sk_buff *skb, const struct pkt6 *p,
+				       const struct ferry_config *cfg, int hairpin_only)
+{
+	struct ferry_ct_value *ct;
+	struct xlate6 x;
+	__u64 now = ferry_now(cfg);
+	int hairpin;
+
+	ct = ct6_lookup_rev(p, now);
+	if (!ct)
+		return FERRY_STAT_PASS;
+	hairpin = ct->flags & FERRY_CT_F_HAIRPIN;
+	if (hairpin_only && !hairpin)
+		return FERRY_STAT_PASS;
+	ct6_use_rev(p, ct, now);
+	if ((ct->flags & (FERRY_CT_F_NULLBIND | FERRY_CT_F_REMAP)) == FERRY_CT_F_NULLBIND)
+		return FERRY_STAT_PASS;
+	x.saddr = ct->nat_addr;
+	x.sport = ct->nat_port;
+	x.daddr = ct->alt_addr;
+	x.dport = ct->alt_port;
+	if (nat6_apply(skb, p, &x))
+		return FERRY_STAT_DROP_REWRITE;
+	if (hairpin)
+		return lb6_hairpin(skb);
+	return FERRY_STAT_REVNAT;
+}
+
+/* from_pod for an IPv6 frame: a hairpin reply (addressed to the node)
+ * is caught before the stack would deliver it locally. */
+static __always_inline int pod6_from(struct __sk_buff *skb, const struct ferry_config *cfg)
+{
+	const union ferry_addr *snat;
+	struct pkt6 p;
+	int stat;
+
+	stat = PKT6_PARSE(skb, &p);
+	if (stat != FERRY_STAT_FWD_NEW)
+		return stat;
+	snat = snat6_addr(cfg);
+	if (snat && addr_eq(&p.daddr, snat)) {
+		stat = lb6_reverse(skb, &p, cfg, 1);
+		if (stat != FERRY_STAT_PASS)
+			return stat;
+	}
+	return lb6_forward(skb, &p, cfg);
+}
+
+/* to_pod for an IPv6 frame: replies of every backend. */
+static __always_inline int pod6_to(struct __sk_buff *skb, const struct ferry_config *cfg)
+{
+	struct pkt6 p;
+	int stat;
+
+	stat = PKT6_PARSE(skb, &p);
+	if (stat != FERRY_STAT_FWD_NEW)
+		return stat;
+	return lb6_reverse(skb, &p, cfg, 0);
+}
+
+#endif
