@@ -57,6 +57,41 @@ svc4_lookup_frontend(__be32 daddr, __be16 dport, __u8 proto, int internal, struc
 	return svc4_lookup(0, dport, proto, FERRY_SCOPE_EXTERNAL);
 }
 
+/* svc4_lookup_frontend() for an address of either family, as the maps
+ * hold it (IPv4 as ::ffff:a.b.c.d, so an IPv4-mapped IPv6 address finds
+ * the IPv4 frontend); NodePorts of IPv6 are stored with ::. */
+static __always_inline const struct ferry_svc_value *
+svc_lookup_frontend(const union ferry_addr *daddr, __be16 dport, __u8 proto, int internal,
+		    struct frontend *fe)
+{
+	const struct ferry_svc_value *svc;
+	struct ferry_svc_key key;
+
+	__builtin_memset(&key, 0, sizeof(key));
+	key.addr = *daddr;
+	key.port = dport;
+	key.proto = proto;
+	fe->addr = *daddr;
+	if (internal) {
+		key.scope = fe->scope = FERRY_SCOPE_CLUSTER;
+		svc = bpf_map_lookup_elem(&ferry_svc, &key);
+		if (svc)
+			return svc;
+	}
+	key.scope = fe->scope = FERRY_SCOPE_EXTERNAL;
+	svc = bpf_map_lookup_elem(&ferry_svc, &key);
+	if (svc)
+		return svc;
+	if (!bpf_map_lookup_elem(&ferry_node_addrs, daddr))
+		return NULL;
+	if (addr_is_v4(daddr))
+		addr_set_v4(&key.addr, 0);
+	else
+		__builtin_memset(&key.addr, 0, sizeof(key.addr));
+	fe->addr = key.addr;
+	return bpf_map_lookup_elem(&ferry_svc, &key);
+}
+
 /* The new flow a backend is selected for. */
 struct lb_flow {
 	union ferry_addr client; /* source address (the node's for its own sockets) */

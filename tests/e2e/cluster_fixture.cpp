@@ -690,6 +690,18 @@ void ClusterTest::SetUp() {
   if (!Cluster::ensureUp(&err)) GTEST_FAIL() << "test cluster is not up: " << err;
 }
 
+std::string familyName(const ::testing::TestParamInfo<Family>& info) {
+  return info.param == Family::IPv6 ? "IPv6" : "IPv4";
+}
+
+// Every TEST_P(ClusterFamilyTest, ...) of the suite, in both families.
+INSTANTIATE_TEST_SUITE_P(ByFamily, ClusterFamilyTest, kFamilies, familyName);
+
+std::string hostPort(const std::string& ip, int port) {
+  std::string h = ip.find(':') != std::string::npos ? "[" + ip + "]" : ip;
+  return h + ":" + std::to_string(port);
+}
+
 void ClusterTest::TearDown() {
   std::set<std::string> names;
   {

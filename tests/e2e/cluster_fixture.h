@@ -41,6 +41,8 @@ inline constexpr const char* kPodB6 = "2001:db8:1:1::3";
 inline constexpr const char* kPodC6 = "2001:db8:1:2::2";
 inline constexpr const char* kNode1 = "198.18.0.11";
 inline constexpr const char* kNode2 = "198.18.0.12";
+inline constexpr const char* kNode1v6 = "2001:db8::11";
+inline constexpr const char* kNode2v6 = "2001:db8::12";
 
 struct ShResult {
   int rc = -1;
@@ -160,5 +162,25 @@ class ClusterTest : public ::testing::Test {
   void SetUp() override;
   void TearDown() override;
 };
+
+// The IP family a case runs in: cases written once and run in both
+// (TEST_P(ClusterFamilyTest, ...), INSTANTIATE_TEST_SUITE_P(..., kFamilies,
+// familyName)) pick their addresses with v4v6().
+enum class Family { IPv4, IPv6 };
+inline const auto kFamilies = ::testing::Values(Family::IPv4, Family::IPv6);
+std::string familyName(const ::testing::TestParamInfo<Family>& info);
+
+class ClusterFamilyTest : public ClusterTest, public ::testing::WithParamInterface<Family> {
+ protected:
+  bool v6() const { return GetParam() == Family::IPv6; }
+  // The IPv4 or the IPv6 one of two values, by the case's family.
+  template <class T>
+  T v4v6(T v4, T v6) const {
+    return this->v6() ? v6 : v4;
+  }
+};
+
+// "ip:port" as ferry-echo prints a socket address ("[ip]:port" for IPv6).
+std::string hostPort(const std::string& ip, int port);
 
 }  // namespace e2e

@@ -41,22 +41,24 @@ Ep terminating(const std::string& ip, const std::string& node, bool serving = tr
   return {ip, node, false, serving, true};
 }
 
-// A selector-less Service (`spec` lines after the ports) and its slice.
+// A selector-less Service (`spec` lines after the ports) and its slice
+// (addressType IPv6 when the ClusterIP is).
 std::string service(const std::string& name, const std::string& vip, const std::string& ports,
                     const std::vector<Ep>& eps, int targetPort, const std::string& proto,
                     const std::string& spec = "") {
   auto b = [](bool v) { return v ? "true" : "false"; };
+  const char* family = vip.find(':') != std::string::npos ? "IPv6" : "IPv4";
   std::string y = "apiVersion: v1\nkind: Service\nmetadata: {name: " + name +
-                  ", namespace: default}\nspec:\n  clusterIP: " + vip + "\n  ports: " + ports +
+                  ", namespace: default}\nspec:\n  clusterIP: \"" + vip + "\"\n  ports: " + ports +
                   "\n" + spec + "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n" +
                   "metadata:\n  name: " + name + "-1\n  namespace: default\n" +
-                  "  labels: {kubernetes.io/service-name: " + name + "}\naddressType: IPv4\n" +
+                  "  labels: {kubernetes.io/service-name: " + name + "}\naddressType: " + family + "\n" +
                   "ports: [{name: p, port: " + std::to_string(targetPort) + ", protocol: " + proto +
                   "}]\nendpoints:";
   if (eps.empty()) return y + " []\n";
   y += "\n";
   for (const Ep& e : eps)
-    y += "- {addresses: [" + e.ip + "], nodeName: " + e.node + ", conditions: {ready: " +
+    y += "- {addresses: [\"" + e.ip + "\"], nodeName: " + e.node + ", conditions: {ready: " +
          b(e.ready) + ", serving: " + b(e.serving) + ", terminating: " + b(e.terminating) + "}}\n";
   return y;
 }
@@ -270,17 +272,24 @@ for i in range(n):
 // ECONNABORTED), it connects again and reaches the live
 // endpoint. The old endpoint (pod a) is still up here, so without the
 // sweep the socket would keep getting answers from it.
-TEST_F(EndpointSetsE2E, NodeConnectedUdpSocketPinnedToARemovedEndpointIsDestroyed) {
-  const std::string vip = "198.19.14.7";
+// In both families (the sweep walks IPv4 and IPv6 UDP sockets).
+class EndpointSetsFamilyE2E : public EndpointSetsE2E,
+                              public ::testing::WithParamInterface<Family> {};
+INSTANTIATE_TEST_SUITE_P(ByFamily, EndpointSetsFamilyE2E, kFamilies, familyName);
+
+TEST_P(EndpointSetsFamilyE2E, NodeConnectedUdpSocketPinnedToARemovedEndpointIsDestroyed) {
+  const bool v6 = GetParam() == Family::IPv6;
+  const std::string vip = v6 ? "2001:db8:ffff::e07" : "198.19.14.7";
+  const std::string podA = v6 ? kPodA6 : kPodA, podC = v6 ? kPodC6 : kPodC;
   const std::string ports = "[{name: p, port: 53, targetPort: 5353, protocol: UDP}]";
-  writeManifest("es-sock.yaml", service("es-sock", vip, ports, {ready(kPodA, "node1")}, 5353, "UDP"));
+  writeManifest("es-sock.yaml", service("es-sock", vip, ports, {ready(podA, "node1")}, 5353, "UDP"));
   ASSERT_EQ(until("node1", "udp", vip, 53, "pod-a").name, "pod-a");
   const std::string py = runDir() + "/es_sock.py";
   std::ofstream(py) << R"PY(
 import errno, socket, sys, time
 ip, port, n, iv = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 def conn():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_DGRAM)
     s.connect((ip, port))
     s.settimeout(iv)
     return s
@@ -304,7 +313,7 @@ for i in range(n):
   sh(q(clusterSh()) + " node-exec " + prefix() + " node1 /usr/bin/python3 " + q(py) + " " + vip +
      " 53 24 0.25 >" + q(out) + " 2>&1 &");
   std::this_thread::sleep_for(2s);
-  writeManifest("es-sock.yaml", service("es-sock", vip, ports, {ready(kPodC, "node2")}, 5353, "UDP"));
+  writeManifest("es-sock.yaml", service("es-sock", vip, ports, {ready(podC, "node2")}, 5353, "UDP"));
   std::this_thread::sleep_for(5s);
   std::ifstream in(out);
   std::stringstream ss;

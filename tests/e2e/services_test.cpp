@@ -13,6 +13,8 @@ namespace {
 
 const std::map<std::string, std::string> kPodIp = {
     {"pod-a", kPodA}, {"pod-b", kPodB}, {"pod-c", kPodC}};
+const std::map<std::string, std::string> kPodIp6 = {
+    {"pod-a", kPodA6}, {"pod-b", kPodB6}, {"pod-c", kPodC6}};
 
 bool isPod(const std::string& name) { return kPodIp.count(name) != 0; }
 
@@ -165,13 +167,18 @@ TEST_F(ClusterTest, UdpService) {
   EXPECT_FALSE(t.ok()) << t;
 }
 
-TEST_F(ClusterTest, NoEndpointsIsRefusedFast) {
-  const std::string vip = "198.19.1.8";
+// The ClusterIP of the case's family: the socket hooks (connect4/6,
+// sendmsg4/6) refuse at once; pods' packets get an ICMP port unreachable
+// from tc (IPv6 from pods: the tc IPv6 path, not asked here yet).
+TEST_P(ClusterFamilyTest, NoEndpointsIsRefusedFast) {
+  const std::string vip = v4v6<std::string>("198.19.1.8", "2001:db8:ffff::108");
   writeManifest("t08-empty.yaml",
-                serviceYaml("t08-empty", vip, "app: nothing-matches",
+                serviceYaml("t08-empty", "\"" + vip + "\"", "app: nothing-matches",
                             "[{name: web, port: 80, targetPort: 8080, protocol: TCP},"
                             " {name: dns, port: 53, targetPort: 5353, protocol: UDP}]"));
-  for (const char* where : {"a", "node1"}) {
+  std::vector<std::string> wheres = {"node1"};
+  if (!v6()) wheres.insert(wheres.begin(), "a");
+  for (const std::string& where : wheres) {
     for (const char* proto : {"tcp", "udp"}) {
       int port = std::string(proto) == "tcp" ? 80 : 53;
       // wait until programmed (before that, the ClusterIP is unknown: timeout)
@@ -217,13 +224,18 @@ TEST_F(ClusterTest, HairpinSeesNodeIP) {
   }
 }
 
-TEST_F(ClusterTest, NodeProcessesReachClusterIP) {
-  const std::string vip = "198.19.1.10";
+// The node's own processes (socket hooks connect4/6, getpeername4/6):
+// the pod sees the node's address of the family, getpeername() shows the
+// ClusterIP.
+TEST_P(ClusterFamilyTest, NodeProcessesReachClusterIP) {
+  const std::string vip = v4v6<std::string>("198.19.1.10", "2001:db8:ffff::110");
+  const auto& podIp = v4v6(&kPodIp, &kPodIp6);
   writeManifest("t10-node.yaml",
-                serviceYaml("t10-node", vip, "app: web",
+                serviceYaml("t10-node", "\"" + vip + "\"", "app: web",
                             "[{name: web, port: 80, targetPort: 8080, protocol: TCP},"
                             " {name: dns, port: 53, targetPort: 5353, protocol: UDP}]"));
-  for (auto [node, nodeIp] : {std::pair{"node1", kNode1}, std::pair{"node2", kNode2}}) {
+  for (auto [node, nodeIp] : {std::pair{"node1", v4v6(kNode1, kNode1v6)},
+                              std::pair{"node2", v4v6(kNode2, kNode2v6)}}) {
     for (auto [proto, port, target] :
          {std::tuple{"tcp", 80, 8080}, std::tuple{"udp", 53, 5353}}) {
       Answer a = askUntil(node, proto, vip, port, [](const Answer& x) { return x.ok(); });
@@ -239,13 +251,67 @@ TEST_F(ClusterTest, NodeProcessesReachClusterIP) {
         }
         ASSERT_TRUE(b.ok()) << node << " " << proto << ": " << b;
         EXPECT_TRUE(isPod(b.name)) << b;
-        EXPECT_EQ(b.peer, vip + ":" + std::to_string(port)) << node << " " << proto << ": " << b;
+        EXPECT_EQ(b.peer, hostPort(vip, port)) << node << " " << proto << ": " << b;
         EXPECT_EQ(b.clientIp, nodeIp) << b;
         EXPECT_EQ(b.localPort, target) << b;
         if (isPod(b.name)) {
-          EXPECT_EQ(b.localIp, kPodIp.at(b.name)) << b;
+          EXPECT_EQ(b.localIp, podIp->at(b.name)) << b;
         }
       }
+    }
+  }
+}
+
+// A node process's unconnected UDP socket (sendmsg4/6, recvmsg4/6): the
+// datagram goes to an endpoint, and recvfrom() reports the answer as
+// coming from the ClusterIP and service port, not the pod.
+TEST_P(ClusterFamilyTest, NodeUdpRecvfromSeesClusterIP) {
+  const std::string vip = v4v6<std::string>("198.19.15.11", "2001:db8:ffff::f11");
+  writeManifest("t15-sendto.yaml",
+                serviceYaml("t15-sendto", "\"" + vip + "\"", "app: web",
+                            "[{name: dns, port: 53, targetPort: 5353, protocol: UDP}]"));
+  Answer a = askUntil("node1", "udp", vip, 53, [](const Answer& x) { return x.ok(); });
+  ASSERT_TRUE(a.ok()) << a;
+  for (int i = 0; i < 8; ++i) {
+    Answer b = ask("node1", "udp", vip, 53, 1000, "--sendto --show-peer");
+    if (!b.ok()) b = ask("node1", "udp", vip, 53, 2000, "--sendto --show-peer");  // lossy
+    ASSERT_TRUE(b.ok()) << b;
+    ASSERT_TRUE(isPod(b.name)) << b;
+    EXPECT_EQ(b.peer, hostPort(vip, 53)) << "recvfrom() source: " << b;
+    EXPECT_EQ(b.clientIp, v4v6(kNode1, kNode1v6)) << b;
+    EXPECT_EQ(b.localIp, v4v6(&kPodIp, &kPodIp6)->at(b.name)) << b;
+    EXPECT_EQ(b.localPort, 5353) << b;
+  }
+}
+
+// A dual-stack application on the node reaching an IPv4 ClusterIP through
+// an AF_INET6 socket and the IPv4-mapped address ::ffff:a.b.c.d (connect6,
+// getpeername6; sendmsg to a mapped address runs sendmsg4, the answer
+// recvmsg6): it is the IPv4 service, with the node's IPv4 address as
+// client. ferry-echo prints mapped addresses as plain IPv4.
+TEST_F(ClusterTest, NodeDualStackSocketReachesIPv4ClusterIPByMappedAddress) {
+  const std::string vip = "198.19.15.12", mapped = "::ffff:198.19.15.12";
+  writeManifest("t15-mapped.yaml",
+                serviceYaml("t15-mapped", vip, "app: web",
+                            "[{name: web, port: 80, targetPort: 8080, protocol: TCP},"
+                            " {name: dns, port: 53, targetPort: 5353, protocol: UDP}]"));
+  ASSERT_TRUE(waitAnswered("node1", "tcp", vip, 80).ok()) << "the IPv4 ClusterIP itself";
+  for (auto [proto, port, target, extra] :
+       {std::tuple{"tcp", 80, 8080, ""}, std::tuple{"udp", 53, 5353, ""},
+        std::tuple{"udp", 53, 5353, "--sendto"}}) {
+    Answer a = askUntil("node1", proto, mapped, port, [](const Answer& x) { return x.ok(); },
+                        Ms(3000), 500);
+    ASSERT_TRUE(a.ok()) << proto << " " << extra << ": " << a;
+    for (int i = 0; i < 3; ++i) {
+      Answer b = ask("node1", proto, mapped, port, 1000, std::string("--show-peer ") + extra);
+      if (!b.ok() && std::string(proto) == "udp")  // lossy
+        b = ask("node1", proto, mapped, port, 2000, std::string("--show-peer ") + extra);
+      ASSERT_TRUE(b.ok()) << proto << " " << extra << ": " << b;
+      ASSERT_TRUE(isPod(b.name)) << b;
+      EXPECT_EQ(b.peer, vip + ":" + std::to_string(port)) << proto << " " << extra << ": " << b;
+      EXPECT_EQ(b.clientIp, kNode1) << b;
+      EXPECT_EQ(b.localIp, kPodIp.at(b.name)) << b;
+      EXPECT_EQ(b.localPort, target) << b;
     }
   }
 }

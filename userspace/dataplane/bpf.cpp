@@ -39,6 +39,10 @@ const CgroupHook kCgroupHooks[] = {
     {"link_sock4_sendmsg", [](::ferry_bpf* s) { return s->progs.ferry_sock4_sendmsg; }},
     {"link_sock4_recvmsg", [](::ferry_bpf* s) { return s->progs.ferry_sock4_recvmsg; }},
     {"link_sock4_getpeername", [](::ferry_bpf* s) { return s->progs.ferry_sock4_getpeername; }},
+    {"link_sock6_connect", [](::ferry_bpf* s) { return s->progs.ferry_sock6_connect; }},
+    {"link_sock6_sendmsg", [](::ferry_bpf* s) { return s->progs.ferry_sock6_sendmsg; }},
+    {"link_sock6_recvmsg", [](::ferry_bpf* s) { return s->progs.ferry_sock6_recvmsg; }},
+    {"link_sock6_getpeername", [](::ferry_bpf* s) { return s->progs.ferry_sock6_getpeername; }},
 };
 
 // Maps pinned by name under the pin dir.

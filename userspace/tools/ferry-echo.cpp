@@ -8,8 +8,10 @@
 //       address the datagram was sent to). IPv6 addresses are printed as [ip]:port.
 //       Without --bind, listens on 0.0.0.0 and [::] (v6only). Exits 0 on SIGTERM/SIGINT.
 //   ferry-echo ask tcp|udp IP PORT [--timeout-ms N] [--count N] [--src-port P]
-//                                  [--src ADDR] [--show-peer]
-//       Prints the server's line (after "peer <ip>:<port>" with --show-peer).
+//                                  [--src ADDR] [--show-peer] [--sendto]
+//       Prints the server's line (after "peer <ip>:<port>" with --show-peer:
+//       getpeername(), or with --sendto the source recvfrom() reports).
+//       --sendto (UDP): an unconnected socket, sendto() and recvfrom().
 //       Exit 0 ok, 3 "refused", 4 "timeout", 1 other errors (message on stderr).
 //       With --count N, stops at the first failure.
 //   ferry-echo hold tcp IP PORT --seconds S [--timeout-ms N] [--stall-ms N]
@@ -49,7 +51,7 @@ using Clock = std::chrono::steady_clock;
                "usage:\n"
                "  ferry-echo serve --name NAME [--tcp PORT]... [--udp PORT]... [--bind ADDR]\n"
                "  ferry-echo ask tcp|udp IP PORT [--timeout-ms N] [--count N] [--src-port P]\n"
-               "                                 [--src ADDR] [--show-peer]\n"
+               "                                 [--src ADDR] [--show-peer] [--sendto]\n"
                "  ferry-echo hold tcp IP PORT --seconds S [--timeout-ms N] [--stall-ms N]\n"
                "exit codes: 0 ok, 1 error, 2 usage, 3 refused, 4 timeout\n");
   std::exit(rc);
@@ -433,6 +435,7 @@ struct ClientOpts {
   int src_port = -1;
   std::string src;
   bool show_peer = false;
+  bool sendto = false;  // UDP: unconnected, sendto()/recvfrom()
   long seconds = -1;
   int stall_ms = 5000;
 };
@@ -442,10 +445,8 @@ struct Fail {
   std::string what;  // printed to stdout for refused/timeout, stderr otherwise
 };
 
-// connect with a timeout; returns fd or sets fail
-int connect_to(const ClientOpts& o, Fail& f) {
-  auto dst = parse_addr(o.ip, o.port);
-  if (!dst) die("bad address '" + o.ip + "'");
+// A client socket for dst's family, bound with --src/--src-port; fd or sets fail.
+int open_client(const ClientOpts& o, const Addr* dst, Fail& f) {
   int fd = socket(dst->family(), (o.tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     f = {kExitErr, "socket: " + errstr(errno)};
@@ -463,6 +464,15 @@ int connect_to(const ClientOpts& o, Fail& f) {
       return -1;
     }
   }
+  return fd;
+}
+
+// connect with a timeout; returns fd or sets fail
+int connect_to(const ClientOpts& o, Fail& f) {
+  auto dst = parse_addr(o.ip, o.port);
+  if (!dst) die("bad address '" + o.ip + "'");
+  int fd = open_client(o, &*dst, f);
+  if (fd < 0) return -1;
   set_nonblock(fd);
   int r = connect(fd, reinterpret_cast<sockaddr*>(&dst->ss), dst->len);
   if (r < 0 && errno == EINPROGRESS) {
@@ -545,7 +555,45 @@ int report(const Fail& f) {
   return f.rc;
 }
 
+// ask --sendto: one datagram with sendto() on an unconnected socket, the
+// answer with recvfrom() (the source address the kernel reports).
+int ask_sendto(const ClientOpts& o) {
+  Fail f{};
+  auto dst = parse_addr(o.ip, o.port);
+  if (!dst) die("bad address '" + o.ip + "'");
+  int fd = open_client(o, &*dst, f);
+  if (fd < 0) return report(f);
+  const char msg[] = "ask\n";
+  if (sendto(fd, msg, sizeof msg - 1, 0, reinterpret_cast<sockaddr*>(&dst->ss), dst->len) < 0) {
+    int e = errno;
+    close(fd);
+    return report(e == ECONNREFUSED ? Fail{kExitRefused, "refused"} : Fail{kExitErr, "sendto: " + errstr(e)});
+  }
+  pollfd p{fd, POLLIN, 0};
+  int pr;
+  do pr = poll(&p, 1, o.timeout_ms);
+  while (pr < 0 && errno == EINTR);
+  if (pr == 0) {
+    close(fd);
+    return report(Fail{kExitTimeout, "timeout"});
+  }
+  char buf[4096];
+  sockaddr_storage from{};
+  socklen_t fl = sizeof from;
+  ssize_t n = recvfrom(fd, buf, sizeof buf, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), &fl);
+  int e = errno;
+  close(fd);
+  if (n < 0) return report(e == ECONNREFUSED ? Fail{kExitRefused, "refused"} : Fail{kExitErr, "recvfrom: " + errstr(e)});
+  std::string line(buf, static_cast<size_t>(n));
+  while (!line.empty() && line.back() == '\n') line.pop_back();
+  if (o.show_peer) std::printf("peer %s\n", fmt_addr(reinterpret_cast<sockaddr*>(&from)).c_str());
+  std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
+  return kExitOk;
+}
+
 int ask_once(const ClientOpts& o) {
+  if (o.sendto) return ask_sendto(o);
   Fail f{};
   int fd = connect_to(o, f);
   if (fd < 0) return report(f);
@@ -592,6 +640,7 @@ ClientOpts parse_client(int argc, char** argv, bool hold) {
     else if (a == "--src-port") o.src_port = parse_port(val());
     else if (a == "--src") o.src = val();
     else if (a == "--show-peer" && !hold) o.show_peer = true;
+    else if (a == "--sendto" && !hold && !o.tcp) o.sendto = true;
     else if (a == "--seconds" && hold) o.seconds = parse_num(val(), "--seconds");
     else if (a == "--stall-ms" && hold) o.stall_ms = static_cast<int>(parse_num(val(), "--stall-ms"));
     else if (a == "-h" || a == "--help") usage(0);
