@@ -52,6 +52,11 @@ class ClusterModel {
   // it (the record was locked, unreadable or unwritable: issue 11's retry
   // on a timer). Nothing when none wait.
   ChangeSet retryAllocations();
+  // New service CIDRs (Kubernetes mode: the ServiceCIDR objects changed):
+  // every live service's allocation is checked again against them, as a
+  // full build with the new options would (a ClusterIP outside every CIDR
+  // is an error; the service keeps its last good programming).
+  ChangeSet setServiceCidrs(std::vector<IpPrefix> cidrs);
   // The allocation record could not be used in the last transaction.
   bool recordFailed() const { return !recordErrors_.empty(); }
 
