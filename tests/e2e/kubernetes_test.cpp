@@ -467,6 +467,15 @@ class KubeLoadBalancerTest : public KubeSourceTest {
         ++out[r.value("client", "")];
     return out;
   }
+  // The status PATCHes the server answered, one line each, for messages.
+  std::string patchLog() {
+    std::string out;
+    for (const auto& r : requests())
+      if (r.value("method", "") == "PATCH" && r.value("path", "").find("/services/") != std::string::npos)
+        out += r.value("client", "") + " " + r.value("path", "") + " " +
+               std::to_string(r.value("code", 0)) + "\n";
+    return out;
+  }
   static int total(const std::map<std::string, int>& m) {
     int n = 0;
     for (const auto& [k, v] : m) n += v;
@@ -575,7 +584,7 @@ TEST_F(KubeLoadBalancerTest, RestartedAgentKeepsStoredAddresses) {
   std::this_thread::sleep_for(Ms(3000));
   for (const char* node : {"node1", "node2"})
     EXPECT_EQ(assigned(node, "k-lb-b"), "198.18.0.221") << node << " (restarted: " << h << ")";
-  EXPECT_EQ(total(statusPatches("k-lb-b")), before) << requests().dump();
+  EXPECT_EQ(total(statusPatches("k-lb-b")), before) << patchLog();
   EXPECT_EQ(statusIp("k-lb-b"), "198.18.0.221");
   // still served on the stored address, from outside
   Answer a = askUntil("ext", "tcp", "198.18.0.221", 80, [](const Answer& x) { return x.byPod(); },
@@ -634,14 +643,14 @@ TEST_F(KubeLoadBalancerTest, StatusWriterLeaseTakenOverAfterHolderDies) {
                 .out,
             "1");
   std::map<std::string, int> patches = statusPatches("k-lb-t");
-  EXPECT_EQ(patches, (std::map<std::string, int>{{otherIp, 1}})) << requests().dump();
+  EXPECT_EQ(patches, (std::map<std::string, int>{{otherIp, 1}})) << patchLog();
   // the killed node's agent back: the lease stays with the survivor
   restartAgent(h, true);
   ASSERT_TRUE(waitFor([&] { return synced(h); }, Ms(10000), Ms(100))) << ferryctl(h, "status").out;
   std::this_thread::sleep_for(Ms(6000));  // more than a renewal period
   EXPECT_EQ(holder(), other);
   EXPECT_EQ(leaders(), std::vector<std::string>{other});
-  EXPECT_EQ(statusPatches("k-lb-t"), patches) << requests().dump();
+  EXPECT_EQ(statusPatches("k-lb-t"), patches) << patchLog();
   EXPECT_EQ(assigned(h, "k-lb-t"), "198.18.0.220");
 }
 
@@ -702,13 +711,59 @@ TEST_F(KubeLoadBalancerTest, FiltersLeaveOtherImplementationsServicesAlone) {
   // no address written for the other class; the class-less one written once
   EXPECT_TRUE(waitFor([&] { return statusIp("k-lb-n") == "198.18.0.220"; }, Ms(10000), Ms(200)));
   EXPECT_EQ(statusIp("k-lbc"), "");
-  EXPECT_TRUE(statusPatches("k-lbc").empty()) << requests().dump();
-  EXPECT_TRUE(statusPatches("k-other").empty()) << requests().dump();
+  EXPECT_TRUE(statusPatches("k-lbc").empty()) << patchLog();
+  EXPECT_TRUE(statusPatches("k-other").empty()) << patchLog();
   // relabelled for ferry's own proxy name (none: the label removed), it is served
   ASSERT_EQ(kubectl("label svc k-other service.kubernetes.io/service-proxy-name-").rc, 0);
   Answer back = askUntil("b", "tcp", "198.19.5.12", 80, [](const Answer& x) { return x.byPod(); },
                          Ms(8000));
   EXPECT_TRUE(back.byPod()) << back;
+}
+
+// Step 5: a ServiceCIDR object added while the agents run is applied in
+// place. A service whose ClusterIP lies outside every CIDR is reported and
+// not served; once a ServiceCIDR covers it, it is served, by the same
+// agent processes.
+TEST_F(KubeLoadBalancerTest, ServiceCidrAddedWithoutRestart) {
+  waitBothSynced();
+  auto pidOf = [&](const std::string& node) {
+    std::ifstream f(runDir() + "/" + node + ".pid");
+    int pid = 0;
+    f >> pid;
+    return pid;
+  };
+  int pid1 = pidOf("node1"), pid2 = pidOf("node2");
+  apply(
+      "apiVersion: v1\nkind: Service\nmetadata:\n  name: k-cidr\n  namespace: default\n"
+      "spec:\n  clusterIP: 198.18.96.10\n  ports:\n  - name: http\n    port: 80\n"
+      "    targetPort: 8080\n    protocol: TCP\n");
+  std::string slice = sliceYaml("k-cidr-1", {{kPodA, "node1"}, {kPodC, "node2"}});
+  slice.replace(slice.find("service-name: k-web"), 19, "service-name: k-cidr");
+  apply(slice);
+  createWeb();  // served after k-cidr's events: those are in
+  for (const char* node : {"node1", "node2"}) {
+    nlohmann::json r = agentReply(node, 2000);
+    EXPECT_TRUE(r.is_object() && r.contains("errors") &&
+                r["errors"].dump().find("default/k-cidr") != std::string::npos)
+        << node << ": " << (r.is_object() ? r.value("errors", nlohmann::json()).dump() : "");
+  }
+  for (int i = 0; i < 3; ++i) {
+    Answer a = ask("b", "tcp", "198.18.96.10", 80, 500);
+    EXPECT_FALSE(a.byPod()) << "served outside the service CIDRs: " << a;
+  }
+  apply(
+      "apiVersion: networking.k8s.io/v1\nkind: ServiceCIDR\nmetadata:\n  name: extra\n"
+      "spec:\n  cidrs: [\"198.18.96.0/24\"]\n");
+  for (const char* from : {"b", "c"}) {
+    Answer a = askUntil(from, "tcp", "198.18.96.10", 80, [](const Answer& x) { return x.byPod(); },
+                        Ms(8000));
+    EXPECT_TRUE(a.byPod()) << "from " << from << ": " << a << "\n" << ferryctl("node1", "status").out;
+  }
+  ShResult ci = ferryctl("node2", "cluster-info");
+  // (ServiceCIDR objects in name order, IPv4 first)
+  EXPECT_NE(ci.out.find("198.18.96.0/24,198.19.0.0/16"), std::string::npos) << ci.out;
+  EXPECT_EQ(pidOf("node1"), pid1);
+  EXPECT_EQ(pidOf("node2"), pid2);
 }
 
 }  // namespace

@@ -123,6 +123,7 @@ Expected<std::unique_ptr<Agent>> Agent::create(const AgentConfig& cfg) {
   opts.nodePortMax = cfg.nodePortMax;
   opts.loadBalancerFromStatus = a->kube_ != nullptr;  // the stored status is the shared record
   a->buildOpts_ = opts;
+  a->flagCidrs_ = cfg.serviceCidrs;
   a->cp_ = std::make_unique<ControlPlane>(opts, *a->store_, *a->writer_, cfg.nodeName);
   if (!cfg.healthzListen.empty()) {
     Agent* me = a.get();
@@ -236,7 +237,15 @@ void Agent::sync(ControlPlane::Clock::time_point arrival) {
   taken = update.events.size();
   bool first = !planned_;
   bool retry = retryAt_ && ControlPlane::Clock::now() >= *retryAt_;
-  if (update.empty() && !first && !retry) return;
+  // The ServiceCIDR objects changed after the start: applied in place, no
+  // restart (none left: --service-cidr again).
+  std::optional<std::vector<IpPrefix>> newCidrs;
+  if (!first && kube_ && kube_->servesServiceCidrs()) {
+    std::vector<IpPrefix> c = kube_->serviceCidrs();
+    if (c.empty()) c = flagCidrs_;
+    if (c != buildOpts_.serviceCidrs) newCidrs = std::move(c);
+  }
+  if (update.empty() && !first && !retry && !newCidrs) return;
   if (update.notified != ControlPlane::Clock::time_point{}) arrival = update.notified;
   // The first list is planned whole, once its last slice is in the model:
   // a restart must not delete pinned entries of services in later slices.
@@ -249,8 +258,24 @@ void Agent::sync(ControlPlane::Clock::time_point arrival) {
     if (!plan) return;
     // Still nothing planned: a retry of the record moves the model only.
     if (retry) cp_->retryAllocations(arrival, false);
-  } else if (!update.empty()) {
-    r = cp_->apply(update, arrival, true);
+  } else {
+    ChangeReport cidrs;
+    if (newCidrs) {
+      // Before the update: its services are checked against the new CIDRs.
+      std::string text;
+      for (const IpPrefix& p : *newCidrs) text += (text.empty() ? "" : ",") + p.str();
+      logInfo("service CIDRs changed (ServiceCIDR objects): " + text);
+      buildOpts_.serviceCidrs = *newCidrs;
+      cfg_.serviceCidrs = *newCidrs;
+      cidrs = cp_->setServiceCidrs(*newCidrs, arrival);
+    }
+    if (!update.empty()) r = cp_->apply(update, arrival, true);
+    if (newCidrs) {
+      r.changes.services.insert(cidrs.changes.services.begin(), cidrs.changes.services.end());
+      r.mapEntries += cidrs.mapEntries;
+      r.loadBalancers |= cidrs.loadBalancers;
+      for (auto& f : cidrs.failures) r.failures.push_back(std::move(f));
+    }
   }
   if (std::string n = fileStore_ ? fileStore_->takeNotice() : ""; !n.empty()) logError(n);
   if (first && cp_->recordFailed()) {

@@ -100,6 +100,7 @@ class Agent {
   std::map<std::string, LbStatusWant> lbWant() const;
   BuildOptions buildOpts_;
   bool cidrsChosen_ = false;  // Kubernetes mode: ServiceCIDRs looked at
+  std::vector<IpPrefix> flagCidrs_;  // --service-cidr (when no ServiceCIDR object is left)
   nlohmann::json sourceStatus() const;
   nlohmann::json clusterInfo() const;
   // Held for the agent's life: flock on the pin directory and on

@@ -50,6 +50,12 @@ ChangeReport ControlPlane::retryAllocations(Clock::time_point arrival, bool plan
   return finish(std::move(cs), arrival, t0, plan);
 }
 
+ChangeReport ControlPlane::setServiceCidrs(std::vector<IpPrefix> cidrs, Clock::time_point arrival) {
+  auto t0 = Clock::now();
+  ChangeSet cs = model_.setServiceCidrs(std::move(cidrs));
+  return finish(std::move(cs), arrival, t0, true);
+}
+
 std::string ControlPlane::repairDrift() {
   if (!planned_) return "";
   ProgrammedState now = writer_.readBack();

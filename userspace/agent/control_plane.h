@@ -54,6 +54,9 @@ class ControlPlane {
   // (ClusterModel::retryAllocations), planned like any change (`plan` as
   // for apply()).
   ChangeReport retryAllocations(Clock::time_point arrival, bool plan = true);
+  // The service CIDRs changed (ClusterModel::setServiceCidrs), planned like
+  // any change.
+  ChangeReport setServiceCidrs(std::vector<IpPrefix> cidrs, Clock::time_point arrival);
   bool recordFailed() const { return model_.recordFailed(); }
   // See ClusterModel::preallocate (before a large update goes in slices).
   void preallocate(const std::vector<ObjectEvent>& events) { model_.preallocate(events); }

@@ -200,7 +200,11 @@ bool KubernetesSource::drain() {
   k8s::EventBatch b = queue_.drain();
   if (!b.events.empty() && pending_.empty())
     pendingSince_ = std::chrono::steady_clock::now();
+  auto cidrs = tracker_.serviceCidrs();  // a few prefixes
   for (const k8s::ObjectEvent& ev : b.events) tracker_.apply(ev, &pending_);
+  // A ServiceCIDR change makes no object event: the agent reads
+  // serviceCidrs() when woken.
+  bool cidrsChanged = cidrs != tracker_.serviceCidrs();
   bool first = b.synced && !synced_;
   if (first) {
     synced_ = true;
@@ -209,7 +213,7 @@ bool KubernetesSource::drain() {
     logInfo("kubernetes: every initial list is complete (" + std::to_string(pending_.events.size()) +
             " objects): programming from now on");
   }
-  return synced_ && (first || !pending_.empty());
+  return synced_ && (first || !pending_.empty() || cidrsChanged);
 }
 
 SourceUpdate KubernetesSource::collect() {

@@ -96,6 +96,22 @@ void ClusterModel::preallocate(const std::vector<ObjectEvent>& events) {
   }
 }
 
+ChangeSet ClusterModel::setServiceCidrs(std::vector<IpPrefix> cidrs) {
+  ChangeSet cs;
+  if (cidrs == opts_.serviceCidrs) return cs;
+  opts_.serviceCidrs = std::move(cidrs);
+  try {
+    std::set<std::string> keys = store_.liveServices();
+    keys.insert(retry_.begin(), retry_.end());
+    allocate(keys, &cs);
+  } catch (const std::exception& e) {
+    recordErrors_ = {{"", "", "", std::string("internal error applying changes: ") + e.what()}};
+    cs.errors = true;
+  }
+  if (cs.errors) rebuildErrors();
+  return cs;
+}
+
 void ClusterModel::recompute(const Touched& t, ChangeSet* cs) {
   for (const std::string& n : t.nodes) {
     auto it = store_.nodes().find(n);

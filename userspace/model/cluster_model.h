@@ -58,6 +58,11 @@ class ClusterModel {
   // once, not once per slice. Only allocates (never releases); nothing
   // else moves. Failures are left to the slices' own transactions.
   void preallocate(const std::vector<ObjectEvent>& events);
+  // New service CIDRs (Kubernetes mode: the ServiceCIDR objects changed):
+  // every live service's allocation is checked again against them, as a
+  // full build with the new options would (a ClusterIP outside every CIDR
+  // is an error; the service keeps its last good programming).
+  ChangeSet setServiceCidrs(std::vector<IpPrefix> cidrs);
   // The allocation record could not be used in the last transaction.
   bool recordFailed() const { return !recordErrors_.empty(); }
 
