@@ -5,12 +5,12 @@
  * later packet passes a hook again. When that backend leaves the
  * frontend (its (service id, backend id) pair is gone from
  * ferry_members), the agent runs this iterator over the node's UDP
- * sockets of both families and destroys each such socket with bpf_sock_destroy (kernel
- * >= 6.5): the application sees ECONNABORTED and connects again, to a
- * live backend. Sockets the hooks did not translate, and those whose
- * backend is still a member (a terminating endpoint keeps its flows),
- * are left alone. Writes one byte per destroyed socket to the seq file,
- * so the agent can count them.
+ * sockets of both families and destroys each such socket with
+ * bpf_sock_destroy (kernel >= 6.5): the application sees ECONNABORTED
+ * and connects again, to a live backend. Sockets the hooks did not
+ * translate, and those whose backend is still a member (a terminating
+ * endpoint keeps its flows), are left alone. Writes one byte per
+ * destroyed socket to the seq file, so the agent can count them.
  *
  * Kernel types are declared here with only the fields read, relocated
  * against the kernel's BTF (CO-RE). */

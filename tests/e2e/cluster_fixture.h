@@ -169,6 +169,7 @@ class ClusterTest : public ::testing::Test {
 enum class Family { IPv4, IPv6 };
 inline const auto kFamilies = ::testing::Values(Family::IPv4, Family::IPv6);
 std::string familyName(const ::testing::TestParamInfo<Family>& info);
+inline void PrintTo(Family f, std::ostream* os) { *os << (f == Family::IPv6 ? "IPv6" : "IPv4"); }
 
 class ClusterFamilyTest : public ClusterTest, public ::testing::WithParamInterface<Family> {
  protected:

@@ -284,6 +284,44 @@ TEST_P(ClusterFamilyTest, NodeUdpRecvfromSeesClusterIP) {
   }
 }
 
+// The node's own processes dialing one of the node's own addresses at a
+// nodePort, or an externalIP: the socket hooks translate these frontends
+// as the tc/XDP paths do (a frontend named by the node address the
+// process dialed, which getpeername() shows again).
+TEST_P(ClusterFamilyTest, NodeProcessesReachOwnNodePortAndExternalIP) {
+  const std::string vip = v4v6<std::string>("198.19.15.13", "2001:db8:ffff::f13");
+  const std::string eip = v4v6<std::string>("198.18.0.216", "2001:db8::216");
+  writeManifest("t15-nodeport.yaml",
+                "apiVersion: v1\nkind: Service\nmetadata: {name: t15-nodeport, namespace: default}\n"
+                "spec:\n  type: NodePort\n  clusterIP: \"" + vip + "\"\n  selector: {app: web}\n"
+                "  externalIPs: [\"" + eip + "\"]\n"
+                "  ports: [{name: web, port: 80, targetPort: 8080, protocol: TCP, nodePort: 30050},"
+                " {name: dns, port: 53, targetPort: 5353, protocol: UDP, nodePort: 30051}]\n");
+  for (auto [node, nodeIp] : {std::pair{"node1", v4v6(kNode1, kNode1v6)},
+                              std::pair{"node2", v4v6(kNode2, kNode2v6)}}) {
+    for (auto [proto, port, nodePort, target] :
+         {std::tuple{"tcp", 80, 30050, 8080}, std::tuple{"udp", 53, 30051, 5353}}) {
+      for (auto [dst, dport] : {std::pair<std::string, int>{nodeIp, nodePort},
+                                std::pair<std::string, int>{eip, port}}) {
+        SCOPED_TRACE(std::string(node) + " " + proto + " " + hostPort(dst, dport));
+        Answer a = askUntil(node, proto, dst, dport, [](const Answer& x) { return x.ok(); });
+        ASSERT_TRUE(a.ok()) << a;
+        for (int i = 0; i < 3; ++i) {
+          Answer b = ask(node, proto, dst, dport, 1000, "--show-peer");
+          if (!b.ok() && std::string(proto) == "udp")  // lossy
+            b = ask(node, proto, dst, dport, 2000, "--show-peer");
+          ASSERT_TRUE(b.ok()) << b;
+          ASSERT_TRUE(isPod(b.name)) << b;
+          EXPECT_EQ(b.peer, hostPort(dst, dport)) << b;
+          EXPECT_EQ(b.clientIp, nodeIp) << b;
+          EXPECT_EQ(b.localIp, v4v6(&kPodIp, &kPodIp6)->at(b.name)) << b;
+          EXPECT_EQ(b.localPort, target) << b;
+        }
+      }
+    }
+  }
+}
+
 // A dual-stack application on the node reaching an IPv4 ClusterIP through
 // an AF_INET6 socket and the IPv4-mapped address ::ffff:a.b.c.d (connect6,
 // getpeername6; sendmsg to a mapped address runs sendmsg4, the answer
