@@ -23,6 +23,7 @@
 
 #include <chrono>
 #include <functional>
+#include <ostream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -41,6 +42,30 @@ inline constexpr const char* kPodB6 = "2001:db8:1:1::3";
 inline constexpr const char* kPodC6 = "2001:db8:1:2::2";
 inline constexpr const char* kNode1 = "198.18.0.11";
 inline constexpr const char* kNode2 = "198.18.0.12";
+inline constexpr const char* kNode1v6 = "2001:db8::11";
+inline constexpr const char* kNode2v6 = "2001:db8::12";
+
+// One IP family of the test cluster, for cases parametrized by family
+// (ClusterFamilyTest): the pods' and nodes' addresses in it, and where
+// its ClusterIPs come from.
+struct Family {
+  const char* name;  // test name suffix: IPv4, IPv6
+  const char* podA;
+  const char* podB;
+  const char* podC;
+  const char* node1;
+  const char* node2;
+  // Test ClusterIP number (x, y): 198.19.x.y, or 2001:db8:ffff::XXYY
+  // (x and y as two hex bytes) in the IPv6 service CIDR.
+  std::string vip(int x, int y) const;
+  // The pod a name belongs to ("pod-a") -> its address in this family ("" if none).
+  std::string podIp(const std::string& name) const;
+  bool v6() const;
+};
+// gtest prints a case's parameter (and CTest names carry it): the name.
+inline void PrintTo(const Family& f, std::ostream* os) { *os << f.name; }
+inline constexpr Family kFamily4{"IPv4", kPodA, kPodB, kPodC, kNode1, kNode2};
+inline constexpr Family kFamily6{"IPv6", kPodA6, kPodB6, kPodC6, kNode1v6, kNode2v6};
 
 struct ShResult {
   int rc = -1;
@@ -158,6 +183,12 @@ class ClusterTest : public ::testing::Test {
   static void SetUpTestSuite();
   void SetUp() override;
   void TearDown() override;
+};
+
+// A ClusterTest case run once per family (GetParam()).
+class ClusterFamilyTest : public ClusterTest, public ::testing::WithParamInterface<Family> {
+ protected:
+  const Family& fam() const { return GetParam(); }
 };
 
 }  // namespace e2e

@@ -17,11 +17,12 @@ const std::map<std::string, std::string> kPodIp = {
 bool isPod(const std::string& name) { return kPodIp.count(name) != 0; }
 
 // Checks an answer from a backend pod to a client in pod a (node1): the client
-// IP is pod a's (preserved) unless pod a answered itself (hairpin: node1's IP).
-void expectFromPodA(const Answer& a, int targetPort) {
+// IP is pod a's (preserved) unless pod a answered itself (hairpin: node1's IP),
+// in the family f the service was reached over.
+void expectFromPodA(const Answer& a, int targetPort, const Family& f = kFamily4) {
   ASSERT_TRUE(isPod(a.name)) << a;
-  EXPECT_EQ(a.clientIp, a.name == "pod-a" ? kNode1 : kPodA) << a;
-  EXPECT_EQ(a.localIp, kPodIp.at(a.name)) << a;
+  EXPECT_EQ(a.clientIp, a.name == "pod-a" ? f.node1 : f.podA) << a;
+  EXPECT_EQ(a.localIp, f.podIp(a.name)) << a;
   EXPECT_EQ(a.localPort, targetPort) << a;
 }
 
@@ -30,8 +31,8 @@ Answer waitAnswered(const std::string& where, const std::string& proto, const st
   return askUntil(where, proto, vip, port, [](const Answer& a) { return a.ok(); });
 }
 
-TEST_F(ClusterTest, BasicClusterIPBalancesAndPreservesClientIP) {
-  const std::string vip = "198.19.1.1";
+TEST_P(ClusterFamilyTest, BasicClusterIPBalancesAndPreservesClientIP) {
+  const std::string vip = fam().vip(1, 1);
   writeManifest("t01-basic.yaml",
                 serviceYaml("t01-basic", vip, "app: web",
                             "[{name: http, port: 80, targetPort: 8080, protocol: TCP}]"));
@@ -45,14 +46,14 @@ TEST_F(ClusterTest, BasicClusterIPBalancesAndPreservesClientIP) {
   ASSERT_EQ(answers.size(), 30u);
   std::set<std::string> who;
   for (const auto& a : answers) {
-    expectFromPodA(a, 8080);
+    expectFromPodA(a, 8080, fam());
     who.insert(a.name);
   }
   EXPECT_GE(who.size(), 2u) << "30 connections all went to one endpoint";
 }
 
-TEST_F(ClusterTest, EndpointOnOtherNode) {
-  const std::string vip = "198.19.1.2";
+TEST_P(ClusterFamilyTest, EndpointOnOtherNode) {
+  const std::string vip = fam().vip(1, 2);
   writeManifest("t02-remote.yaml",
                 serviceYaml("t02-remote", vip, "name: c", "[{port: 80, targetPort: 8080}]"));
   ASSERT_TRUE(waitAnswered("a", "tcp", vip, 80).ok());
@@ -61,8 +62,8 @@ TEST_F(ClusterTest, EndpointOnOtherNode) {
   ASSERT_EQ(answers.size(), 15u);
   for (const auto& a : answers) {
     EXPECT_EQ(a.name, "pod-c") << a;
-    EXPECT_EQ(a.clientIp, kPodA) << a;
-    EXPECT_EQ(a.localIp, kPodC) << a;
+    EXPECT_EQ(a.clientIp, fam().podA) << a;
+    EXPECT_EQ(a.localIp, fam().podC) << a;
     EXPECT_EQ(a.localPort, 8080) << a;
   }
 }
@@ -145,8 +146,8 @@ TEST_F(ClusterTest, NamedTargetPortResolvesPerPod) {
   EXPECT_EQ(listed[kPodC], std::set<int>{8080}) << eps.dump();
 }
 
-TEST_F(ClusterTest, UdpService) {
-  const std::string vip = "198.19.1.6";
+TEST_P(ClusterFamilyTest, UdpService) {
+  const std::string vip = fam().vip(1, 6);
   writeManifest("t06-udp.yaml",
                 serviceYaml("t06-udp", vip, "app: web",
                             "[{name: dns, port: 53, targetPort: 5353, protocol: UDP}]"));
@@ -156,7 +157,7 @@ TEST_F(ClusterTest, UdpService) {
   ASSERT_EQ(answers.size(), 20u);
   std::set<std::string> who;
   for (const auto& a : answers) {
-    expectFromPodA(a, 5353);
+    expectFromPodA(a, 5353, fam());
     who.insert(a.name);
   }
   EXPECT_GE(who.size(), 2u);
@@ -165,31 +166,40 @@ TEST_F(ClusterTest, UdpService) {
   EXPECT_FALSE(t.ok()) << t;
 }
 
-TEST_F(ClusterTest, NoEndpointsIsRefusedFast) {
-  const std::string vip = "198.19.1.8";
+TEST_P(ClusterFamilyTest, NoEndpointsIsRefusedFast) {
+  const std::string vip = fam().vip(1, 8);
   writeManifest("t08-empty.yaml",
                 serviceYaml("t08-empty", vip, "app: nothing-matches",
                             "[{name: web, port: 80, targetPort: 8080, protocol: TCP},"
                             " {name: dns, port: 53, targetPort: 5353, protocol: UDP}]"));
   for (const char* where : {"a", "node1"}) {
+    // the node's own IPv6 sockets are the cgroup hooks' (connect6, sendmsg6)
+    if (fam().v6() && std::string(where) == "node1") continue;
     for (const char* proto : {"tcp", "udp"}) {
       int port = std::string(proto) == "tcp" ? 80 : 53;
+      // IPv6 TCP: the ICMPv6 error reaches the pod while connect() still
+      // holds its socket (the refusal is built on the SYN's own path), and
+      // Linux's tcp_v6_err keeps it as a soft error (TcpExtLockDroppedIcmps)
+      // until the SYN is retransmitted after 1 s and refused again; IPv4
+      // reports the same soft error at once. Still far from a timeout.
+      bool synRetry = fam().v6() && port == 80;
+      int limitMs = synRetry ? 2000 : 1000;
       // wait until programmed (before that, the ClusterIP is unknown: timeout)
       Answer w = askUntil(where, proto, vip, port, [](const Answer& a) { return a.rc == 3; },
-                          Ms(5000), 300);
+                          Ms(5000 + limitMs), synRetry ? 1500 : 300);
       ASSERT_EQ(w.rc, 3) << where << " " << proto << ": " << w;
       auto t0 = std::chrono::steady_clock::now();
       Answer a = ask(where, proto, vip, port, 3000);
       auto ms = std::chrono::duration_cast<Ms>(std::chrono::steady_clock::now() - t0).count();
       EXPECT_EQ(a.rc, 3) << where << " " << proto << ": " << a;
       EXPECT_NE(a.raw.find("refused"), std::string::npos) << a;
-      EXPECT_LT(ms, 1000) << where << " " << proto << " took " << ms << " ms to be refused";
+      EXPECT_LT(ms, limitMs) << where << " " << proto << " took " << ms << " ms to be refused";
     }
   }
 }
 
-TEST_F(ClusterTest, HairpinSeesNodeIP) {
-  const std::string vipSel = "198.19.1.9", vipEp = "198.19.1.19";
+TEST_P(ClusterFamilyTest, HairpinSeesNodeIP) {
+  const std::string vipSel = fam().vip(1, 9), vipEp = fam().vip(1, 19);
   writeManifest("t09-hairpin.yaml",
                 serviceYaml("t09-sel", vipSel, "name: a", "[{port: 80, targetPort: 8080}]") +
                     "---\n" +
@@ -199,20 +209,20 @@ TEST_F(ClusterTest, HairpinSeesNodeIP) {
                     "kind: Endpoints\n"
                     "metadata: {name: t09-ep, namespace: default}\n"
                     "subsets:\n"
-                    "- addresses: [{ip: 198.18.129.2, nodeName: node1}]\n"
+                    "- addresses: [{ip: \"" + std::string(fam().podA) + "\", nodeName: node1}]\n"
                     "  ports: [{port: 8080}]\n");
   for (const std::string& vip : {vipSel, vipEp}) {
     Answer a = waitAnswered("a", "tcp", vip, 80);
     ASSERT_TRUE(a.ok()) << vip << ": " << a;
     EXPECT_EQ(a.name, "pod-a") << a;
-    EXPECT_EQ(a.clientIp, kNode1) << "hairpin: the pod must see the node IP as client: " << a;
-    EXPECT_EQ(a.localIp, kPodA) << a;
+    EXPECT_EQ(a.clientIp, fam().node1) << "hairpin: the pod must see the node IP as client: " << a;
+    EXPECT_EQ(a.localIp, fam().podA) << a;
     EXPECT_EQ(a.localPort, 8080) << a;
     auto [more, rc] = askMany("a", "tcp", vip, 80, 5);
     ASSERT_EQ(rc, 0);
     for (const auto& m : more) {
       EXPECT_EQ(m.name, "pod-a") << m;
-      EXPECT_EQ(m.clientIp, kNode1) << m;
+      EXPECT_EQ(m.clientIp, fam().node1) << m;
     }
   }
 }
@@ -305,6 +315,9 @@ TEST_F(ClusterTest, ClusterIPIsNotReachableFromOutside) {
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Families, ClusterFamilyTest, ::testing::Values(kFamily4, kFamily6),
+                         [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace
 }  // namespace e2e
