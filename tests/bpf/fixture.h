@@ -11,6 +11,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,8 @@ struct Family {
   const char* backendB;
   const char* node;
 };
+// gtest prints a case's parameter (and CTest names carry it): the name.
+inline void PrintTo(const Family& f, std::ostream* os) { *os << f.name; }
 inline const Family kFamily4{"IPv4", kVip, kClient, kBackendA, kBackendB, kNode};
 inline const Family kFamily6{"IPv6", kVip6, kClient6, kBackendA6, kBackendB6, kNode6};
 

@@ -278,6 +278,24 @@ void removeManifest(const std::string& name) {
   g_testManifests.erase(name);
 }
 
+std::string FamilyAddrs::vip(int x, int y) const {
+  char buf[64];
+  if (v6())
+    std::snprintf(buf, sizeof buf, "2001:db8:ffff::%x", (x << 8) | y);
+  else
+    std::snprintf(buf, sizeof buf, "198.19.%d.%d", x, y);
+  return buf;
+}
+
+std::string FamilyAddrs::podIp(const std::string& n) const {
+  if (n == "pod-a") return podA;
+  if (n == "pod-b") return podB;
+  if (n == "pod-c") return podC;
+  return "";
+}
+
+bool FamilyAddrs::v6() const { return std::string(podA).find(':') != std::string::npos; }
+
 std::string serviceYaml(const std::string& name, const std::string& clusterIP,
                         const std::string& selector, const std::string& ports) {
   std::string y = "apiVersion: v1\nkind: Service\nmetadata:\n  name: " + name +

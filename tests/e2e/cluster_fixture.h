@@ -23,6 +23,7 @@
 
 #include <chrono>
 #include <functional>
+#include <ostream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -43,6 +44,26 @@ inline constexpr const char* kNode1 = "198.18.0.11";
 inline constexpr const char* kNode2 = "198.18.0.12";
 inline constexpr const char* kNode1v6 = "2001:db8::11";
 inline constexpr const char* kNode2v6 = "2001:db8::12";
+
+// One IP family of the test cluster, for cases parametrized by family
+// (ClusterFamilyTest::fam()): the pods' and nodes' addresses in it, and where
+// its ClusterIPs come from.
+struct FamilyAddrs {
+  const char* name;  // test name suffix: IPv4, IPv6
+  const char* podA;
+  const char* podB;
+  const char* podC;
+  const char* node1;
+  const char* node2;
+  // Test ClusterIP number (x, y): 198.19.x.y, or 2001:db8:ffff::XXYY
+  // (x and y as two hex bytes) in the IPv6 service CIDR.
+  std::string vip(int x, int y) const;
+  // The pod a name belongs to ("pod-a") -> its address in this family ("" if none).
+  std::string podIp(const std::string& name) const;
+  bool v6() const;
+};
+inline constexpr FamilyAddrs kFamily4{"IPv4", kPodA, kPodB, kPodC, kNode1, kNode2};
+inline constexpr FamilyAddrs kFamily6{"IPv6", kPodA6, kPodB6, kPodC6, kNode1v6, kNode2v6};
 
 struct ShResult {
   int rc = -1;
@@ -179,6 +200,8 @@ class ClusterFamilyTest : public ClusterTest, public ::testing::WithParamInterfa
   T v4v6(T v4, T v6) const {
     return this->v6() ? v6 : v4;
   }
+  // The test cluster's addresses in the case's family.
+  const FamilyAddrs& fam() const { return v6() ? kFamily6 : kFamily4; }
 };
 
 // "ip:port" as ferry-echo prints a socket address ("[ip]:port" for IPv6).

@@ -19,11 +19,12 @@ const std::map<std::string, std::string> kPodIp6 = {
 bool isPod(const std::string& name) { return kPodIp.count(name) != 0; }
 
 // Checks an answer from a backend pod to a client in pod a (node1): the client
-// IP is pod a's (preserved) unless pod a answered itself (hairpin: node1's IP).
-void expectFromPodA(const Answer& a, int targetPort) {
+// IP is pod a's (preserved) unless pod a answered itself (hairpin: node1's IP),
+// in the family f the service was reached over.
+void expectFromPodA(const Answer& a, int targetPort, const FamilyAddrs& f = kFamily4) {
   ASSERT_TRUE(isPod(a.name)) << a;
-  EXPECT_EQ(a.clientIp, a.name == "pod-a" ? kNode1 : kPodA) << a;
-  EXPECT_EQ(a.localIp, kPodIp.at(a.name)) << a;
+  EXPECT_EQ(a.clientIp, a.name == "pod-a" ? f.node1 : f.podA) << a;
+  EXPECT_EQ(a.localIp, f.podIp(a.name)) << a;
   EXPECT_EQ(a.localPort, targetPort) << a;
 }
 
@@ -32,8 +33,8 @@ Answer waitAnswered(const std::string& where, const std::string& proto, const st
   return askUntil(where, proto, vip, port, [](const Answer& a) { return a.ok(); });
 }
 
-TEST_F(ClusterTest, BasicClusterIPBalancesAndPreservesClientIP) {
-  const std::string vip = "198.19.1.1";
+TEST_P(ClusterFamilyTest, BasicClusterIPBalancesAndPreservesClientIP) {
+  const std::string vip = fam().vip(1, 1);
   writeManifest("t01-basic.yaml",
                 serviceYaml("t01-basic", vip, "app: web",
                             "[{name: http, port: 80, targetPort: 8080, protocol: TCP}]"));
@@ -47,14 +48,14 @@ TEST_F(ClusterTest, BasicClusterIPBalancesAndPreservesClientIP) {
   ASSERT_EQ(answers.size(), 30u);
   std::set<std::string> who;
   for (const auto& a : answers) {
-    expectFromPodA(a, 8080);
+    expectFromPodA(a, 8080, fam());
     who.insert(a.name);
   }
   EXPECT_GE(who.size(), 2u) << "30 connections all went to one endpoint";
 }
 
-TEST_F(ClusterTest, EndpointOnOtherNode) {
-  const std::string vip = "198.19.1.2";
+TEST_P(ClusterFamilyTest, EndpointOnOtherNode) {
+  const std::string vip = fam().vip(1, 2);
   writeManifest("t02-remote.yaml",
                 serviceYaml("t02-remote", vip, "name: c", "[{port: 80, targetPort: 8080}]"));
   ASSERT_TRUE(waitAnswered("a", "tcp", vip, 80).ok());
@@ -63,8 +64,8 @@ TEST_F(ClusterTest, EndpointOnOtherNode) {
   ASSERT_EQ(answers.size(), 15u);
   for (const auto& a : answers) {
     EXPECT_EQ(a.name, "pod-c") << a;
-    EXPECT_EQ(a.clientIp, kPodA) << a;
-    EXPECT_EQ(a.localIp, kPodC) << a;
+    EXPECT_EQ(a.clientIp, fam().podA) << a;
+    EXPECT_EQ(a.localIp, fam().podC) << a;
     EXPECT_EQ(a.localPort, 8080) << a;
   }
 }
@@ -147,8 +148,8 @@ TEST_F(ClusterTest, NamedTargetPortResolvesPerPod) {
   EXPECT_EQ(listed[kPodC], std::set<int>{8080}) << eps.dump();
 }
 
-TEST_F(ClusterTest, UdpService) {
-  const std::string vip = "198.19.1.6";
+TEST_P(ClusterFamilyTest, UdpService) {
+  const std::string vip = fam().vip(1, 6);
   writeManifest("t06-udp.yaml",
                 serviceYaml("t06-udp", vip, "app: web",
                             "[{name: dns, port: 53, targetPort: 5353, protocol: UDP}]"));
@@ -158,7 +159,7 @@ TEST_F(ClusterTest, UdpService) {
   ASSERT_EQ(answers.size(), 20u);
   std::set<std::string> who;
   for (const auto& a : answers) {
-    expectFromPodA(a, 5353);
+    expectFromPodA(a, 5353, fam());
     who.insert(a.name);
   }
   EXPECT_GE(who.size(), 2u);
@@ -168,35 +169,40 @@ TEST_F(ClusterTest, UdpService) {
 }
 
 // The ClusterIP of the case's family: the socket hooks (connect4/6,
-// sendmsg4/6) refuse at once; pods' packets get an ICMP port unreachable
-// from tc (IPv6 from pods: the tc IPv6 path, not asked here yet).
+// sendmsg4/6) refuse at once; pods' packets get an ICMP (ICMPv6) port
+// unreachable from tc.
 TEST_P(ClusterFamilyTest, NoEndpointsIsRefusedFast) {
-  const std::string vip = v4v6<std::string>("198.19.1.8", "2001:db8:ffff::108");
+  const std::string vip = fam().vip(1, 8);
   writeManifest("t08-empty.yaml",
                 serviceYaml("t08-empty", "\"" + vip + "\"", "app: nothing-matches",
                             "[{name: web, port: 80, targetPort: 8080, protocol: TCP},"
                             " {name: dns, port: 53, targetPort: 5353, protocol: UDP}]"));
-  std::vector<std::string> wheres = {"node1"};
-  if (!v6()) wheres.insert(wheres.begin(), "a");
-  for (const std::string& where : wheres) {
+  for (const char* where : {"a", "node1"}) {
     for (const char* proto : {"tcp", "udp"}) {
       int port = std::string(proto) == "tcp" ? 80 : 53;
+      // IPv6 TCP: the ICMPv6 error reaches the pod while connect() still
+      // holds its socket (the refusal is built on the SYN's own path), and
+      // Linux's tcp_v6_err keeps it as a soft error (TcpExtLockDroppedIcmps)
+      // until the SYN is retransmitted after 1 s and refused again; IPv4
+      // reports the same soft error at once. Still far from a timeout.
+      bool synRetry = fam().v6() && port == 80 && std::string(where) == "a";
+      int limitMs = synRetry ? 2000 : 1000;
       // wait until programmed (before that, the ClusterIP is unknown: timeout)
       Answer w = askUntil(where, proto, vip, port, [](const Answer& a) { return a.rc == 3; },
-                          Ms(5000), 300);
+                          Ms(5000 + limitMs), synRetry ? 1500 : 300);
       ASSERT_EQ(w.rc, 3) << where << " " << proto << ": " << w;
       auto t0 = std::chrono::steady_clock::now();
       Answer a = ask(where, proto, vip, port, 3000);
       auto ms = std::chrono::duration_cast<Ms>(std::chrono::steady_clock::now() - t0).count();
       EXPECT_EQ(a.rc, 3) << where << " " << proto << ": " << a;
       EXPECT_NE(a.raw.find("refused"), std::string::npos) << a;
-      EXPECT_LT(ms, 1000) << where << " " << proto << " took " << ms << " ms to be refused";
+      EXPECT_LT(ms, limitMs) << where << " " << proto << " took " << ms << " ms to be refused";
     }
   }
 }
 
-TEST_F(ClusterTest, HairpinSeesNodeIP) {
-  const std::string vipSel = "198.19.1.9", vipEp = "198.19.1.19";
+TEST_P(ClusterFamilyTest, HairpinSeesNodeIP) {
+  const std::string vipSel = fam().vip(1, 9), vipEp = fam().vip(1, 19);
   writeManifest("t09-hairpin.yaml",
                 serviceYaml("t09-sel", vipSel, "name: a", "[{port: 80, targetPort: 8080}]") +
                     "---\n" +
@@ -206,20 +212,20 @@ TEST_F(ClusterTest, HairpinSeesNodeIP) {
                     "kind: Endpoints\n"
                     "metadata: {name: t09-ep, namespace: default}\n"
                     "subsets:\n"
-                    "- addresses: [{ip: 198.18.129.2, nodeName: node1}]\n"
+                    "- addresses: [{ip: \"" + std::string(fam().podA) + "\", nodeName: node1}]\n"
                     "  ports: [{port: 8080}]\n");
   for (const std::string& vip : {vipSel, vipEp}) {
     Answer a = waitAnswered("a", "tcp", vip, 80);
     ASSERT_TRUE(a.ok()) << vip << ": " << a;
     EXPECT_EQ(a.name, "pod-a") << a;
-    EXPECT_EQ(a.clientIp, kNode1) << "hairpin: the pod must see the node IP as client: " << a;
-    EXPECT_EQ(a.localIp, kPodA) << a;
+    EXPECT_EQ(a.clientIp, fam().node1) << "hairpin: the pod must see the node IP as client: " << a;
+    EXPECT_EQ(a.localIp, fam().podA) << a;
     EXPECT_EQ(a.localPort, 8080) << a;
     auto [more, rc] = askMany("a", "tcp", vip, 80, 5);
     ASSERT_EQ(rc, 0);
     for (const auto& m : more) {
       EXPECT_EQ(m.name, "pod-a") << m;
-      EXPECT_EQ(m.clientIp, kNode1) << m;
+      EXPECT_EQ(m.clientIp, fam().node1) << m;
     }
   }
 }

@@ -445,25 +445,32 @@ void Agent::syncDevices() {
 
 void Agent::updateNodeIp() {
   std::optional<IpAddr> ip = cfg_.nodeIp;
-  if (!ip) {
-    for (const auto& [ifindex, link] : links_->links()) {
-      if (!isExternalDevice(link)) continue;
-      for (const IpAddr& a : link.addrs)
-        if (a.isV4() && !ip) ip = a;
+  // IPv6 (hairpin of IPv6 services): the first global address of an
+  // external device; link-local fe80::/10 cannot be a flow's source.
+  std::optional<IpAddr> ip6;
+  for (const auto& [ifindex, link] : links_->links()) {
+    if (!isExternalDevice(link)) continue;
+    for (const IpAddr& a : link.addrs) {
+      if (a.isV4() && !ip && !cfg_.nodeIp) ip = a;
+      bool linkLocal = a.bytes[0] == 0xfe && (a.bytes[1] & 0xc0) == 0x80;
+      if (!a.isV4() && !linkLocal && !ip6) ip6 = a;
     }
   }
-  if (ip == snatIp_) return;
+  if (ip == snatIp_ && ip6 == snatIp6_) return;
   ferry_config c{};
   dp_->config().lookup(0, &c);
   c.snat4 = ip ? toAbiAddr(*ip) : ferry_addr{};
+  c.snat6 = ip6 ? toAbiAddr(*ip6) : ferry_addr{};
   Status s = dp_->config().update(0, c);
   if (!s) {
     logError("node address for SNAT: " + s.message());
     return;
   }
   snatIp_ = ip;
+  snatIp6_ = ip6;
   logInfo("node address for SNAT (hairpin, NodePort to other nodes): " +
-          (ip ? ip->str() : std::string("none")));
+          (ip ? ip->str() : std::string("none")) + ", IPv6 (hairpin): " +
+          (ip6 ? ip6->str() : std::string("none")));
 }
 
 // Total over any JSON value: a request of the wrong shape ("snapshot", [],

@@ -122,6 +122,7 @@ class Agent {
   HealthServer health_;
   std::unique_ptr<AnnounceController> announce_;  // L2 announcement of LB addresses
   std::optional<IpAddr> snatIp_;  // the node address in ferry_config (SNAT source)
+  std::optional<IpAddr> snatIp6_;  // its IPv6 address (ferry_config.snat6)
 };
 
 }  // namespace ferry
