@@ -37,7 +37,7 @@ const char* protoLabel(Protocol p) {
 }
 
 bool publishNotReady(const Service& s) {
-  const nlohmann::json& o = s.object;
+  const nlohmann::json& o = s.object.get();
   if (!o.is_object()) return false;
   auto spec = o.find("spec");
   if (spec == o.end() || !spec->is_object()) return false;
