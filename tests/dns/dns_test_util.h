@@ -51,7 +51,7 @@ inline Service headless(const char* ns, const char* name, std::vector<ServicePor
                         bool publishNotReady = false) {
   Service s = service(ns, name, {}, std::move(ports));
   s.headless = true;
-  if (publishNotReady) s.object["spec"]["publishNotReadyAddresses"] = true;
+  if (publishNotReady) s.object.mut()["spec"]["publishNotReadyAddresses"] = true;
   return s;
 }
 

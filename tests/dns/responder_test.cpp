@@ -395,6 +395,55 @@ TEST(DnsRecords, OtherClusterDomain) {
             Kind::Forward);
 }
 
+TEST(DnsRecords, ReverseNamesParseOnlyInTheirOwnSpelling) {
+  for (const char* a : {"198.18.129.2", "0.0.0.0", "255.255.255.255", "2001:db8::1", "::"}) {
+    auto back = addressOfReverseName(reverseName(ip(a)));
+    ASSERT_TRUE(back) << a;
+    EXPECT_EQ(*back, ip(a));
+  }
+  for (const char* bad : {"2.129.18.198.in-addr.arpa", "129.18.198.in-addr.arpa.",
+                          "02.129.18.198.in-addr.arpa.", "2.129.18.198.1.in-addr.arpa.",
+                          "256.129.18.198.in-addr.arpa.", "+2.129.18.198.in-addr.arpa.",
+                          " 2.129.18.198.in-addr.arpa.", "in-addr.arpa.", "ip6.arpa.",
+                          "1.0.ip6.arpa.", "2.129.18.198.ip6.arpa.",
+                          // ::ffff:198.18.129.2 is answered under in-addr.arpa only
+                          "2.0.1.8.2.1.6.c.f.f.f.f.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa."})
+    EXPECT_FALSE(addressOfReverseName(bad)) << bad;
+}
+
+// Two services offer a PTR for the same endpoint address: the first in key
+// order is served, the other takes over when it leaves; a ClusterIP offer
+// outranks both; the incremental records equal a full build at each step.
+TEST(DnsRecords, PtrOffersOfSeveralServicesFollowRankAndKeyOrder) {
+  Service a = service("default", "a", {"198.19.0.1"}, {port("", 80, Protocol::TCP, {ep("198.18.129.7", 80)})});
+  Service b = service("default", "b", {"198.19.0.2"}, {port("", 80, Protocol::TCP, {ep("198.18.129.7", 80)})});
+  Service c = service("default", "c", {"198.18.129.7"});  // the address as a ClusterIP
+  ClusterSnapshot snap = snapshot({b});
+  auto inc = DnsRecords::buildIncremental(snap, "cluster.local", 5, 1);
+  auto served = [&] {
+    const std::string* t = inc->ptr("7.129.18.198.in-addr.arpa.");
+    return t ? *t : std::string("-");
+  };
+  auto same = [&](std::vector<Service> all) {
+    return DnsRecords::build(snapshot(std::move(all)), "cluster.local", 5, 1)->sameContent(*inc);
+  };
+  EXPECT_EQ(served(), "198-18-129-7.b.default.svc.cluster.local.");
+  inc->setService("default/a", &a);
+  EXPECT_EQ(served(), "198-18-129-7.a.default.svc.cluster.local.");
+  EXPECT_TRUE(same({a, b}));
+  inc->setService("default/c", &c);
+  EXPECT_EQ(served(), "c.default.svc.cluster.local.");
+  EXPECT_TRUE(same({a, b, c}));
+  inc->setService("default/c", nullptr);
+  inc->setService("default/a", nullptr);
+  EXPECT_EQ(served(), "198-18-129-7.b.default.svc.cluster.local.");
+  EXPECT_TRUE(same({b}));
+  inc->setService("default/b", nullptr);
+  EXPECT_EQ(served(), "-");
+  EXPECT_EQ(inc->ptrCount(), 0u);
+  EXPECT_TRUE(same({}));
+}
+
 TEST(DnsConfig, Addresses) {
   EXPECT_EQ(DnsAddr::parse("198.18.0.11:53")->str(), "198.18.0.11:53");
   EXPECT_EQ(DnsAddr::parse("[2001:db8::11]:5353")->str(), "[2001:db8::11]:5353");

@@ -107,7 +107,7 @@ metadata: {name: ignored}
   EXPECT_EQ(s.clusterIPs, std::vector<IpAddr>{ip("198.19.0.5")});
   EXPECT_EQ(s.creationTimestamp, "2023-01-02T03:04:05Z");
   EXPECT_EQ(s.file, "m.yaml");
-  EXPECT_EQ(s.object["metadata"]["name"], "web");
+  EXPECT_EQ(s.object.get()["metadata"]["name"], "web");
   EXPECT_EQ(s.selector, (std::map<std::string, std::string>{{"app", "web"}}));
   ASSERT_EQ(s.ports.size(), 2u);
   EXPECT_EQ(s.ports[0].name, "http");

@@ -27,7 +27,7 @@ TEST(Snapshot, ServiceEqualityIgnoresObject) {
   a.name = "web";
   a.ports.push_back({});
   Service b = a;
-  b.object = {{"x", 1}};
+  b.object = nlohmann::json{{"x", 1}};
   EXPECT_TRUE(a == b);
   b.ports[0].port = 80;
   EXPECT_FALSE(a == b);

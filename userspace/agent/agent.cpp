@@ -537,7 +537,7 @@ std::map<std::string, LbStatusWant> Agent::lbWant() const {
     for (const IpAddr& ip : svc.loadBalancerIngress) w.ingress.push_back(ip.str());
     const Service* o = objs.service(key);
     if (!o || !o->object.is_object()) continue;
-    const nlohmann::json* st = &o->object;
+    const nlohmann::json* st = &o->object.get();
     for (const char* k : {"status", "loadBalancer", "ingress"}) {
       st = st->is_object() && st->contains(k) ? &(*st)[k] : nullptr;
       if (!st) break;

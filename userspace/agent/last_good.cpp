@@ -65,8 +65,8 @@ std::string LastGoodStore::save(const std::map<std::string, ObjectPtr>& held) {
   for (const auto& [key, obj] : held) {
     const Service* s = std::get_if<Service>(obj.get());
     if (!s) continue;
-    services[key] = {{"file", s->file}, {"object", s->object}};
-    next[key] = {s->file, s->object.dump()};
+    services[key] = {{"file", s->file}, {"object", s->object.get()}};
+    next[key] = {s->file, s->object.get().dump()};
   }
   std::string err = writeFileAtomically(path_, json{{"services", services}}.dump() + "\n");
   if (!err.empty()) return err;

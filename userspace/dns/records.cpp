@@ -37,7 +37,7 @@ const char* protoLabel(Protocol p) {
 }
 
 bool publishNotReady(const Service& s) {
-  const nlohmann::json& o = s.object;
+  const nlohmann::json& o = s.object.get();
   if (!o.is_object()) return false;
   auto spec = o.find("spec");
   if (spec == o.end() || !spec->is_object()) return false;
@@ -118,15 +118,9 @@ class Builder {
     return std::move(names_);
   }
 
-  std::map<std::string, std::string> ptrs() {
-    std::map<std::string, std::string> out;
-    for (auto& [rev, c] : ptr_) out[rev] = c.target;
-    return out;
-  }
-
-  std::map<std::string, std::pair<int, std::string>> ptrCandidates() {
-    std::map<std::string, std::pair<int, std::string>> out;
-    for (auto& [rev, c] : ptr_) out[rev] = {c.rank, c.target};
+  std::map<IpAddr, std::pair<int, std::string>> ptrCandidates() {
+    std::map<IpAddr, std::pair<int, std::string>> out;
+    for (auto& [ip, c] : ptr_) out[ip] = {c.rank, std::move(c.target)};
     return out;
   }
 
@@ -137,14 +131,13 @@ class Builder {
   }
 
   void offerPtr(const IpAddr& ip, int rank, const std::string& target) {
-    std::string rev = reverseName(ip);
-    auto it = ptr_.find(rev);
-    if (it == ptr_.end() || rank < it->second.rank) ptr_[rev] = {rank, target};
+    auto it = ptr_.find(ip);
+    if (it == ptr_.end() || rank < it->second.rank) ptr_[ip] = {rank, target};
   }
 
   std::string zone_;
   std::map<std::string, DnsName> names_;
-  std::map<std::string, PtrCandidate> ptr_;
+  std::map<IpAddr, PtrCandidate> ptr_;
 };
 
 }  // namespace
@@ -184,7 +177,8 @@ std::shared_ptr<const DnsRecords> DnsRecords::build(const ClusterSnapshot& snap,
   for (const auto& [key, svc] : snap.services) b.addService(svc);
   b.addNameserver(snap);
   r->names_ = b.names();
-  r->ptr_ = b.ptrs();
+  for (auto& [ip, c] : b.ptrCandidates())
+    r->ptr_[ip].push_back({c.first, nullptr, std::move(c.second)});
   r->nonTerminals_.insert(r->zone_);
   r->nonTerminals_.insert("svc." + r->zone_);
   r->nonTerminals_.insert("pod." + r->zone_);
@@ -231,22 +225,20 @@ void DnsRecords::dropContribution(const std::string& key) {
       }
     }
   }
-  for (const auto& [rev, cand] : it->second.ptr) {
-    auto& offers = ptrOffers_[rev];
-    offers.erase({cand.first, key});
-    if (offers.empty()) {
-      ptrOffers_.erase(rev);
-      ptr_.erase(rev);
-    } else {
-      ptr_[rev] = offers.begin()->second;
-    }
+  for (const auto& [ip, rank] : it->second.ptr) {
+    auto p = ptr_.find(ip);
+    if (p == ptr_.end()) continue;
+    std::erase_if(p->second, [&](const PtrOffer& o) { return o.key == &it->first; });
+    if (p->second.empty()) ptr_.erase(p);
   }
   contrib_.erase(it);
 }
 
 void DnsRecords::addContribution(const std::string& key, std::map<std::string, DnsName> names,
-                                 std::map<std::string, std::pair<int, std::string>> ptr) {
-  Contribution& c = contrib_[key];
+                                 std::map<IpAddr, std::pair<int, std::string>> ptr) {
+  auto cit = contrib_.try_emplace(key).first;
+  Contribution& c = cit->second;
+  const std::string* k = &cit->first;  // stable while the contribution lives
   for (auto& [name, d] : names) {
     for (size_t dot = name.find('.'); dot != std::string::npos && dot + 1 < name.size();
          dot = name.find('.', dot + 1)) {
@@ -257,12 +249,25 @@ void DnsRecords::addContribution(const std::string& key, std::map<std::string, D
     c.names.push_back(name);
     names_[name] = std::move(d);
   }
-  for (auto& [rev, cand] : ptr) {
-    auto& offers = ptrOffers_[rev];
-    offers[{cand.first, key}] = cand.second;
-    ptr_[rev] = offers.begin()->second;
+  c.ptr.reserve(ptr.size());
+  for (auto& [ip, cand] : ptr) {
+    std::vector<PtrOffer>& offers = ptr_[ip];
+    PtrOffer o{cand.first, k, std::move(cand.second)};
+    auto before = [](const PtrOffer& a, const PtrOffer& b) {
+      return a.rank != b.rank ? a.rank < b.rank : *a.key < *b.key;
+    };
+    offers.insert(std::upper_bound(offers.begin(), offers.end(), o, before), std::move(o));
+    c.ptr.emplace_back(ip, cand.first);
   }
-  c.ptr = std::move(ptr);
+}
+
+bool DnsRecords::sameContent(const DnsRecords& o) const {
+  if (zone_ != o.zone_ || names_ != o.names_ || nonTerminals_ != o.nonTerminals_ ||
+      ptr_.size() != o.ptr_.size())
+    return false;
+  return std::equal(ptr_.begin(), ptr_.end(), o.ptr_.begin(), [](const auto& a, const auto& b) {
+    return a.first == b.first && a.second.front().target == b.second.front().target;
+  });
 }
 
 void DnsRecords::setNameserver(const Service* kubeDns) {
@@ -297,8 +302,44 @@ bool DnsRecords::exists(const std::string& name) const {
 }
 
 const std::string* DnsRecords::ptr(const std::string& reverseName) const {
-  auto it = ptr_.find(reverseName);
-  return it == ptr_.end() ? nullptr : &it->second;
+  std::optional<IpAddr> ip = addressOfReverseName(reverseName);
+  if (!ip) return nullptr;
+  auto it = ptr_.find(*ip);
+  return it == ptr_.end() ? nullptr : &it->second.front().target;
+}
+
+std::optional<IpAddr> addressOfReverseName(const std::string& name) {
+  IpAddr ip;
+  static const std::string v4Suffix = "in-addr.arpa.", v6Suffix = "ip6.arpa.";
+  auto endsWith = [&](const std::string& suffix) {
+    return name.size() > suffix.size() &&
+           name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  if (endsWith(v4Suffix)) {
+    // "d.c.b.a.in-addr.arpa.": four decimal labels, least significant first
+    unsigned v[4];
+    int used = 0;
+    if (std::sscanf(name.c_str(), "%3u.%3u.%3u.%3u.%n", &v[0], &v[1], &v[2], &v[3], &used) != 4 ||
+        size_t(used) != name.size() - v4Suffix.size())
+      return std::nullopt;
+    if (v[0] > 255 || v[1] > 255 || v[2] > 255 || v[3] > 255) return std::nullopt;
+    ip = IpAddr::fromV4(v[3] << 24 | v[2] << 16 | v[1] << 8 | v[0]);
+  } else if (endsWith(v6Suffix)) {
+    // 32 nibble labels, least significant first
+    if (name.size() != 64 + v6Suffix.size()) return std::nullopt;
+    for (int n = 0; n < 32; ++n) {
+      char c = name[2 * n];
+      if (name[2 * n + 1] != '.') return std::nullopt;
+      int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+      if (d < 0) return std::nullopt;
+      ip.bytes[15 - n / 2] |= uint8_t(n % 2 ? d << 4 : d);
+    }
+  } else {
+    return std::nullopt;
+  }
+  // Only our own spelling ("010." or "1.2.3.4.5.in-addr.arpa." are not).
+  if (reverseName(ip) != name) return std::nullopt;
+  return ip;
 }
 
 std::optional<IpAddr> DnsRecords::podAddress(const std::string& name) const {

@@ -67,32 +67,45 @@ class DnsRecords {
   size_t size() const { return names_.size(); }
   // Same names, records, PTRs and empty non-terminals (serial and TTL
   // aside): for the from-scratch check (ferryctl debug verify).
-  bool sameContent(const DnsRecords& o) const {
-    return zone_ == o.zone_ && names_ == o.names_ && nonTerminals_ == o.nonTerminals_ &&
-           ptr_ == o.ptr_;
-  }
+  bool sameContent(const DnsRecords& o) const;
+  // Addresses with a PTR record.
+  size_t ptrCount() const { return ptr_.size(); }
 
  private:
   std::string zone_;
   uint32_t ttl_ = 5, serial_ = 1;
   std::map<std::string, DnsName> names_;
   std::set<std::string> nonTerminals_;
-  std::map<std::string, std::string> ptr_;
+  // A service's offer of a PTR target for an address: lower rank wins
+  // (ClusterIP, then headless endpoint, then any endpoint), then the first
+  // service in key order.
+  struct PtrOffer {
+    int rank = 0;
+    const std::string* key = nullptr;  // contrib_'s key (null in build())
+    std::string target;
+  };
+  // Address -> its offers, the served one first (build(): only that one).
+  // Keyed by address, not by reverse name, and one target string per offer:
+  // about a million endpoints at 100,000 services made the three
+  // string-keyed maps of before the largest part of the agent's memory.
+  std::map<IpAddr, std::vector<PtrOffer>> ptr_;
 
   // Incremental bookkeeping (buildIncremental / setService only).
   struct Contribution {
     std::vector<std::string> names;
-    std::map<std::string, std::pair<int, std::string>> ptr;  // rev -> (rank, target)
+    std::vector<std::pair<IpAddr, int>> ptr;  // addresses offered, with the rank
   };
   void addContribution(const std::string& key, std::map<std::string, DnsName> names,
-                       std::map<std::string, std::pair<int, std::string>> ptr);
+                       std::map<IpAddr, std::pair<int, std::string>> ptr);
   void dropContribution(const std::string& key);
   void setNameserver(const Service* kubeDns);
   std::map<std::string, Contribution> contrib_;  // by service key; "" = ns.dns
   std::map<std::string, int> suffixRefs_;        // non-terminal -> names below it
-  // rev -> (rank, service key) -> target: the first is served
-  std::map<std::string, std::map<std::pair<int, std::string>, std::string>> ptrOffers_;
 };
+
+// "10.0.19.198.in-addr.arpa." -> 198.19.0.10 (the inverse of reverseName,
+// exact: nullopt for any other spelling, a partial name included).
+std::optional<IpAddr> addressOfReverseName(const std::string& name);
 
 // "198.19.0.10" -> "10.0.19.198.in-addr.arpa.", IPv6 -> nibbles under ip6.arpa.
 std::string reverseName(const IpAddr& ip);

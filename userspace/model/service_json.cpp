@@ -150,7 +150,7 @@ json subsetsToJson(const Service& s) {
 }  // namespace
 
 json serviceToJson(const Service& s) {
-  json j = s.object.is_object() ? s.object : json::object();
+  json j = s.object.is_object() ? s.object.get() : json::object();
   j["apiVersion"] = "v1";
   j["kind"] = "Service";
   j["metadata"] = metadata(s, j.value("metadata", json::object()));

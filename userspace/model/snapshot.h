@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/ip.h"
+#include "model/shared_json.h"
 
 namespace ferry {
 
@@ -135,7 +136,7 @@ struct Service {
   std::string loadBalancerPending;
   std::string creationTimestamp;         // RFC 3339, from manifest or allocation record
   std::string file;                      // where it was defined
-  nlohmann::json object;                 // the manifest as read (for -o json)
+  SharedJson object;                     // the manifest as read (for -o json), shared by copies
   bool operator==(const Service& o) const;  // compares everything but `object`
   std::string key() const { return ns + "/" + name; }
   // NodePort and LoadBalancer services, and ClusterIP ones with external
