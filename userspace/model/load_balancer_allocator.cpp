@@ -31,7 +31,7 @@ std::vector<IpAddr> statusIngressIPs(const nlohmann::json& object) {
 LoadBalancerRequest loadBalancerRequest(const Service& s, const std::vector<bool>& families,
                                         bool fromStatus) {
   LoadBalancerRequest r;
-  if (fromStatus) r.statusIPs = statusIngressIPs(s.object);
+  if (fromStatus) r.statusIPs = statusIngressIPs(s.object.get());
   r.created = s.creationTimestamp;
   r.key = s.key();
   r.needsAddress = s.type == ServiceType::LoadBalancer && !s.loadBalancerIgnored;
