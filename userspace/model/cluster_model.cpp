@@ -377,7 +377,9 @@ std::vector<std::string> diffSnapshots(const ClusterSnapshot& a, const ClusterSn
       }
     }
     if (s.loadBalancerIngress != f.loadBalancerIngress) what += " loadBalancerIngress";
-    if (s.loadBalancerPending != f.loadBalancerPending) what += " loadBalancerPending";
+    if (s.loadBalancerPending != f.loadBalancerPending)
+      what += " loadBalancerPending (incremental \"" + s.loadBalancerPending + "\"; full \"" +
+              f.loadBalancerPending + "\")";
     if (s.healthCheckNodePort != f.healthCheckNodePort) what += " healthCheckNodePort";
     if (s.file != f.file) what += " file";
     if (s.object != f.object) what += " object";
