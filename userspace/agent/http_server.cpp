@@ -69,7 +69,8 @@ Expected<std::unique_ptr<HttpListener>> HttpListener::open(const std::string& wh
       static_cast<unsigned>(limits.maxPerClientIp), MHD_OPTION_CONNECTION_TIMEOUT,
       static_cast<unsigned>(limits.idleTimeoutSeconds), MHD_OPTION_END);
   if (!l->daemon_) {
-    close(fd);
+    // Not closed here: a failed start may have closed it already, and a
+    // second close could hit an fd another thread has opened since.
     return Status::error(what + ": libmicrohttpd did not start");
   }
   const MHD_DaemonInfo* info = MHD_get_daemon_info(l->daemon_, MHD_DAEMON_INFO_EPOLL_FD);
