@@ -67,10 +67,12 @@ static __always_inline int icmp4_err_inner(const struct icmp4_err *h, struct icm
 	return 1;
 }
 
-/* One embedded 32-bit field (an address): the embedded IP checksum, the
- * embedded L4 checksum (pseudo-header) and the ICMP checksum follow. */
-static __always_inline void icmp4_in_rw32(__u16 *icmpsum, __u16 *ipsum, __u16 *l4sum,
-					  __be32 *field, __be32 new)
+/* One embedded 32-bit field (an address, or a word of an IPv6 one): the
+ * embedded IPv4 header checksum (ipsum; NULL for IPv6, which has none),
+ * the embedded L4 checksum (pseudo-header) and the ICMP checksum
+ * follow. Shared by icmp6.h. */
+static __always_inline void icmp_in_rw32(__u16 *icmpsum, __u16 *ipsum, __u16 *l4sum,
+					 __be32 *field, __be32 new)
 {
 	__u16 before;
 	__be32 old = *field;
@@ -78,9 +80,11 @@ static __always_inline void icmp4_in_rw32(__u16 *icmpsum, __u16 *ipsum, __u16 *l
 	if (old == new)
 		return;
 	csum32_replace(icmpsum, old, new);
-	before = *ipsum;
-	csum32_replace(ipsum, old, new);
-	csum16_replace(icmpsum, before, *ipsum);
+	if (ipsum) {
+		before = *ipsum;
+		csum32_replace(ipsum, old, new);
+		csum16_replace(icmpsum, before, *ipsum);
+	}
 	if (l4sum) {
 		before = *l4sum;
 		csum32_replace(l4sum, old, new);
@@ -90,7 +94,7 @@ static __always_inline void icmp4_in_rw32(__u16 *icmpsum, __u16 *ipsum, __u16 *l
 }
 
 /* One embedded port. */
-static __always_inline void icmp4_in_rw16(__u16 *icmpsum, __u16 *l4sum, __be16 *field, __be16 new)
+static __always_inline void icmp_in_rw16(__u16 *icmpsum, __u16 *l4sum, __be16 *field, __be16 new)
 {
 	__u16 before;
 	__be16 old = *field;
@@ -106,14 +110,32 @@ static __always_inline void icmp4_in_rw16(__u16 *icmpsum, __u16 *l4sum, __be16 *
 	*field = new;
 }
 
+/* The embedded L4 checksum when the error carries it: UDP's (within the
+ * first 8 bytes) unless it is 0 ("none"), TCP's only when the whole
+ * header is quoted. NULL: nothing to keep right. */
+static __always_inline __u16 *icmp_in_l4sum(__u8 *in_l4, __u8 proto, __u8 l4_full)
+{
+	if (proto == IPPROTO_UDP)
+		return *(__u16 *)&in_l4[6] ? (__u16 *)&in_l4[6] : 0;
+	return l4_full ? (__u16 *)&in_l4[16] : 0;
+}
+
+/* A computed UDP checksum of 0 is sent as 0xffff (RFC 768). */
+static __always_inline void icmp_in_udp0(__u16 *icmpsum, __u16 *l4sum, __u8 proto)
+{
+	if (proto == IPPROTO_UDP && l4sum && *l4sum == 0) {
+		*l4sum = 0xffff;
+		csum16_replace(icmpsum, 0, 0xffff);
+	}
+}
+
 /* Rewrites the block: outer addresses to `outer`, the embedded tuple to
  * `inner`. Pure: works on a copy (tc) or on the packet itself. */
 static __always_inline void icmp4_err_rewrite(struct icmp4_err *h, const struct icmp4_inner *in,
 					      const struct xlate4 *outer, const struct xlate4 *inner)
 {
 	__u16 *icmpsum = (__u16 *)&h->icmp.checksum;
-	__u16 *l4sum = 0;
-	__u16 before;
+	__u16 *l4sum = icmp_in_l4sum(h->in_l4, in->proto, in->l4_full);
 
 	if (h->ip.saddr != outer->saddr) {
 		csum32_replace((__u16 *)&h->ip.check, h->ip.saddr, outer->saddr);
@@ -123,21 +145,11 @@ static __always_inline void icmp4_err_rewrite(struct icmp4_err *h, const struct 
 		csum32_replace((__u16 *)&h->ip.check, h->ip.daddr, outer->daddr);
 		h->ip.daddr = outer->daddr;
 	}
-	if (in->proto == IPPROTO_UDP) {
-		if (*(__u16 *)&h->in_l4[6])
-			l4sum = (__u16 *)&h->in_l4[6];
-	} else if (in->l4_full) {
-		l4sum = (__u16 *)&h->in_l4[16];
-	}
-	icmp4_in_rw32(icmpsum, (__u16 *)&h->in_ip.check, l4sum, &h->in_ip.saddr, inner->saddr);
-	icmp4_in_rw32(icmpsum, (__u16 *)&h->in_ip.check, l4sum, &h->in_ip.daddr, inner->daddr);
-	icmp4_in_rw16(icmpsum, l4sum, (__be16 *)&h->in_l4[0], inner->sport);
-	icmp4_in_rw16(icmpsum, l4sum, (__be16 *)&h->in_l4[2], inner->dport);
-	if (in->proto == IPPROTO_UDP && l4sum && *l4sum == 0) {
-		before = *l4sum;
-		*l4sum = 0xffff;
-		csum16_replace(icmpsum, before, 0xffff);
-	}
+	icmp_in_rw32(icmpsum, (__u16 *)&h->in_ip.check, l4sum, &h->in_ip.saddr, inner->saddr);
+	icmp_in_rw32(icmpsum, (__u16 *)&h->in_ip.check, l4sum, &h->in_ip.daddr, inner->daddr);
+	icmp_in_rw16(icmpsum, l4sum, (__be16 *)&h->in_l4[0], inner->sport);
+	icmp_in_rw16(icmpsum, l4sum, (__be16 *)&h->in_l4[2], inner->dport);
+	icmp_in_udp0(icmpsum, l4sum, in->proto);
 }
 
 enum icmp4_dir {
@@ -145,9 +157,38 @@ enum icmp4_dir {
 	ICMP4_ORIG = 2,  /* about a reply: sent by the client towards the frontend */
 };
 
-/* Finds the flow an error is about. `dirs` says which directions to try;
- * `want`/`want_mask` filter REV entries on their flags. Fills outer and
- * inner translations. Returns the conntrack entry or NULL. */
+/* Finds the flow a quoted packet belongs to, for both families. key: the
+ * quoted tuple reversed (ct4_key/ct6_key, any dir). `dirs` says which
+ * directions to try; `want`/`want_mask` filter REV entries on their
+ * flags. On a hit key->dir names the entry found:
+ *   REV: the quoted packet went client -> backend, translated (its reply
+ *        tuple is a REV key); the error goes towards the client;
+ *   FWD: the quoted packet is a reply as the client saw it (frontend ->
+ *        client); the error goes from the client towards the backend.
+ * Either way the outer header becomes a packet of the entry's own
+ * translation (xlate4_reply for REV, the forward one for FWD) and the
+ * embedded tuple its reverse. Returns the entry or NULL. */
+static __always_inline struct ferry_ct_value *icmp_err_flow(struct ferry_ct_key *key, int dirs,
+							    __u16 want, __u16 want_mask, __u64 now)
+{
+	struct ferry_ct_value *ct;
+
+	if (dirs & ICMP4_REPLY) {
+		key->dir = FERRY_CT_REV;
+		ct = bpf_map_lookup_elem(&ferry_ct, key);
+		if (ct && ct_alive(ct, now) && (ct->flags & want_mask) == want)
+			return ct;
+	}
+	if (dirs & ICMP4_ORIG) {
+		key->dir = FERRY_CT_FWD;
+		ct = bpf_map_lookup_elem(&ferry_ct, key);
+		if (ct && ct_alive(ct, now))
+			return ct;
+	}
+	return NULL;
+}
+
+/* icmp_err_flow for IPv4: fills outer and inner translations. */
 static __always_inline struct ferry_ct_value *
 icmp4_err_lookup(const struct icmp4_inner *in, int dirs, __u16 want, __u16 want_mask, __u64 now,
 		 struct xlate4 *outer, struct xlate4 *inner)
@@ -155,38 +196,23 @@ icmp4_err_lookup(const struct icmp4_inner *in, int dirs, __u16 want, __u16 want_
 	struct ferry_ct_value *ct;
 	struct ferry_ct_key key;
 
-	if (dirs & ICMP4_REPLY) {
-		/* the quoted packet went client -> backend, translated: its
-		 * reply tuple is a REV key */
-		ct4_key(&key, in->daddr, in->saddr, in->dport, in->sport, in->proto, FERRY_CT_REV);
-		ct = bpf_map_lookup_elem(&ferry_ct, &key);
-		if (ct && ct_alive(ct, now) && (ct->flags & want_mask) == want) {
-			xlate4_reply(outer, ct);
-			inner->saddr = ct->alt_addr.w[3];
-			inner->sport = ct->alt_port;
-			inner->daddr = ct->nat_addr.w[3];
-			inner->dport = ct->nat_port;
-			return ct;
-		}
+	ct4_key(&key, in->daddr, in->saddr, in->dport, in->sport, in->proto, FERRY_CT_REV);
+	ct = icmp_err_flow(&key, dirs, want, want_mask, now);
+	if (!ct)
+		return NULL;
+	if (key.dir == FERRY_CT_REV) {
+		xlate4_reply(outer, ct);
+	} else {
+		outer->saddr = ct->alt_addr.w[3];
+		outer->sport = ct->alt_port;
+		outer->daddr = ct->nat_addr.w[3];
+		outer->dport = ct->nat_port;
 	}
-	if (dirs & ICMP4_ORIG) {
-		/* the quoted packet is a reply as the client saw it
-		 * (frontend -> client): the flow's FWD key is its reverse */
-		ct4_key(&key, in->daddr, in->saddr, in->dport, in->sport, in->proto, FERRY_CT_FWD);
-		ct = bpf_map_lookup_elem(&ferry_ct, &key);
-		if (ct && ct_alive(ct, now)) {
-			outer->saddr = ct->alt_addr.w[3];
-			outer->sport = 0;
-			outer->daddr = ct->nat_addr.w[3];
-			outer->dport = 0;
-			inner->saddr = ct->nat_addr.w[3];
-			inner->sport = ct->nat_port;
-			inner->daddr = ct->alt_addr.w[3];
-			inner->dport = ct->alt_port;
-			return ct;
-		}
-	}
-	return NULL;
+	inner->saddr = outer->daddr;
+	inner->sport = outer->dport;
+	inner->daddr = outer->saddr;
+	inner->dport = outer->sport;
+	return ct;
 }
 
 /* tc: translates an ICMP error about a tracked flow in place. Returns

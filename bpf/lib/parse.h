@@ -101,6 +101,9 @@ static __always_inline int parse4(void *data, void *data_end, struct pkt4 *p)
 #define IPV6_NH_ROUTING 43
 #define IPV6_NH_FRAGMENT 44
 #define IPV6_NH_DSTOPTS 60
+#ifndef IPPROTO_ICMPV6
+#define IPPROTO_ICMPV6 58
+#endif
 /* Extension headers walked before giving up (RFC 8200 4.1 recommends at
  * most one of each, destination options twice), and the most bytes of
  * IPv6 and extension headers looked at: a packet beyond either passes
@@ -144,7 +147,8 @@ struct pkt6 {
  * the first nor later ones are translated. A header cut short, or one
  * that reaches past the payload length, is MALFORMED; so is a UDP
  * checksum of 0, which IPv6 forbids (RFC 8200 8.1). ICMPv6 and other
- * protocols PASS. */
+ * protocols PASS; for ICMPv6 p has addresses, offsets and proto
+ * (IPPROTO_ICMPV6) filled (icmp6.h reads the rest), else p->proto is 0. */
 static __always_inline int parse6(void *data, void *data_end, struct pkt6 *p)
 {
 	struct ethhdr *eth = data;
@@ -153,6 +157,7 @@ static __always_inline int parse6(void *data, void *data_end, struct pkt6 *p)
 	__u8 nexthdr, *ext, *l4;
 	int i;
 
+	p->proto = 0;
 	if ((void *)(eth + 1) > data_end)
 		return FERRY_STAT_MALFORMED;
 	if (eth->h_proto != bpf_htons(ETH_P_IPV6))
@@ -185,6 +190,14 @@ static __always_inline int parse6(void *data, void *data_end, struct pkt6 *p)
 	}
 	if (off > IPV6_HDRS_MAX)
 		return FERRY_STAT_PASS;
+	if (nexthdr == IPPROTO_ICMPV6) {
+		p->l3_off = sizeof(*eth);
+		p->l4_off = off;
+		p->saddr = ip6->saddr;
+		p->daddr = ip6->daddr;
+		p->proto = nexthdr;
+		return FERRY_STAT_PASS;
+	}
 	if (nexthdr != IPPROTO_TCP && nexthdr != IPPROTO_UDP)
 		return FERRY_STAT_PASS;
 

@@ -3,14 +3,16 @@
  * packet to a ClusterIP or externalIP translated to a backend chosen by
  * lb_select (the same selection as IPv4), replies translated back,
  * hairpin through the node's IPv6 address (ferry_config.snat6), and
- * "no endpoints" refused with ICMPv6 port unreachable.
+ * "no endpoints" refused with ICMPv6 port unreachable, and ICMPv6 errors
+ * about translated flows translated back (icmp6.h).
  * Not yet for IPv6: NodePorts reached from pods, null bindings of direct
- * flows, ICMPv6 errors about translated flows (they pass untouched). */
+ * flows. */
 #ifndef FERRY_BPF_SVC6_TC_H
 #define FERRY_BPF_SVC6_TC_H
 
 #include "lib/common.h"
 #include "lib/conntrack6.h"
+#include "lib/icmp6.h"
 #include "lib/lb.h"
 #include "lib/maps.h"
 #include "lib/nat.h"
@@ -158,14 +160,20 @@ static __always_inline int lb6_reverse(struct __sk_buff *skb, const struct pkt6 
 }
 
 /* from_pod for an IPv6 frame: a hairpin reply (addressed to the node)
- * is caught before the stack would deliver it locally. */
+ * is caught before the stack would deliver it locally; the pod's own
+ * ICMPv6 errors are about a flow it served (a backend's port
+ * unreachable) or about a reply it got (a client's). */
 static __always_inline int pod6_from(struct __sk_buff *skb, const struct ferry_config *cfg)
 {
 	const union ferry_addr *snat;
+	union ferry_addr daddr;
 	struct pkt6 p;
 	int stat;
 
 	stat = PKT6_PARSE(skb, &p);
+	if (stat == FERRY_STAT_PASS && p.proto == IPPROTO_ICMPV6)
+		return icmp6_xlate_skb(skb, &p, ICMP4_REPLY | ICMP4_ORIG, 0, 0, ferry_now(cfg),
+				       &daddr);
 	if (stat != FERRY_STAT_FWD_NEW)
 		return stat;
 	snat = snat6_addr(cfg);
@@ -177,13 +185,18 @@ static __always_inline int pod6_from(struct __sk_buff *skb, const struct ferry_c
 	return lb6_forward(skb, &p, cfg);
 }
 
-/* to_pod for an IPv6 frame: replies of every backend. */
+/* to_pod for an IPv6 frame: replies of every backend, and ICMPv6
+ * errors about the pod's translated flows (packet too big, port
+ * unreachable). */
 static __always_inline int pod6_to(struct __sk_buff *skb, const struct ferry_config *cfg)
 {
+	union ferry_addr daddr;
 	struct pkt6 p;
 	int stat;
 
 	stat = PKT6_PARSE(skb, &p);
+	if (stat == FERRY_STAT_PASS && p.proto == IPPROTO_ICMPV6)
+		return icmp6_xlate_skb(skb, &p, ICMP4_REPLY, 0, 0, ferry_now(cfg), &daddr);
 	if (stat != FERRY_STAT_FWD_NEW)
 		return stat;
 	return lb6_reverse(skb, &p, cfg, 0);

@@ -3,6 +3,7 @@
 // checksum, and the ICMPv6 refusal. The cases both families share
 // (forward, reply, UDP, hairpin) are DatapathFamilyTest in
 // datapath_test.cpp.
+#include "conntrack_util.h"
 #include "fixture.h"
 
 namespace ferry {
@@ -182,6 +183,42 @@ TEST_F(Datapath6Test, EstablishedFlowStaysAndFinClosesIt) {
   ferry_ct_value v{};
   ASSERT_TRUE(ctLookup(p, FERRY_CT_FWD, &v));
   EXPECT_TRUE(v.flags & FERRY_CT_F_CLOSING);
+}
+
+// ICMPv6 errors translated back are the IPv6 instances of
+// DatapathFamilyTest's ICMP cases; what only IPv6 has: an outer
+// extension header before the ICMPv6 header, or an embedded one before
+// the quoted TCP header, leaves the error untouched (its quote would be
+// read at the wrong offset), as does a quote of the IPv6 header cut
+// short. The same error without them is translated.
+TEST_F(Datapath6Test, IcmpErrorsWithExtensionHeadersOrCutQuotesPassUntouched) {
+  run(Program::FromPod, build(toVip()));
+  Pkt sent = toVip();
+  sent.daddr = kBackendA6;
+  sent.dport = 8080;
+  auto plain = test::icmpError(2, 0, kNode6, kClient6, build(sent), 40 + 20, 1400);
+  // outer: a destination options header between IPv6 and ICMPv6 (the
+  // ICMPv6 checksum's upper-layer length is unchanged)
+  auto outerExt = plain;
+  std::vector<uint8_t> opts{58, 0, 1, 4, 0, 0, 0, 0};
+  outerExt.insert(outerExt.begin() + 14 + 40, opts.begin(), opts.end());
+  outerExt[14 + 6] = 60;
+  outerExt[14 + 5] += 8;
+  // embedded: the quoted packet carried a hop-by-hop header
+  Pkt sentExt = sent;
+  sentExt.ext6 = {opts8(0)};
+  auto innerExt = test::icmpError(2, 0, kNode6, kClient6, build(sentExt), 40 + 8 + 20, 1400);
+  auto cut = test::icmpError(2, 0, kNode6, kClient6, build(sent), 40, 1400);
+  for (const auto& frame : {outerExt, innerExt, cut}) {
+    ASSERT_EQ(checkChecksums(frame), "");
+    Result r = run(Program::ToPod, frame);
+    EXPECT_EQ(r.verdict, TC_ACT_OK);
+    EXPECT_EQ(hex(frame), hex(r.out));
+  }
+  EXPECT_EQ(stat(FERRY_STAT_ICMP_RELATED), 0u);
+  Result r = run(Program::ToPod, plain);
+  EXPECT_EQ(r.out[14 + 8 + 15], 0x0a) << "outer source: the service address";
+  EXPECT_EQ(stat(FERRY_STAT_ICMP_RELATED), 1u);
 }
 
 TEST_F(Datapath6Test, Ipv4MappedBackendOfIpv6FrontendIsNotUsed) {

@@ -1,6 +1,7 @@
 // Golden-packet tests of the tc programs through BPF_PROG_TEST_RUN:
 // crafted input, exact expected output bytes, verdicts and the conntrack
 // state left behind.
+#include "conntrack_util.h"
 #include "fixture.h"
 
 #include <set>
@@ -260,6 +261,148 @@ TEST_P(DatapathFamilyTest, HairpinSourceNatsToNodeAndRedirectsBack) {
   EXPECT_EQ(r.verdict, TC_ACT_REDIRECT);
   EXPECT_BYTES(build(wantReply), r.out);
   EXPECT_EQ(checkChecksums(r.out), "");
+}
+
+// --- ICMP / ICMPv6 errors about translated flows ---------------------------
+// The same stories in both families: IPv4 (RFC 792) fragmentation needed,
+// port unreachable, time exceeded; IPv6 (RFC 4443) packet too big,
+// destination unreachable (port), time exceeded.
+
+struct IcmpKind {
+  uint8_t type, code;
+};
+IcmpKind tooBig(const Family& f) { return f.vip == kVip6 ? IcmpKind{2, 0} : IcmpKind{3, 4}; }
+IcmpKind portUnreach(const Family& f) { return f.vip == kVip6 ? IcmpKind{1, 4} : IcmpKind{3, 3}; }
+IcmpKind timeExceeded(const Family& f) { return f.vip == kVip6 ? IcmpKind{3, 0} : IcmpKind{11, 0}; }
+size_t ipLen(const Family& f) { return f.vip == kVip6 ? 40 : 20; }
+
+// A router's "too big" about the client's translated TCP segment (the
+// whole TCP header quoted): outer and embedded headers name the service
+// address again, every checksum right, so the client lowers its PMTU.
+TEST_P(DatapathFamilyTest, TooBigAboutTcpFlowIsTranslatedBack) {
+  addBackend(1, fam().backendA, 8080);
+  addService(fam().vip, 80, 6, {1});
+  run(Program::FromPod, build(toVip()));  // SYN: creates the flow
+  Pkt p = toVip();
+  p.tcpFlags = 0x18;
+  p.seq = 0x01020304;
+  p.payload = std::vector<uint8_t>(40, 0x5a);
+  Pkt sent = p;  // as it left the node: translated
+  sent.daddr = fam().backendA;
+  sent.dport = 8080;
+  auto k = tooBig(fam());
+  auto in = test::icmpError(k.type, k.code, fam().node, fam().client, build(sent),
+                            ipLen(fam()) + 20 + 8, 1400);
+  ASSERT_EQ(checkChecksums(in), "");
+  ASSERT_EQ(test::checkEmbedded(in), "");
+  Result r = run(Program::ToPod, in);
+  EXPECT_EQ(r.verdict, uint32_t(TC_ACT_OK));
+  auto want = test::icmpError(k.type, k.code, fam().vip, fam().client, build(p),
+                              ipLen(fam()) + 20 + 8, 1400);
+  EXPECT_BYTES(want, r.out);
+  EXPECT_EQ(checkChecksums(r.out), "");
+  EXPECT_EQ(test::checkEmbedded(r.out), "");
+  EXPECT_EQ(stat(FERRY_HOOK_TO_POD, FERRY_STAT_ICMP_RELATED), 1u);
+}
+
+// UDP to a targetPort without a listener: the backend pod's own port
+// unreachable (leaving through its veth, or arriving for the client)
+// reaches the client as coming from the service address; the quoted UDP
+// checksum follows the embedded addresses and ports.
+TEST_P(DatapathFamilyTest, PortUnreachableAboutUdpFlowIsTranslatedBack) {
+  addBackend(1, fam().backendA, 5353, 17);
+  addService(fam().vip, 53, 17, {1});
+  Pkt q = toVip();
+  q.proto = 17;
+  q.dport = 53;
+  q.payload = {'q', 'u', 'e', 'r', 'y'};
+  run(Program::FromPod, build(q));
+  Pkt sent = q;
+  sent.daddr = fam().backendA;
+  sent.dport = 5353;
+  auto k = portUnreach(fam());
+  auto in = test::icmpError(k.type, k.code, fam().backendA, fam().client, build(sent),
+                            ipLen(fam()) + 8 + 5);
+  for (Program prog : {Program::FromPod, Program::ToPod}) {
+    Result r = run(prog, in);
+    EXPECT_EQ(r.verdict, uint32_t(TC_ACT_OK));
+    auto want = test::icmpError(k.type, k.code, fam().vip, fam().client, build(q),
+                                ipLen(fam()) + 8 + 5);
+    EXPECT_BYTES(want, r.out);
+    EXPECT_EQ(checkChecksums(r.out), "");
+    EXPECT_EQ(test::checkEmbedded(r.out), "");
+  }
+  EXPECT_EQ(stat(FERRY_STAT_ICMP_RELATED), 2u);
+}
+
+// Time exceeded (traceroute through a service) quoting only 8 bytes of
+// TCP: the embedded checksum is not there, the rest is translated.
+TEST_P(DatapathFamilyTest, TimeExceededWithShortTcpQuoteIsTranslatedBack) {
+  addBackend(1, fam().backendA, 8080);
+  addService(fam().vip, 80, 6, {1});
+  run(Program::FromPod, build(toVip()));
+  Pkt sent = toVip();
+  sent.daddr = fam().backendA;
+  sent.dport = 8080;
+  auto k = timeExceeded(fam());
+  auto in = test::icmpError(k.type, k.code, fam().node, fam().client, build(sent),
+                            ipLen(fam()) + 8);
+  Result r = run(Program::ToPod, in);
+  auto want = test::icmpError(k.type, k.code, fam().vip, fam().client, build(toVip()),
+                              ipLen(fam()) + 8);
+  EXPECT_BYTES(want, r.out);
+  EXPECT_EQ(checkChecksums(r.out), "");
+}
+
+// The client's own port unreachable about a reply (UDP from the service
+// address to a closed socket): to the backend, in the backend's terms.
+TEST_P(DatapathFamilyTest, ClientsErrorAboutAReplyReachesTheBackendInItsTerms) {
+  addBackend(1, fam().backendB, 5353, 17);
+  addService(fam().vip, 53, 17, {1});
+  Pkt q = toVip();
+  q.proto = 17;
+  q.dport = 53;
+  run(Program::FromPod, build(q));
+  Pkt seen = fromBackend(fam().vip, 53);  // the reply as the client got it
+  seen.proto = 17;
+  seen.payload = {'a'};
+  auto k = portUnreach(fam());
+  auto in = test::icmpError(k.type, k.code, fam().client, fam().vip, build(seen),
+                            ipLen(fam()) + 8 + 1);
+  Result r = run(Program::FromPod, in);
+  Pkt orig = fromBackend(fam().backendB, 5353);
+  orig.proto = 17;
+  orig.payload = {'a'};
+  auto want = test::icmpError(k.type, k.code, fam().client, fam().backendB, build(orig),
+                              ipLen(fam()) + 8 + 1);
+  EXPECT_BYTES(want, r.out);
+  EXPECT_EQ(checkChecksums(r.out), "");
+  EXPECT_EQ(test::checkEmbedded(r.out), "");
+}
+
+// Errors about no tracked flow, informational messages (echo request),
+// and quotes cut short of 8 bytes of L4 pass untouched.
+TEST_P(DatapathFamilyTest, IcmpAboutUnknownFlowsNonErrorsAndShortQuotesPassUntouched) {
+  addBackend(1, fam().backendA, 8080);
+  addService(fam().vip, 80, 6, {1});
+  Pkt sent = toVip();
+  sent.daddr = fam().backendA;
+  sent.dport = 8080;
+  auto k = tooBig(fam());
+  auto unknown = test::icmpError(k.type, k.code, fam().node, fam().client, build(sent),
+                                 ipLen(fam()) + 28, 1400);
+  EXPECT_EQ(hex(unknown), hex(run(Program::ToPod, unknown).out));
+  run(Program::FromPod, build(toVip()));
+  uint8_t echo = fam().vip == kVip6 ? 128 : 8;
+  auto echoReq = test::icmpError(echo, 0, fam().node, fam().client, build(sent), ipLen(fam()) + 28);
+  EXPECT_EQ(hex(echoReq), hex(run(Program::ToPod, echoReq).out));
+  for (size_t l4 : {0, 4, 7}) {
+    auto shortErr = test::icmpError(k.type, k.code, fam().node, fam().client, build(sent),
+                                    ipLen(fam()) + l4, 1400);
+    for (Program prog : {Program::FromPod, Program::ToPod})
+      EXPECT_EQ(hex(shortErr), hex(run(prog, shortErr).out)) << l4 << " bytes of L4";
+  }
+  EXPECT_EQ(stat(FERRY_STAT_ICMP_RELATED), 0u);
 }
 
 TEST_F(DatapathTest, EstablishedFlowSticksAndNewFlowsSpread) {
