@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* tc ingress on the host side of a pod's veth: packets from the pod. */
+#include "lib/frag.h"
 #include "lib/svc_tc.h"
 #include "lib/svc6_tc.h"
 #include "lib/verdict.h"
@@ -14,7 +15,7 @@ int ferry_from_pod(struct __sk_buff *skb)
 
 	if (skb->protocol == bpf_htons(ETH_P_IPV6))
 		return tc_verdict(FERRY_HOOK_FROM_POD, pod6_from(skb, cfg));
-	stat = PKT4_PARSE(skb, &p);
+	stat = frag4_ports(&p, PKT4_PARSE(skb, &p));
 	if (stat == PARSE4_ICMP)
 		/* the pod's own errors: about a flow it served (a backend's
 		 * port unreachable), or about a reply it got (a client's) */

@@ -86,7 +86,8 @@ static __always_inline __u32 l4_csum_off(const struct pkt4 *p)
 						    : offsetof(struct udphdr, check));
 }
 
-/* tc: rewrites the whole tuple; unchanged fields cost nothing. */
+/* tc: rewrites the whole tuple; unchanged fields cost nothing. A later
+ * fragment (frag.h) has no L4 header: only its addresses change. */
 static __always_inline int nat4_apply(struct __sk_buff *skb, const struct pkt4 *p,
 				      const struct xlate4 *x)
 {
@@ -99,12 +100,13 @@ static __always_inline int nat4_apply(struct __sk_buff *skb, const struct pkt4 *
 
 	for (i = 0; i < NAT4_FIELDS; i++) {
 		nat4_field(p, x, i, &f);
-		if (!f.change)
+		if (!f.change || (f.size != 4 && p->frag == PKT_FRAG_LATER))
 			continue;
 		if (f.size == 4) {
 			__be32 v = f.new;
 
-			if (bpf_l4_csum_replace(skb, csum_off, f.old, f.new,
+			if (p->frag != PKT_FRAG_LATER &&
+			    bpf_l4_csum_replace(skb, csum_off, f.old, f.new,
 						l4flags | BPF_F_PSEUDO_HDR | 4))
 				return -1;
 			if (bpf_l3_csum_replace(skb, p->l3_off + offsetof(struct iphdr, check),

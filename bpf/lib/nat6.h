@@ -27,11 +27,13 @@ static __always_inline int nat6_addr(struct __sk_buff *skb, __u32 off, __u32 csu
 
 	if (addr_eq(&o, &n))
 		return 0;
-	diff = bpf_csum_diff(o.w, sizeof(o), n.w, sizeof(n), 0);
-	if (diff < 0)
-		return -1;
-	if (bpf_l4_csum_replace(skb, csum_off, 0, diff, l4flags | BPF_F_PSEUDO_HDR))
-		return -1;
+	if (csum_off) { /* 0: a later fragment, no L4 header (frag.h) */
+		diff = bpf_csum_diff(o.w, sizeof(o), n.w, sizeof(n), 0);
+		if (diff < 0)
+			return -1;
+		if (bpf_l4_csum_replace(skb, csum_off, 0, diff, l4flags | BPF_F_PSEUDO_HDR))
+			return -1;
+	}
 	return bpf_skb_store_bytes(skb, off, &n, sizeof(n), 0);
 }
 
@@ -48,12 +50,19 @@ static __always_inline int nat6_port(struct __sk_buff *skb, __u32 off, __u32 csu
 
 /* tc: rewrites the whole tuple; unchanged fields cost nothing. A
  * computed UDP checksum of 0 is sent as 0xffff (BPF_F_MARK_MANGLED_0);
- * parse6 already refused a zero one. */
+ * parse6 already refused a zero one. A later fragment (frag.h) has no
+ * L4 header: only its addresses change. */
 static __always_inline int nat6_apply(struct __sk_buff *skb, const struct pkt6 *p,
 				      const struct xlate6 *x)
 {
 	__u64 l4flags = p->proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
 	__u32 csum_off = l4_csum_off6(p);
+
+	if (p->frag == PKT_FRAG_LATER)
+		return nat6_addr(skb, p->l3_off + offsetof(struct ip6hdr, saddr), 0, 0, &p->saddr,
+				 &x->saddr) ||
+		       nat6_addr(skb, p->l3_off + offsetof(struct ip6hdr, daddr), 0, 0, &p->daddr,
+				 &x->daddr);
 
 	if (nat6_addr(skb, p->l3_off + offsetof(struct ip6hdr, saddr), csum_off, l4flags,
 		      &p->saddr, &x->saddr) ||

@@ -22,7 +22,17 @@ struct pkt4 {
 	__u8 proto;
 	__u8 ihl;       /* in 32-bit words */
 	__u8 tcp_flags; /* byte 13 of the TCP header (FIN/SYN/RST/...) */
-	__u8 pad;
+	__u8 frag;      /* enum pkt_frag */
+	__be32 frag_id; /* a fragment's identification (frag.h) */
+};
+
+/* Which fragment of a datagram a packet is (frag.h). A later fragment
+ * has no L4 header: its ports come from the first one's, and only its
+ * addresses are rewritten. */
+enum pkt_frag {
+	PKT_FRAG_NONE = 0,
+	PKT_FRAG_FIRST = 1,
+	PKT_FRAG_LATER = 2,
 };
 
 #define TCP_FLAG_FIN 0x01
@@ -35,13 +45,19 @@ struct pkt4 {
 
 /* Returns FERRY_STAT_FWD_NEW as "parsed TCP/UDP, go on", PARSE4_ICMP, or
  * the reason to stop: PASS (not IPv4 TCP/UDP/ICMP), MALFORMED, FRAGMENT.
- * Works on XDP and tc frames alike. */
+ * A TCP/UDP FRAGMENT has p filled (p->frag, p->frag_id; ports too for a
+ * first fragment) for frag.h, which tracks it; callers that do not call
+ * frag4_ports leave fragments untouched. Works on XDP and tc frames. */
 static __always_inline int parse4(void *data, void *data_end, struct pkt4 *p)
 {
 	struct ethhdr *eth = data;
 	struct iphdr *ip;
 	__u32 ihl_bytes;
 
+	p->frag = PKT_FRAG_NONE;
+	p->frag_id = 0;
+	p->sport = 0;
+	p->dport = 0;
 	if ((void *)(eth + 1) > data_end)
 		return FERRY_STAT_MALFORMED;
 	if (eth->h_proto != bpf_htons(ETH_P_IP))
@@ -56,10 +72,6 @@ static __always_inline int parse4(void *data, void *data_end, struct pkt4 *p)
 		return FERRY_STAT_PASS;
 	if (bpf_ntohs(ip->tot_len) < (__u32)ip->ihl * 4)
 		return FERRY_STAT_MALFORMED;
-	/* Non-first fragments carry no ports; first ones would need the
-	 * rest tracked too. Both pass untouched (see README). */
-	if (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET))
-		return FERRY_STAT_FRAGMENT;
 
 	ihl_bytes = (ip->ihl & 0xf) * 4;
 	p->l3_off = sizeof(*eth);
@@ -69,6 +81,17 @@ static __always_inline int parse4(void *data, void *data_end, struct pkt4 *p)
 	p->proto = ip->protocol;
 	p->ihl = ip->ihl;
 	p->tcp_flags = 0;
+	if (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET)) {
+		/* ICMP errors are never fragmented in practice: untouched */
+		if (p->proto == IPPROTO_ICMP)
+			return FERRY_STAT_FRAGMENT;
+		p->frag_id = ip->id;
+		if (ip->frag_off & bpf_htons(IP_OFFSET)) {
+			p->frag = PKT_FRAG_LATER;
+			return FERRY_STAT_FRAGMENT;
+		}
+		p->frag = PKT_FRAG_FIRST;
+	}
 	/* ICMP: addresses and offsets only; icmp.h reads the rest. */
 	if (p->proto == IPPROTO_ICMP)
 		return PARSE4_ICMP;
@@ -89,7 +112,7 @@ static __always_inline int parse4(void *data, void *data_end, struct pkt4 *p)
 			return FERRY_STAT_MALFORMED;
 		p->tcp_flags = l4[13];
 	}
-	return FERRY_STAT_FWD_NEW;
+	return p->frag ? FERRY_STAT_FRAGMENT : FERRY_STAT_FWD_NEW;
 }
 
 /* ---- IPv6 ---- */
@@ -136,15 +159,18 @@ struct pkt6 {
 	__be16 dport;
 	__u8 proto;
 	__u8 tcp_flags;
-	__u16 pad;
+	__u8 frag; /* enum pkt_frag */
+	__u8 pad;
+	__be32 frag_id; /* a fragment's identification (frag.h) */
 };
 
 /* parse6: like parse4 for an IPv6 frame. Hop-by-hop, routing and
  * destination options headers are skipped (at most IPV6_EXT_MAX, within
  * IPV6_HDRS_MAX bytes, else PASS). A fragment header makes the packet a
- * FRAGMENT (untouched) unless it is an atomic fragment (offset 0, no
- * more fragments: RFC 6946); fragments are not tracked yet, so neither
- * the first nor later ones are translated. A header cut short, or one
+ * FRAGMENT unless it is an atomic fragment (offset 0, no more
+ * fragments: RFC 6946), with p filled for frag.h as parse4 does (a later
+ * fragment's proto is its fragment header's next header; a first one is
+ * parsed through to its ports). A header cut short, or one
  * that reaches past the payload length, is MALFORMED; so is a UDP
  * checksum of 0, which IPv6 forbids (RFC 8200 8.1). ICMPv6 and other
  * protocols PASS; for ICMPv6 p has addresses, offsets and proto
@@ -158,6 +184,7 @@ static __always_inline int parse6(void *data, void *data_end, struct pkt6 *p)
 	int i;
 
 	p->proto = 0;
+	p->frag = PKT_FRAG_NONE;
 	if ((void *)(eth + 1) > data_end)
 		return FERRY_STAT_MALFORMED;
 	if (eth->h_proto != bpf_htons(ETH_P_IPV6))
@@ -180,8 +207,22 @@ static __always_inline int parse6(void *data, void *data_end, struct pkt6 *p)
 			return FERRY_STAT_MALFORMED;
 		if (nexthdr == IPV6_NH_FRAGMENT) {
 			/* offset (13 bits), 2 reserved bits, M */
-			if (*(__be16 *)(ext + 2) & bpf_htons(0xfff9))
+			__be16 fo = *(__be16 *)(ext + 2);
+
+			if (fo & bpf_htons(0xfff9)) {
+				p->frag_id = *(__be32 *)(ext + 4);
+				p->frag = PKT_FRAG_FIRST;
+			}
+			if (fo & bpf_htons(0xfff8)) {
+				p->l3_off = sizeof(*eth);
+				p->l4_off = off + 8;
+				p->saddr = ip6->saddr;
+				p->daddr = ip6->daddr;
+				p->proto = ext[0];
+				p->tcp_flags = 0;
+				p->frag = PKT_FRAG_LATER;
 				return FERRY_STAT_FRAGMENT;
+			}
 			off += 8;
 		} else {
 			off += ((__u32)ext[1] + 1) * 8;
@@ -191,6 +232,10 @@ static __always_inline int parse6(void *data, void *data_end, struct pkt6 *p)
 	if (off > IPV6_HDRS_MAX)
 		return FERRY_STAT_PASS;
 	if (nexthdr == IPPROTO_ICMPV6) {
+		if (p->frag) {
+			p->frag = PKT_FRAG_NONE;
+			return FERRY_STAT_FRAGMENT;
+		}
 		p->l3_off = sizeof(*eth);
 		p->l4_off = off;
 		p->saddr = ip6->saddr;
@@ -198,8 +243,13 @@ static __always_inline int parse6(void *data, void *data_end, struct pkt6 *p)
 		p->proto = nexthdr;
 		return FERRY_STAT_PASS;
 	}
-	if (nexthdr != IPPROTO_TCP && nexthdr != IPPROTO_UDP)
+	if (nexthdr != IPPROTO_TCP && nexthdr != IPPROTO_UDP) {
+		if (p->frag) {
+			p->frag = PKT_FRAG_NONE; /* untouched: not tracked */
+			return FERRY_STAT_FRAGMENT;
+		}
 		return FERRY_STAT_PASS;
+	}
 
 	l4 = data + off;
 	if ((void *)(l4 + sizeof(struct udphdr)) > data_end || off + sizeof(struct udphdr) > end)
@@ -223,7 +273,7 @@ static __always_inline int parse6(void *data, void *data_end, struct pkt6 *p)
 	} else if (*(__u16 *)(l4 + 6) == 0) {
 		return FERRY_STAT_MALFORMED;
 	}
-	return FERRY_STAT_FWD_NEW;
+	return p->frag ? FERRY_STAT_FRAGMENT : FERRY_STAT_FWD_NEW;
 }
 
 #define PKT6_PARSE(ctx, p) parse6((void *)(long)(ctx)->data, (void *)(long)(ctx)->data_end, (p))

@@ -12,6 +12,7 @@
 
 #include "lib/common.h"
 #include "lib/conntrack6.h"
+#include "lib/frag.h"
 #include "lib/icmp6.h"
 #include "lib/lb.h"
 #include "lib/maps.h"
@@ -86,9 +87,12 @@ static __always_inline int lb6_forward(struct __sk_buff *skb, const struct pkt6 
 		return FERRY_STAT_PASS;
 	__builtin_memset(&f, 0, sizeof(f));
 	if (!ct6_lookup_fwd(p, now, svc->svc_id, &f, &stat)) {
-		/* a FIN or RST of an untracked flow starts nothing */
+		/* a FIN or RST of an untracked flow starts nothing, nor does
+		 * a later fragment */
 		if (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
 			return FERRY_STAT_PASS;
+		if (p->frag == PKT_FRAG_LATER)
+			return FERRY_STAT_FRAGMENT;
 		if (!svc->count) {
 			if (svc->flags & FERRY_SVC_F_LOCAL)
 				return FERRY_STAT_DROP_NO_LOCAL;
@@ -170,7 +174,7 @@ static __always_inline int pod6_from(struct __sk_buff *skb, const struct ferry_c
 	struct pkt6 p;
 	int stat;
 
-	stat = PKT6_PARSE(skb, &p);
+	stat = frag6_ports(&p, PKT6_PARSE(skb, &p));
 	if (stat == FERRY_STAT_PASS && p.proto == IPPROTO_ICMPV6)
 		return icmp6_xlate_skb(skb, &p, ICMP4_REPLY | ICMP4_ORIG, 0, 0, ferry_now(cfg),
 				       &daddr);
@@ -194,7 +198,7 @@ static __always_inline int pod6_to(struct __sk_buff *skb, const struct ferry_con
 	struct pkt6 p;
 	int stat;
 
-	stat = PKT6_PARSE(skb, &p);
+	stat = frag6_ports(&p, PKT6_PARSE(skb, &p));
 	if (stat == FERRY_STAT_PASS && p.proto == IPPROTO_ICMPV6)
 		return icmp6_xlate_skb(skb, &p, ICMP4_REPLY, 0, 0, ferry_now(cfg), &daddr);
 	if (stat != FERRY_STAT_FWD_NEW)

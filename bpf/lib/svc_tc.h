@@ -28,7 +28,13 @@ static __always_inline __be32 snat4_addr(const struct ferry_config *cfg)
 static __always_inline int lb4_direct(struct __sk_buff *skb, const struct pkt4 *p, __u64 now)
 {
 	struct xlate4 x;
-	int stat = ct4_direct(p, now, &x);
+	int stat;
+
+	/* a direct flow's null binding only remaps the source port, which
+	 * a later fragment does not carry; and it never starts a flow */
+	if (p->frag == PKT_FRAG_LATER)
+		return FERRY_STAT_FRAGMENT;
+	stat = ct4_direct(p, now, &x);
 
 	if (stat != FERRY_STAT_NULLBIND)
 		return stat; /* untouched (identity entries) or dropped */
@@ -58,6 +64,9 @@ static __always_inline int lb4_forward(struct __sk_buff *skb, const struct pkt4 
 		 * it would claim a reply tuple for a connection that ended. */
 		if (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
 			return FERRY_STAT_PASS;
+		/* nor does a later fragment (its first one did, or failed) */
+		if (p->frag == PKT_FRAG_LATER)
+			return FERRY_STAT_FRAGMENT;
 		if (!svc->count) {
 			if (svc->flags & FERRY_SVC_F_LOCAL)
 				return FERRY_STAT_DROP_NO_LOCAL;

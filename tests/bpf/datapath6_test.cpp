@@ -61,10 +61,12 @@ TEST_F(Datapath6Test, TooManyExtensionHeadersPassUntouched) {
   EXPECT_EQ(stat(FERRY_STAT_PASS), 1u);
 }
 
-TEST_F(Datapath6Test, FragmentsPassUntouched) {
-  // Fragments are not tracked yet: neither the first (M set) nor a later
-  // one (offset) is translated, as for IPv4.
-  for (uint16_t fo : {0x0001 /* first, M */, 0x0008 /* offset 1, last */, 0x0009}) {
+// Fragments are tracked (DatapathFamilyTest's fragment cases); later
+// fragments of a datagram whose first fragment was not seen pass
+// untouched, as does an ICMPv6 first fragment. A first fragment is
+// found behind other extension headers.
+TEST_F(Datapath6Test, UnknownLaterFragmentsPassUntouchedAndFirstOnesAreFoundBehindOptions) {
+  for (uint16_t fo : {0x0008 /* offset 1, last */, 0x0009 /* offset 1, M */}) {
     Pkt in = toVip();
     in.ext6 = {frag(fo)};
     auto frame = build(in);
@@ -74,8 +76,25 @@ TEST_F(Datapath6Test, FragmentsPassUntouched) {
       EXPECT_EQ(hex(frame), hex(r.out));
     }
   }
-  EXPECT_EQ(stat(FERRY_STAT_FRAGMENT), 6u);
+  EXPECT_EQ(stat(FERRY_STAT_FRAGMENT), 4u);
   EXPECT_EQ(stat(FERRY_STAT_FWD_NEW), 0u);
+  auto icmp = test::icmpError(2, 0, kNode6, kClient6, build(toVip()), 48, 1400);
+  std::vector<uint8_t> fh{58, 0, 0, 1, 0, 0, 0x12, 0x34};  // first fragment (M)
+  icmp.insert(icmp.begin() + 14 + 40, fh.begin(), fh.end());
+  icmp[14 + 6] = 44;
+  icmp[14 + 5] += 8;
+  Result r = run(Program::ToPod, icmp);
+  EXPECT_EQ(hex(icmp), hex(r.out));
+  EXPECT_EQ(stat(FERRY_STAT_FRAGMENT), 5u);
+  // hop-by-hop, then the first fragment (M set): translated
+  Pkt in = toVip();
+  in.ext6 = {opts8(0), frag(0x0001)};
+  Pkt want = in;
+  want.daddr = kBackendA6;
+  want.dport = 8080;
+  r = run(Program::FromPod, build(in));
+  EXPECT_BYTES(build(want), r.out);
+  EXPECT_EQ(stat(FERRY_STAT_FWD_NEW), 1u);
 }
 
 TEST_F(Datapath6Test, TruncatedHeadersPassUntouched) {

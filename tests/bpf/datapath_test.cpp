@@ -159,10 +159,13 @@ TEST_F(DatapathTest, MalformedAndTruncatedPacketsPassUntouched) {
   EXPECT_EQ(stat(FERRY_STAT_MALFORMED), 2 * cases.size());
 }
 
-TEST_F(DatapathTest, FragmentsPassUntouched) {
+// Fragments are tracked (DatapathFamilyTest's fragment cases); what
+// passes untouched: later fragments of datagrams whose first fragment was
+// not seen, and ICMP fragments.
+TEST_F(DatapathTest, UnknownLaterFragmentsAndIcmpFragmentsPassUntouched) {
   addBackend(1, kBackendA, 8080);
   addService(kVip, 80, 6, {1});
-  for (uint16_t frag : {0x2000 /* MF, first */, 0x0010 /* offset */, 0x2010}) {
+  for (uint16_t frag : {0x0010 /* offset */, 0x2010 /* offset, MF */}) {
     Pkt p;
     p.fragOff = frag;
     auto in = build(p);
@@ -170,11 +173,22 @@ TEST_F(DatapathTest, FragmentsPassUntouched) {
     EXPECT_EQ(r.verdict, TC_ACT_OK);
     EXPECT_EQ(hex(in), hex(r.out));
   }
+  auto icmp = test::icmpError(3, 4, kNode, kClient, build(Pkt{}), 48, 1400);
+  icmp[14 + 6] = 0x20;  // MF: a first fragment
+  icmp[14 + 10] = icmp[14 + 11] = 0;
+  uint16_t c = test::inetChecksum(&icmp[14], 20);
+  icmp[14 + 10] = c >> 8;
+  icmp[14 + 11] = c & 0xff;
+  run(Program::FromPod, build(Pkt{}));
+  Result r = run(Program::ToPod, icmp);
+  EXPECT_EQ(hex(icmp), hex(r.out));
   EXPECT_EQ(stat(FERRY_STAT_FRAGMENT), 3u);
+  EXPECT_EQ(stat(FERRY_STAT_ICMP_RELATED), 0u);
   Pkt df;
+  df.sport = 40001;
   df.fragOff = 0x4000;  // DF alone is not a fragment
-  Result r = run(Program::FromPod, build(df));
-  EXPECT_EQ(stat(FERRY_STAT_FWD_NEW), 1u);
+  run(Program::FromPod, build(df));
+  EXPECT_EQ(stat(FERRY_STAT_FWD_NEW), 2u);
 }
 
 TEST_F(DatapathTest, NonIpv4FramesPass) {
@@ -403,6 +417,83 @@ TEST_P(DatapathFamilyTest, IcmpAboutUnknownFlowsNonErrorsAndShortQuotesPassUntou
       EXPECT_EQ(hex(shortErr), hex(run(prog, shortErr).out)) << l4 << " bytes of L4";
   }
   EXPECT_EQ(stat(FERRY_STAT_ICMP_RELATED), 0u);
+}
+
+// --- IP fragments -----------------------------------------------------------
+// A datagram larger than the path's MTU arrives in fragments, and only the
+// first carries the UDP header. The first is translated (its L4 checksum
+// covers the whole datagram) and the later ones follow it through
+// ferry_frags (addresses only), so the datagram reassembles whole.
+
+std::vector<uint8_t> pattern(size_t n) {
+  std::vector<uint8_t> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = uint8_t(i * 7 + 3);
+  return v;
+}
+
+TEST_P(DatapathFamilyTest, FragmentedUdpDatagramIsTranslatedInBothDirections) {
+  addBackend(1, fam().backendA, 5353, 17);
+  addService(fam().vip, 53, 17, {1});
+  Pkt q = toVip();
+  q.proto = 17;
+  q.dport = 53;
+  q.payload = pattern(200);
+  Pkt want = q;
+  want.daddr = fam().backendA;
+  want.dport = 5353;
+  auto in = test::fragment(build(q), 104, 0x4242);
+  auto out = test::fragment(build(want), 104, 0x4242);
+  for (int i = 0; i < 2; ++i) {
+    Result r = run(Program::FromPod, in[i]);
+    EXPECT_EQ(r.verdict, TC_ACT_OK) << "fragment " << i;
+    EXPECT_BYTES(out[i], r.out) << "fragment " << i;
+  }
+  EXPECT_EQ(stat(FERRY_STAT_FWD_NEW), 1u);
+  EXPECT_EQ(stat(FERRY_STAT_FWD_ESTABLISHED), 1u);
+  EXPECT_EQ(stat(FERRY_STAT_FRAGMENT), 0u);
+
+  // The answer, fragmented by the backend's stack (3 fragments): back
+  // from the service address, every fragment.
+  Pkt a = fromBackend(fam().backendA, 5353);
+  a.proto = 17;
+  a.payload = pattern(300);
+  Pkt wantA = a;
+  wantA.saddr = fam().vip;
+  wantA.sport = 53;
+  auto first = test::fragment(build(a), 96, 7);
+  auto firstWant = test::fragment(build(wantA), 96, 7);
+  for (int i = 0; i < 2; ++i) {
+    Result r = run(Program::ToPod, first[i]);
+    EXPECT_EQ(r.verdict, TC_ACT_OK) << "fragment " << i;
+    EXPECT_BYTES(firstWant[i], r.out) << "fragment " << i;
+  }
+  EXPECT_EQ(stat(FERRY_STAT_REVNAT), 2u);
+}
+
+// A later fragment whose first one was not seen (lost, reordered, or of
+// another datagram) passes untouched and starts no flow.
+TEST_P(DatapathFamilyTest, LaterFragmentOfAnUnknownDatagramPassesUntouched) {
+  addBackend(1, fam().backendA, 5353, 17);
+  addService(fam().vip, 53, 17, {1});
+  Pkt q = toVip();
+  q.proto = 17;
+  q.dport = 53;
+  q.payload = pattern(200);
+  auto frags = test::fragment(build(q), 104, 0x4242);
+  Result r = run(Program::FromPod, frags[1]);
+  EXPECT_EQ(r.verdict, TC_ACT_OK);
+  EXPECT_EQ(hex(frags[1]), hex(r.out));
+  ferry_ct_value v{};
+  EXPECT_FALSE(ctLookup(q, FERRY_CT_FWD, &v));
+  // another datagram (identification) of the same flow does not lend it
+  // its ports
+  auto other = test::fragment(build(q), 104, 0x4243);
+  run(Program::FromPod, other[0]);
+  EXPECT_TRUE(ctLookup(q, FERRY_CT_FWD, &v));
+  r = run(Program::FromPod, frags[1]);
+  EXPECT_EQ(hex(frags[1]), hex(r.out));
+  EXPECT_EQ(stat(FERRY_STAT_FRAGMENT), 2u);
+  EXPECT_EQ(stat(FERRY_STAT_FWD_NEW), 1u);
 }
 
 TEST_F(DatapathTest, EstablishedFlowSticksAndNewFlowsSpread) {

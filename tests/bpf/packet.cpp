@@ -168,6 +168,36 @@ std::string checkChecksums(const std::vector<uint8_t>& f) {
   return "";
 }
 
+std::vector<std::vector<uint8_t>> fragment(const std::vector<uint8_t>& frame, size_t firstLen,
+                                           uint32_t id) {
+  const bool v6 = frame[12] == 0x86 && frame[13] == 0xdd;
+  const size_t hdr = v6 ? 40 : (frame[14] & 0xf) * 4;
+  const size_t rest = frame.size() - 14 - hdr;
+  std::vector<std::vector<uint8_t>> out;
+  for (int i = 0; i < 2; ++i) {
+    size_t from = i ? firstLen : 0, len = i ? rest - firstLen : firstLen;
+    std::vector<uint8_t> f(frame.begin(), frame.begin() + 14 + hdr);
+    if (v6) {
+      f[14 + 6] = 44;
+      put16(f, 14 + 4, 8 + len);
+      std::vector<uint8_t> fh(8, 0);
+      fh[0] = frame[14 + 6];
+      put16(fh, 2, (from / 8) << 3 | (i ? 0 : 1));
+      put32(fh, 4, id);
+      f.insert(f.end(), fh.begin(), fh.end());
+    } else {
+      put16(f, 14 + 2, hdr + len);
+      put16(f, 14 + 4, id);
+      put16(f, 14 + 6, (from / 8) | (i ? 0 : 0x2000));
+      put16(f, 14 + 10, 0);
+      put16(f, 14 + 10, inetChecksum(&f[14], hdr));
+    }
+    f.insert(f.end(), frame.begin() + 14 + hdr + from, frame.begin() + 14 + hdr + from + len);
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
 std::string hex(const std::vector<uint8_t>& bytes) {
   std::string s;
   char buf[4];

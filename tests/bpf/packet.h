@@ -45,5 +45,11 @@ std::vector<uint8_t> build(const Pkt& p);
 // Ethernet frame; "" when all are right, else what is wrong.
 std::string checkChecksums(const std::vector<uint8_t>& frame);
 std::string hex(const std::vector<uint8_t>& bytes);
+// Splits the datagram of an Ethernet + IPv4 / IPv6 frame (IPv6 without
+// extension headers) into two fragments with identification `id`: the
+// first carries `firstLen` bytes (a multiple of 8) of what follows the IP
+// header, the second the rest (RFC 791 3.2, RFC 8200 4.5).
+std::vector<std::vector<uint8_t>> fragment(const std::vector<uint8_t>& frame, size_t firstLen,
+                                           uint32_t id);
 
 }  // namespace ferry::test

@@ -50,7 +50,7 @@ std::vector<bpf_map*> pinnedMaps(::ferry_bpf* s) {
   return {s->maps.ferry_svc,         s->maps.ferry_backends, s->maps.ferry_ct,
           s->maps.ferry_sock_revnat, s->maps.ferry_config,   s->maps.ferry_stats,
           s->maps.ferry_node_addrs,  s->maps.ferry_src_ranges, s->maps.ferry_members,
-          s->maps.ferry_affinity,    s->maps.ferry_maglev};
+          s->maps.ferry_affinity,    s->maps.ferry_maglev,   s->maps.ferry_frags};
 }
 
 bpf_tc_hook tcHook(int ifindex, TcDirection dir) {
