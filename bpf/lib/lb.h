@@ -132,20 +132,26 @@ static __always_inline __u32 lb_pick_random(const struct frontend *fe, __be16 po
 
 /* Maglev (Eisenbud et al., NSDI 2016): the table position is a fixed-seed
  * hash of the flow, so every node holding the same table picks the same
- * backend. The frontend's own address is hashed (0.0.0.0 for NodePorts).
- * With session affinity the source port is left out. 0: no table. */
+ * backend. The frontend's own address is hashed (0.0.0.0 or :: for
+ * NodePorts), all 128 bits of both addresses for IPv6. With session
+ * affinity the source port is left out. 0: no table. */
 static __always_inline __u32 lb_pick_maglev(const struct frontend *fe, __be16 port, __u8 proto,
 					    const struct ferry_svc_value *svc,
 					    const struct lb_flow *fl)
 {
 	__u32 key = svc->svc_id, idx;
 	const __u32 *table = bpf_map_lookup_elem(&ferry_maglev, &key);
+	__be16 sport = svc->affinity_timeout_s ? 0 : fl->sport;
 
 	if (!table)
 		return 0;
-	idx = ferry_flow_hash4(fl->client.w[3], fe->addr.w[3],
-			       svc->affinity_timeout_s ? 0 : fl->sport, port, proto) %
-	      maglev_table_size;
+	/* IPv6: all 128 bits, or clients sharing their low 32 bits collide.
+	 * The frontend gives the family (IPv4-mapped, NodePorts included). */
+	if (addr_is_v4(&fe->addr))
+		idx = ferry_flow_hash4(fl->client.w[3], fe->addr.w[3], sport, port, proto);
+	else
+		idx = ferry_flow_hash6(fl->client.w, fe->addr.w, sport, port, proto);
+	idx %= maglev_table_size;
 	if (idx >= maglev_table_size)
 		return 0;
 	return table[idx];

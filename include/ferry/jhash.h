@@ -88,4 +88,30 @@ static inline __u32 ferry_flow_hash4(__u32 saddr, __u32 faddr, __u16 sport, __u1
 				  FERRY_MAGLEV_SEED ^ proto);
 }
 
+/* The Maglev hash of an IPv6 flow: every word of both 128-bit addresses
+ * (the frontend's is :: for a NodePort), then the ports, with the same seed
+ * and protocol as ferry_flow_hash4. Equal to ferry_jhash2() over the nine
+ * words {saddr, faddr, sport << 16 | fport}, written out so the BPF code
+ * has no loop. IPv4 flows (IPv4-mapped addresses) keep ferry_flow_hash4. */
+static inline __u32 ferry_flow_hash6(const __u32 *saddr, const __u32 *faddr, __u16 sport,
+				     __u16 fport, __u8 proto)
+{
+	__u32 a, b, c;
+
+	a = b = c = FERRY_JHASH_INITVAL + (9 << 2) + (FERRY_MAGLEV_SEED ^ proto);
+	a += saddr[0];
+	b += saddr[1];
+	c += saddr[2];
+	FERRY_JHASH_MIX(a, b, c);
+	a += saddr[3];
+	b += faddr[0];
+	c += faddr[1];
+	FERRY_JHASH_MIX(a, b, c);
+	a += faddr[2];
+	b += faddr[3];
+	c += ((__u32)sport << 16) | fport;
+	FERRY_JHASH_FINAL(a, b, c);
+	return c;
+}
+
 #endif /* FERRY_JHASH_H */

@@ -267,5 +267,101 @@ TEST_F(MaglevTest, NoTableMeansSlots) {
   EXPECT_BYTES(build(want), send(40000, Program::ExtIn).out);
 }
 
+// ---- Maglev for IPv6: the whole 128-bit addresses are hashed ---------------
+
+constexpr const char* kExtIp6 = "2001:db8::200";
+const char* const kPods6[] = {"2001:db8:1:1::3", "2001:db8:1:1::4", "2001:db8:1:2::2",
+                              "2001:db8:1:2::3"};
+
+// The hash written out word by word is jhash2 over the nine words, and an
+// IPv4 flow still hashes as before (its backends do not move).
+TEST(MaglevHash, Ipv6IsJhash2OverBothAddressesAndPortsAndIpv4IsUnchanged) {
+  ferry_addr s = abiAddr("2001:db8:1:1::2"), f = abiAddr(kExtIp6);
+  uint32_t words[9];
+  std::memcpy(words, s.w, 16);
+  std::memcpy(words + 4, f.w, 16);
+  words[8] = (uint32_t(htons(40000)) << 16) | htons(80);
+  EXPECT_EQ(ferry_flow_hash6(s.w, f.w, htons(40000), htons(80), 6),
+            ferry_jhash2(words, 9, FERRY_MAGLEV_SEED ^ 6));
+  // the IPv4 value as released (198.18.0.100:40000 -> 0.0.0.0:30080/TCP)
+  EXPECT_EQ(ferry_flow_hash4(abiAddr("198.18.0.100").w[3], 0, htons(40000), htons(30080), 6),
+            2442865651u);
+}
+
+class Maglev6Test : public SelectionTest {
+ protected:
+  void SetUp() override {
+    SelectionTest::SetUp();
+    std::vector<uint32_t> ids;
+    for (uint32_t i = 0; i < 4; ++i) {
+      addBackend(i + 1, kPods6[i], 8080);
+      keyed_.emplace_back(BackendKey{*IpAddr::parse(kPods6[i]), 8080, 6}, i + 1);
+      ids.push_back(i + 1);
+    }
+    // an IPv6 externalIP, reached by pods through the tc program
+    addService(kExtIp6, 80, 6, ids, FERRY_SCOPE_EXTERNAL, FERRY_SVC_F_MAGLEV);
+    table_ = maglevTable(keyed_, dp_->maglevTableSize());
+    ASSERT_TRUE(dp_->maglevUpdate(kSvcId, table_));
+  }
+  uint32_t expected(const std::string& client, uint16_t hashedSport) const {
+    ferry_addr c = abiAddr(client), f = abiAddr(kExtIp6);
+    return table_[ferry_flow_hash6(c.w, f.w, htons(hashedSport), htons(80), 6) % table_.size()];
+  }
+  // Sends the client's SYN; returns the backend id it went to (0: none).
+  uint32_t sendFrom(const std::string& client, uint16_t sport) {
+    Pkt in;
+    in.saddr = client;
+    in.daddr = kExtIp6;
+    in.sport = sport;
+    Result r = run(Program::FromPod, build(in));
+    EXPECT_EQ(r.verdict, uint32_t(TC_ACT_OK));
+    for (uint32_t i = 0; i < 4; ++i) {
+      Pkt want = in;
+      want.daddr = kPods6[i];
+      want.dport = 8080;
+      if (hex(build(want)) == hex(r.out)) return i + 1;
+    }
+    ADD_FAILURE() << "not translated to a backend: " << hex(r.out);
+    return 0;
+  }
+  // Clients in 16 different /64s with the same low 64 bits (so the same
+  // low 32 bits): they differ only in the upper 96 bits.
+  static std::string client(int i) { return "2001:db8:1:" + std::to_string(i + 1) + "::2"; }
+
+  std::vector<std::pair<BackendKey, uint32_t>> keyed_;
+  std::vector<uint32_t> table_;
+};
+
+// Clients that share their low 32 bits spread over the backends, each
+// where the table puts the hash of its whole address (hashing only the
+// low word sent all of them to one backend).
+TEST_F(Maglev6Test, ClientsDifferingOnlyInTheUpper96BitsAreSpread) {
+  std::set<uint32_t> used;
+  for (int i = 0; i < 16; ++i) {
+    uint32_t got = sendFrom(client(i), 40000);
+    EXPECT_EQ(got, expected(client(i), 40000)) << client(i);
+    used.insert(got);
+  }
+  EXPECT_GE(used.size(), 3u) << "16 clients over 4 backends";
+}
+
+// With session affinity the source port is left out but the whole
+// address still counts: the clients spread, each flow of one client stays.
+TEST_F(Maglev6Test, WithAffinityClientsDifferingOnlyInTheUpper96BitsAreSpread) {
+  setAffinity(kExtIp6, 80, 10800, FERRY_SCOPE_EXTERNAL);
+  std::set<uint32_t> used;
+  for (int i = 0; i < 16; ++i) {
+    uint32_t first = sendFrom(client(i), 40000);
+    EXPECT_EQ(first, expected(client(i), 0)) << client(i);
+    ferry_affinity_key k{};
+    k.svc_id = kSvcId;
+    k.client = abiAddr(client(i));
+    ASSERT_TRUE(dp_->affinity().erase(k)) << "the pick was remembered";
+    EXPECT_EQ(sendFrom(client(i), 41000), first) << client(i);
+    used.insert(first);
+  }
+  EXPECT_GE(used.size(), 3u) << "16 clients over 4 backends";
+}
+
 }  // namespace
 }  // namespace ferry
