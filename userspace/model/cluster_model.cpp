@@ -40,28 +40,17 @@ ChangeSet ClusterModel::apply(const SourceUpdate& u) {
     else
       sourceErrors_[origin] = errs, cs.errors = true;
   }
-  try {
-    recompute(t, &cs);
-  } catch (const std::exception& e) {
-    // Only resource exhaustion gets here; what was computed so far stays.
-    recordErrors_ = {{"", "", "", std::string("internal error applying changes: ") + e.what()}};
-    cs.errors = true;
-  }
-  if (cs.errors) rebuildErrors();
+  guarded(&cs, [&] { recompute(t, &cs); });
   return cs;
 }
 
 ChangeSet ClusterModel::retryAllocations() {
   ChangeSet cs;
   if (retry_.empty() && recordErrors_.empty()) return cs;
-  try {
+  guarded(&cs, [&] {
     std::set<std::string> keys = retry_;
     allocate(keys, &cs);
-  } catch (const std::exception& e) {
-    recordErrors_ = {{"", "", "", std::string("internal error applying changes: ") + e.what()}};
-    cs.errors = true;
-  }
-  if (cs.errors) rebuildErrors();
+  });
   return cs;
 }
 
@@ -100,15 +89,11 @@ ChangeSet ClusterModel::setServiceCidrs(std::vector<IpPrefix> cidrs) {
   ChangeSet cs;
   if (cidrs == opts_.serviceCidrs) return cs;
   opts_.serviceCidrs = std::move(cidrs);
-  try {
+  guarded(&cs, [&] {
     std::set<std::string> keys = store_.liveServices();
     keys.insert(retry_.begin(), retry_.end());
     allocate(keys, &cs);
-  } catch (const std::exception& e) {
-    recordErrors_ = {{"", "", "", std::string("internal error applying changes: ") + e.what()}};
-    cs.errors = true;
-  }
-  if (cs.errors) rebuildErrors();
+  });
   return cs;
 }
 

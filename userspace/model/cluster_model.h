@@ -18,6 +18,7 @@
 // LoadBalancer service's address (few; the shared-address rules need all).
 #pragma once
 
+#include <exception>
 #include <map>
 #include <set>
 #include <string>
@@ -83,6 +84,20 @@ class ClusterModel {
   void setService(const std::string& key, std::optional<Service> s, ChangeSet* cs);
   void rebuildPools(ChangeSet* cs);
   void rebuildErrors();
+  // Runs `step` (a recompute or an allocation pass); an exception (only
+  // resource exhaustion gets one) becomes the model's one "internal error"
+  // and what was computed so far stays. Rebuilds the error list when
+  // anything set cs->errors.
+  template <typename Step>
+  void guarded(ChangeSet* cs, Step&& step) {
+    try {
+      step();
+    } catch (const std::exception& e) {
+      recordErrors_ = {{"", "", "", std::string("internal error applying changes: ") + e.what()}};
+      cs->errors = true;
+    }
+    if (cs->errors) rebuildErrors();
+  }
 
   BuildOptions opts_;
   AllocationStore& alloc_;

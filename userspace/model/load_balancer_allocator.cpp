@@ -1,5 +1,6 @@
 // The LoadBalancer address policy documented in load_balancer.h.
 #include <algorithm>
+#include <utility>
 #include <tuple>
 
 #include "model/address_pool.h"
@@ -105,6 +106,11 @@ class LbAllocator {
   std::optional<IpAddr> shared(const AddressPool& pool, const LoadBalancerRequest& r,
                                bool v4) const;
   std::optional<IpAddr> firstFree(const AddressPool& pool, bool v4) const;
+  // The pools a dynamic pick of family v4 may use (auto-assign ones, or the
+  // one the annotation names), in name order.
+  std::vector<const AddressPool*> candidates(const LoadBalancerRequest& r, bool v4) const;
+  // The pending text when candidates(r, v4) is empty.
+  static std::string noPool(const LoadBalancerRequest& r, bool v4);
 
   AllocationRecord& rec_;
   const std::vector<LoadBalancerRequest>& reqs_;
@@ -299,20 +305,27 @@ std::optional<IpAddr> LbAllocator::firstFree(const AddressPool& pool, bool v4) c
   return std::nullopt;
 }
 
-void LbAllocator::dynamic(const LoadBalancerRequest& r, bool v4, LoadBalancerResult* res) {
-  std::vector<const AddressPool*> candidates;
-  std::string names;
+std::vector<const AddressPool*> LbAllocator::candidates(const LoadBalancerRequest& r,
+                                                        bool v4) const {
+  std::vector<const AddressPool*> out;
   for (const auto& [name, pool] : pools_) {
     bool eligible = r.pool.empty() ? pool.autoAssign : name == r.pool;
-    if (!eligible || !pool.hasFamily(v4)) continue;
-    candidates.push_back(&pool);
-    names += (names.empty() ? "" : ", ") + name;
+    if (eligible && pool.hasFamily(v4)) out.push_back(&pool);
   }
+  return out;
+}
+
+std::string LbAllocator::noPool(const LoadBalancerRequest& r, bool v4) {
+  return r.pool.empty() ? std::string("no auto-assign address pool has ") + familyName(v4) + " addresses"
+                        : "address pool " + r.pool + " has no " + familyName(v4) + " addresses";
+}
+
+void LbAllocator::dynamic(const LoadBalancerRequest& r, bool v4, LoadBalancerResult* res) {
+  std::vector<const AddressPool*> candidates = this->candidates(r, v4);
+  std::string names;
+  for (const AddressPool* pool : candidates) names += (names.empty() ? "" : ", ") + pool->name;
   if (candidates.empty()) {
-    res->pending = r.pool.empty()
-                       ? std::string("no auto-assign address pool has ") + familyName(v4) +
-                             " addresses"
-                       : "address pool " + r.pool + " has no " + familyName(v4) + " addresses";
+    res->pending = noPool(r, v4);
     return;
   }
   std::optional<IpAddr> ip;
@@ -405,8 +418,24 @@ std::map<std::string, LoadBalancerResult> LbAllocator::run() {
   for (const auto& r : reqs_) {
     if (!r.needsAddress) continue;
     LoadBalancerResult& res = out[r.key];
-    for (bool v4 : r.families())
-      if (res.error.empty() && !plans[r.key][v4].want && unassigned(r, v4)) dynamic(r, v4, &res);
+    // The pending text names the last family that failed. Under all or
+    // nothing a family held from before but out of every candidate pool
+    // counts as failed when the service ends pending anyway: a build from
+    // scratch holds nothing of a pending service and fails there too, so
+    // the text does not depend on what was held.
+    std::string last;
+    for (bool v4 : r.families()) {
+      if (!res.error.empty() || plans[r.key][v4].want) continue;
+      if (unassigned(r, v4)) {
+        std::string prev = std::exchange(res.pending, "");
+        dynamic(r, v4, &res);
+        if (res.pending.empty()) res.pending = prev;
+        else last = res.pending;
+      } else if (r.dualStack && candidates(r, v4).empty()) {
+        last = noPool(r, v4);
+      }
+    }
+    if (!res.pending.empty()) res.pending = last;
   }
   for (auto& [key, res] : out) {
     if (!res.error.empty()) res.pending = res.field + ": " + res.error;

@@ -9,6 +9,7 @@
 //   ferry-modelbench DIR [--slice EVENTS] [--record PATH]
 //
 // Not a test: figures only (CPU ms per stage, RSS).
+#include <malloc.h>
 #include <time.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -45,6 +47,12 @@ long rssMb() {
   return -1;
 }
 
+// Bytes malloc has handed out and not had back, MiB.
+double heapMb() {
+  struct mallinfo2 mi = mallinfo2();
+  return double(mi.uordblks + mi.hblkhd) / (1 << 20);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -67,12 +75,15 @@ int main(int argc, char** argv) {
   FileAllocationStore store(record);
   BuildOptions opts;
   opts.serviceCidrs = {*IpPrefix::parse("198.19.0.0/16"), *IpPrefix::parse("2001:db8:ffff::/112")};
-  ClusterModel model(opts, store);
-  ServicePlanner planner("node1");
+  auto modelOwner = std::make_unique<ClusterModel>(opts, store);
+  ClusterModel& model = *modelOwner;
+  auto plannerOwner = std::make_unique<ServicePlanner>("node1");
+  ServicePlanner& planner = *plannerOwner;
   ClusterSnapshot empty;
   planner.reset(empty, ProgrammedState{});
   auto dns = DnsRecords::buildIncremental(empty, "cluster.local", 5, 1);
-  FileTracker tracker;
+  auto trackerOwner = std::make_unique<FileTracker>();
+  FileTracker& tracker = *trackerOwner;
 
   double parseMs = 0, modelMs = 0, planMs = 0, dnsMs = 0, worst = 0;
   size_t entries = 0, slices = 0;
@@ -124,6 +135,19 @@ int main(int argc, char** argv) {
               "%zu services, %zu map entries; RSS %ld MiB\n",
               cpuMs() - start, parseMs, modelMs, planMs, dnsMs, worst,
               model.snapshot().services.size(), entries, rssMb());
+  // Heap in use by each part: what freeing it returns (malloc's own
+  // count, not RSS: freed memory may stay in the process).
+  std::printf("heap in use %.0f MiB:", heapMb());
+  auto part = [](const char* name, auto&& release) {
+    double before = heapMb();
+    release();
+    std::printf(" %s %.0f,", name, before - heapMb());
+  };
+  part("DNS records", [&] { dns.reset(); });
+  part("planner", [&] { plannerOwner.reset(); });
+  part("file tracker", [&] { trackerOwner.reset(); });
+  part("model (store, snapshot, record)", [&] { modelOwner.reset(); });
+  std::printf(" left %.0f MiB\n", heapMb());
   std::filesystem::remove(record);
   return 0;
 }
