@@ -5,6 +5,7 @@
  * ICMP errors about flows sent on to another node (SNAT). */
 #include "lib/nodeport.h"
 #include "lib/reject.h"
+#include "lib/reject6.h"
 #include "lib/verdict.h"
 
 /* Sends a rewritten packet on towards daddr (FIB lookup); its source
@@ -40,10 +41,68 @@ static __always_inline int ext_in_icmp(struct __sk_buff *skb, struct pkt4 *p, __
 	return ext_in_send(skb, &fib, rc);
 }
 
-SEC("tc")
-int ferry_ext_in(struct __sk_buff *skb)
+/* reject6 in a frame of its own (ext6_in's locals and the ICMPv6 error
+ * it builds would not fit in one 512-byte stack). */
+static __noinline int ext6_reject(struct __sk_buff *skb, const struct pkt6 *p)
 {
-	const struct ferry_config *cfg = config_get();
+	return reject6(skb, p);
+}
+
+/* The second half of ext6_in, in a frame of its own (the stack has no
+ * room for it next to ext6_plan's): the FIB lookup of a forwarded flow,
+ * the conntrack entries, the rewrite, and the verdict. */
+static __noinline int ext6_in_apply(struct __sk_buff *skb, const struct pkt6 *p,
+				    struct ext6_plan *e, __u64 now)
+{
+	struct bpf_fib_lookup fib;
+	int stat, rc = 0;
+
+	if (e->action == EXT_FORWARD) {
+		fib6_params(&fib, p->proto, &e->x.saddr, &e->x.daddr, e->x.sport, e->x.dport,
+			    skb->ifindex);
+		rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+		if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+			return tc_verdict(FERRY_HOOK_EXT_TC_IN, FERRY_STAT_DROP_NO_ROUTE);
+	}
+	stat = ext6_commit(p, e, now);
+	if (stat)
+		return tc_verdict(FERRY_HOOK_EXT_TC_IN, stat);
+	if (nat6_apply(skb, p, &e->x))
+		return tc_verdict(FERRY_HOOK_EXT_TC_IN, FERRY_STAT_DROP_REWRITE);
+	stat_inc(FERRY_HOOK_EXT_TC_IN, e->stat);
+	if (e->action == EXT_LOCAL)
+		return TC_ACT_OK;
+	return ext_in_send(skb, &fib, rc);
+}
+
+/* An IPv6 frame: ext6_plan, then as for IPv4 (ICMPv6 passes untouched). */
+static __noinline int ext6_in(struct __sk_buff *skb, const struct ferry_config *cfg)
+{
+	struct ext6_plan e;
+	struct pkt6 p;
+	__u64 now;
+	int stat;
+
+	stat = PKT6_PARSE(skb, &p);
+	if (stat != FERRY_STAT_FWD_NEW)
+		return tc_verdict(FERRY_HOOK_EXT_TC_IN, stat);
+	now = ferry_now(cfg);
+	/* the returned action, not e.action: a static function's unused
+	 * return value is dropped by clang, leaving r0 undefined */
+	switch (ext6_plan(&p, cfg, now, &e)) {
+	case EXT_PASS:
+	case EXT_DROP:
+		return tc_verdict(FERRY_HOOK_EXT_TC_IN, e.stat);
+	case EXT_REJECT:
+		return tc_verdict(FERRY_HOOK_EXT_TC_IN, ext6_reject(skb, &p));
+	default:
+		return ext6_in_apply(skb, &p, &e, now);
+	}
+}
+
+/* An IPv4 frame (or anything else, which parse4 passes). */
+static __noinline int ext4_in(struct __sk_buff *skb, const struct ferry_config *cfg)
+{
 	struct bpf_fib_lookup fib;
 	struct ext4_plan e;
 	struct pkt4 p;
@@ -83,4 +142,16 @@ int ferry_ext_in(struct __sk_buff *skb)
 	if (e.action == EXT_LOCAL)
 		return TC_ACT_OK;
 	return ext_in_send(skb, &fib, rc);
+}
+
+/* Each family in its own subprogram: each has a stack frame of its own
+ * (both inlined would exceed the 512-byte BPF stack). */
+SEC("tc")
+int ferry_ext_in(struct __sk_buff *skb)
+{
+	const struct ferry_config *cfg = config_get();
+
+	if (skb->protocol == bpf_htons(ETH_P_IPV6))
+		return ext6_in(skb, cfg);
+	return ext4_in(skb, cfg);
 }

@@ -5,8 +5,7 @@
  * hairpin through the node's IPv6 address (ferry_config.snat6), and
  * "no endpoints" refused with ICMPv6 port unreachable, and ICMPv6 errors
  * about translated flows translated back (icmp6.h).
- * Not yet for IPv6: NodePorts reached from pods, null bindings of direct
- * flows. */
+ * Not yet for IPv6: null bindings of direct flows. */
 #ifndef FERRY_BPF_SVC6_TC_H
 #define FERRY_BPF_SVC6_TC_H
 
@@ -20,36 +19,6 @@
 #include "lib/nat6.h"
 #include "lib/parse.h"
 #include "lib/reject6.h"
-
-static __always_inline const struct ferry_svc_value *
-svc6_lookup(const union ferry_addr *addr, __be16 port, __u8 proto, __u8 scope)
-{
-	struct ferry_svc_key key;
-
-	__builtin_memset(&key, 0, sizeof(key));
-	key.addr = *addr;
-	key.port = port;
-	key.proto = proto;
-	key.scope = scope;
-	return bpf_map_lookup_elem(&ferry_svc, &key);
-}
-
-/* The frontend an IPv6 packet from inside the cluster is aimed at: a
- * ClusterIP first, then an externalIP / load-balancer address. */
-static __always_inline const struct ferry_svc_value *
-svc6_lookup_frontend(const union ferry_addr *daddr, __be16 dport, __u8 proto,
-		     struct frontend *fe)
-{
-	const struct ferry_svc_value *svc;
-
-	fe->addr = *daddr;
-	fe->scope = FERRY_SCOPE_CLUSTER;
-	svc = svc6_lookup(daddr, dport, proto, FERRY_SCOPE_CLUSTER);
-	if (svc)
-		return svc;
-	fe->scope = FERRY_SCOPE_EXTERNAL;
-	return svc6_lookup(daddr, dport, proto, FERRY_SCOPE_EXTERNAL);
-}
 
 /* The node's IPv6 address for SNAT (hairpin); NULL when unset. */
 static __always_inline const union ferry_addr *snat6_addr(const struct ferry_config *cfg)
@@ -82,7 +51,9 @@ static __always_inline int lb6_forward(struct __sk_buff *skb, const struct pkt6 
 	__u64 now = ferry_now(cfg);
 	int stat, err;
 
-	svc = svc6_lookup_frontend(&p->daddr, p->dport, p->proto, &fe);
+	/* a ClusterIP, then an externalIP / load-balancer address, then a
+	 * NodePort on an address of this node (svc_lookup_frontend) */
+	svc = svc_lookup_frontend(&p->daddr, p->dport, p->proto, 1, &fe);
 	if (!svc)
 		return FERRY_STAT_PASS;
 	__builtin_memset(&f, 0, sizeof(f));

@@ -12,6 +12,9 @@
 #ifndef AF_INET
 #define AF_INET 2
 #endif
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
 
 static __always_inline int tc_verdict(__u32 hook, int stat)
 {
@@ -45,6 +48,22 @@ static __always_inline void fib4_params(struct bpf_fib_lookup *fib, __u8 proto, 
 	fib->dport = dport;
 	fib->ipv4_src = saddr;
 	fib->ipv4_dst = daddr;
+	fib->ifindex = ifindex;
+}
+
+/* fib4_params for IPv6 addresses. */
+static __always_inline void fib6_params(struct bpf_fib_lookup *fib, __u8 proto,
+					const union ferry_addr *saddr,
+					const union ferry_addr *daddr, __be16 sport, __be16 dport,
+					__u32 ifindex)
+{
+	__builtin_memset(fib, 0, sizeof(*fib));
+	fib->family = AF_INET6;
+	fib->l4_protocol = proto;
+	fib->sport = sport;
+	fib->dport = dport;
+	__builtin_memcpy(fib->ipv6_src, saddr, 16);
+	__builtin_memcpy(fib->ipv6_dst, daddr, 16);
 	fib->ifindex = ifindex;
 }
 
