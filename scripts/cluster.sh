@@ -9,7 +9,7 @@
 #   scripts/cluster.sh node-exec P NODE cmd...
 #   scripts/cluster.sh pod-exec P NAME cmd...
 #   scripts/cluster.sh start-agent P NODE [--no-dns] [extra ferryd args...]
-#                      (the agent serves cluster DNS on the node's LAN address, port 53,
+#                      (the agent serves cluster DNS on the node's LAN addresses, port 53,
 #                       forwarding to the outside world's 198.18.64.1, unless the args
 #                       name --dns-listen / --dns-upstream themselves, or --no-dns)
 #   scripts/cluster.sh owner-alive P              -> exit 0 while the run's owner runs
@@ -458,7 +458,8 @@ _cl_start_agent() {
     esac
     args+=("$a")
   done
-  ((dns && !listen)) && args+=(--dns-listen "198.18.0.$((10 + $(_cl_node_index "$NODE"))):53")
+  i=$((10 + $(_cl_node_index "$NODE")))
+  ((dns && !listen)) && args+=(--dns-listen "198.18.0.$i:53" --dns-listen "[2001:db8::$i]:53")
   ((!upstream)) && args+=(--dns-upstream 198.18.64.1)
   set -- "${args[@]}"
   _cl_ns_exists "$P-$NODE" || _cl_die "no netns $P-$NODE"

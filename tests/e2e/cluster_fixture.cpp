@@ -533,7 +533,8 @@ bool attach(std::string* err) {
 bool Cluster::ensureOutside(std::string* err) {
   auto running = [] {
     return sh("ip netns exec " + prefix() + "-out ss -Hlun 'sport = :53' | grep -q . && "
-              "ip netns exec " + prefix() + "-out ss -Hltn 'sport = :80' | grep -q .", 10).rc == 0;
+              "test $(ip netns exec " + prefix() + "-out ss -Hltn 'sport = :80' | wc -l) = 2",
+              10).rc == 0;
   };
   if (running()) return true;
   std::string cs = q(clusterSh()) + " ", P = prefix(), e;
@@ -546,11 +547,13 @@ bool Cluster::ensureOutside(std::string* err) {
                    " setsid -f dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv"
                    " --no-hosts --pid-file= --user=root --bind-interfaces --listen-address=" +
                    kOutsideDns + " --port=53 --local=/example.test/ --host-record=httpbin.example.test," +
-                   kOutsideHttp + " --host-record=www.example.test," + kOutsideHttp +
-                   " >/dev/null 2>&1", &e) ||
-      !runStep(cs + "outside-exec " + P + " setsid -f /usr/bin/python3 -m http.server 80 --bind " +
-                   kOutsideHttp + " --directory " + q(www) + " >/dev/null 2>&1", &e))
+                   kOutsideHttp + "," + kOutsideHttp6 + " --host-record=www.example.test," +
+                   kOutsideHttp + "," + kOutsideHttp6 + " >/dev/null 2>&1", &e))
     return *err = e, false;
+  for (const char* ip : {kOutsideHttp, kOutsideHttp6})
+    if (!runStep(cs + "outside-exec " + P + " setsid -f /usr/bin/python3 -m http.server 80 --bind " +
+                     ip + " --directory " + q(www) + " >/dev/null 2>&1", &e))
+      return *err = e, false;
   if (!waitFor(running, Ms(5000), Ms(100)))
     return *err = "dnsmasq / http.server in " + P + "-out not listening", false;
   return true;

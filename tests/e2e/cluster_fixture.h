@@ -152,11 +152,12 @@ nlohmann::json agentReply(const std::string& node, int timeoutMs = 3000);
 std::string clusterIPOf(const std::string& node, const std::string& name);
 
 // The outside world (cluster.sh outside-up, TESTNET.md 198.18.64.0/24): dnsmasq
-// on kOutsideDns serving example.test (httpbin / www -> kOutsideHttp), the
-// agents' DNS upstream; an HTTP server on kOutsideHttp:80 answering
-// GET /get with kOutsideHttpBody.
+// on kOutsideDns serving example.test (httpbin / www -> kOutsideHttp and
+// kOutsideHttp6), the agents' DNS upstream; an HTTP server on kOutsideHttp:80
+// and [kOutsideHttp6]:80 answering GET /get with kOutsideHttpBody.
 inline constexpr const char* kOutsideDns = "198.18.64.1";
 inline constexpr const char* kOutsideHttp = "198.18.64.2";
+inline constexpr const char* kOutsideHttp6 = "2001:db8:64::2";
 inline constexpr const char* kOutsideHttpBody = "httpbin.example.test says hello";
 
 class Cluster {

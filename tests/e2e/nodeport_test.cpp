@@ -148,10 +148,11 @@ std::string dump(const std::map<std::string, long>& m) {
 // response (stdout only). The request goes out in one write (dd collects it);
 // with splitMs > 0 it goes out line by line, splitMs apart, as some clients do.
 ShResult httpGetFromExt(const std::string& ip, int port, int splitMs = 0) {
-  std::string req = "GET /healthz HTTP/1.1\\r\\nHost: " + ip +
+  std::string host = ip.find(':') == std::string::npos ? ip : "[" + ip + "]";
+  std::string req = "GET /healthz HTTP/1.1\\r\\nHost: " + host +
                     "\\r\\nUser-Agent: e2e\\r\\nConnection: close\\r\\n\\r\\n";
   std::string send = splitMs > 0
-                         ? "for l in 'GET /healthz HTTP/1.1' 'Host: " + ip +
+                         ? "for l in 'GET /healthz HTTP/1.1' 'Host: " + host +
                                "' 'User-Agent: e2e' 'Connection: close' ''; do printf '%s\\r\\n' "
                                "\"$l\" >&3 || exit 8; sleep " +
                                std::to_string(splitMs / 1000.0) + "; done"
@@ -282,12 +283,18 @@ TEST_F(ClusterTest, NodePortLocalPolicyKeepsClientAndDropsWithoutLocalEndpoints)
   }
 }
 
-// 3. healthCheckNodePort of a LoadBalancer service with externalTrafficPolicy Local.
-TEST_F(ClusterTest, NodePortHealthCheckNodePortServedPerNode) {
+// 3. healthCheckNodePort of a LoadBalancer service with externalTrafficPolicy
+// Local, probed on the nodes' addresses of the case's family. In IPv6 the
+// service is dual-stack (pod c has an address in each family): each
+// family's probe counts pod c once, as kube-proxy's proxier of that family.
+TEST_P(ClusterFamilyTest, NodePortHealthCheckNodePortServedPerNode) {
   writeManifest("np03-hc.yaml",
-                svcYaml("np03-hc", "LoadBalancer", "198.19.3.4", "name: c",
+                svcYaml("np03-hc", "LoadBalancer", v6() ? "" : "198.19.3.4", "name: c",
                         "[{name: web, port: 80, targetPort: 8080, protocol: TCP, nodePort: 30005}]",
-                        "  externalTrafficPolicy: Local\n  healthCheckNodePort: 30004\n"));
+                        "  externalTrafficPolicy: Local\n  healthCheckNodePort: 30004\n" +
+                            std::string(v6() ? "  ipFamilyPolicy: RequireDualStack\n"
+                                               "  ipFamilies: [IPv6, IPv4]\n"
+                                             : "")));
   for (const char* node : {"node1", "node2"}) {
     nlohmann::json s;
     EXPECT_TRUE(waitFor([&] {
@@ -297,7 +304,7 @@ TEST_F(ClusterTest, NodePortHealthCheckNodePortServedPerNode) {
   }
   ShResult r2, r1;
   EXPECT_TRUE(waitFor([&] {
-    r2 = httpGetFromExt(kNode2, 30004);
+    r2 = httpGetFromExt(fam().node2, 30004);
     return httpStatus(r2.out) == 200;
   })) << "node2 (pod c local) must answer 200: rc " << r2.rc << " " << r2.out;
   nlohmann::json b2 = httpBody(r2.out);
@@ -309,7 +316,7 @@ TEST_F(ClusterTest, NodePortHealthCheckNodePortServedPerNode) {
   EXPECT_EQ(b2.value("localEndpoints", -1), 1) << r2.out;
 
   EXPECT_TRUE(waitFor([&] {
-    r1 = httpGetFromExt(kNode1, 30004);
+    r1 = httpGetFromExt(fam().node1, 30004);
     return httpStatus(r1.out) == 503;
   })) << "node1 (no local endpoint) must answer 503: rc " << r1.rc << " " << r1.out;
   nlohmann::json b1 = httpBody(r1.out);
@@ -318,6 +325,13 @@ TEST_F(ClusterTest, NodePortHealthCheckNodePortServedPerNode) {
       << r1.out;
   EXPECT_EQ(b1.value("localEndpoints", -1), 0) << r1.out;
 
+  if (v6()) {
+    // the dual-stack service's IPv4 probe counts pod c once as well
+    ShResult r4 = httpGetFromExt(kNode2, 30004);
+    EXPECT_EQ(httpStatus(r4.out), 200) << r4.out;
+    EXPECT_EQ(httpBody(r4.out).value("localEndpoints", -1), 1) << r4.out;
+    return;  // the IPv6 NodePort itself: the NodePort cases of that family
+  }
   // and the nodePort itself: node2 serves it
   Answer a = extWait("tcp", kNode2, 30005);
   EXPECT_TRUE(answered(a)) << a;

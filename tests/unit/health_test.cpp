@@ -63,5 +63,44 @@ TEST(Health, OnlyPolicyLocalServicesWithAPort) {
   EXPECT_TRUE(healthTargets(snap, "node2").empty());
 }
 
+// A dual-stack service: a dual-stack pod is one endpoint per family, and
+// each family's probe gets its own family's count (kube-proxy's proxier of
+// that family), never the two added up.
+TEST(Health, DualStackCountsPerProbeFamily) {
+  ClusterSnapshot snap = snapshotWithLocalLb();
+  Service& svc = snap.services["default/lb"];
+  svc.clusterIPs = {ip("198.19.0.20"), ip("2001:db8:ffff::20")};
+  Endpoint a6{ip("2001:db8:1:2::2"), 8080, true, true, false, "node2", "", "", {}, {}};
+  Endpoint d6{ip("2001:db8:1:2::4"), 8080, true, true, false, "node2", "", "", {}, {}};
+  svc.ports[0].endpoints.push_back(a6);
+  svc.ports[0].endpoints.push_back(d6);
+  HealthTarget t = healthTargets(snap, "node2").at(31000);
+  EXPECT_TRUE(t.dualStack);
+  EXPECT_EQ(t.countFor(false), 1);
+  EXPECT_EQ(t.countFor(true), 2);
+  EXPECT_NE(healthReply(t, true).body.find("\"localEndpoints\":2"), std::string::npos);
+  EXPECT_NE(healthReply(t, false).body.find("\"localEndpoints\":1"), std::string::npos);
+  // IPv4 endpoints only on this node: the IPv6 probe says 503
+  HealthTarget t1 = healthTargets(snap, "node1").at(31000);
+  EXPECT_EQ(healthReply(t1, false).status, 200u);
+  EXPECT_EQ(healthReply(t1, true).status, 503u);
+}
+
+// A single-stack service answers with its endpoints to a probe of either
+// family (the node's IPv6 address serves an IPv6 service's probe too).
+TEST(Health, SingleStackAnswersBothProbeFamilies) {
+  ClusterSnapshot snap = snapshotWithLocalLb();
+  Service& svc = snap.services["default/lb"];
+  svc.clusterIPs = {ip("2001:db8:ffff::20")};
+  for (ServicePort& sp : svc.ports)
+    for (Endpoint& e : sp.endpoints)
+      e.ip = *IpAddr::parse(e.ip.str() == "198.18.130.2" ? "2001:db8:1:2::2" : "2001:db8:1:1::2");
+  HealthTarget t = healthTargets(snap, "node2").at(31000);
+  EXPECT_FALSE(t.dualStack);
+  EXPECT_EQ(healthReply(t, true).status, 200u);
+  EXPECT_EQ(healthReply(t, false).status, 200u);
+  EXPECT_NE(healthReply(t, true).body.find("\"localEndpoints\":1"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ferry

@@ -25,7 +25,7 @@ std::map<uint16_t, HealthTarget> healthTargets(const ClusterSnapshot& snap,
   std::map<uint16_t, HealthTarget> out;
   for (const auto& [key, svc] : snap.services) {
     if (!svc.healthCheckNodePort || !svc.externalTrafficLocal) continue;
-    HealthTarget t{svc.ns, svc.name, 0};
+    HealthTarget t{svc.ns, svc.name};
     // kube-proxy counts ready local endpoints once per address, not per
     // port: serving-but-terminating ones do not count, so a node with only
     // those answers 503 while still serving them (KEP-1669).
@@ -36,16 +36,21 @@ std::map<uint16_t, HealthTarget> healthTargets(const ClusterSnapshot& snap,
             std::find(seen.begin(), seen.end(), ep.ip) == seen.end())
           seen.push_back(ep.ip);
     t.localEndpoints = static_cast<int>(seen.size());
+    for (const IpAddr& ip : seen) ++(ip.isV4() ? t.local4 : t.local6);
+    bool has4 = false, has6 = false;
+    for (const IpAddr& ip : svc.clusterIPs) (ip.isV4() ? has4 : has6) = true;
+    t.dualStack = has4 && has6;
     out[svc.healthCheckNodePort] = t;
   }
   return out;
 }
 
-HttpReply healthReply(const HealthTarget& t) {
+HttpReply healthReply(const HealthTarget& t, bool probeV6) {
+  int n = t.countFor(probeV6);
   nlohmann::json body = {{"service", {{"namespace", t.ns}, {"name", t.name}}},
-                         {"localEndpoints", t.localEndpoints},
+                         {"localEndpoints", n},
                          {"serviceProxyHealthy", true}};
-  return {t.localEndpoints > 0 ? 200u : 503u, "application/json",
+  return {n > 0 ? 200u : 503u, "application/json",
           body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"};
 }
 
@@ -65,10 +70,10 @@ std::vector<std::string> HealthServer::update(const std::map<uint16_t, HealthTar
     any.sin6_port = htons(port);
     auto http = HttpListener::open(
         "healthCheckNodePort " + std::to_string(port) + " of " + target.ns + "/" + target.name, any,
-        [shared](const std::string& method, const std::string&) {
-          if (method != "GET" && method != "HEAD")
+        [shared](const HttpRequest& req) {
+          if (req.method != "GET" && req.method != "HEAD")
             return HttpReply{405, "text/plain; charset=utf-8", "GET only\n"};
-          return healthReply(*shared);  // any path, as kube-proxy
+          return healthReply(*shared, req.fromIpv6);  // any path, as kube-proxy
         },
         HttpLimits{kMaxConns, kMaxPerClient, kIdleSeconds});
     if (!http) {

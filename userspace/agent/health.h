@@ -17,9 +17,19 @@
 
 namespace ferry {
 
+/// What one healthCheckNodePort answers. kube-proxy runs one proxier per
+/// IP family, each counting the endpoints of its own family, so a
+/// dual-stack service's probe is answered with the count of the family it
+/// came in by (a dual-stack pod counts once in each, not twice).
 struct HealthTarget {
   std::string ns, name;
-  int localEndpoints = 0;
+  int localEndpoints = 0;  // ready local endpoints (distinct addresses), every family
+  bool dualStack = false;  // clusterIPs of both families: count per family
+  int local4 = 0, local6 = 0;
+  /// The count a probe that came over IPv6 (else IPv4) is answered with.
+  int countFor(bool probeV6) const {
+    return dualStack ? (probeV6 ? local6 : local4) : localEndpoints;
+  }
   bool operator==(const HealthTarget&) const = default;
 };
 
@@ -28,11 +38,12 @@ std::map<uint16_t, HealthTarget> healthTargets(const ClusterSnapshot& snap,
                                                const std::string& nodeName);
 
 /// The reply for a target (pure, for tests): 200 with the count of ready
-/// local endpoints as kube-proxy's JSON, 503 when there are none.
-HttpReply healthReply(const HealthTarget& t);
+/// local endpoints (HealthTarget::countFor the probe's family) as
+/// kube-proxy's JSON, 503 when there are none.
+HttpReply healthReply(const HealthTarget& t, bool probeV6 = false);
 
 /// One HttpListener per healthCheckNodePort, on every address of the node
-/// (as kube-proxy), driven by the agent's poll loop: a slow or silent
+/// in both families (as kube-proxy's two proxiers of a dual-stack node), driven by the agent's poll loop: a slow or silent
 /// client never stalls the agent; it is dropped after 2 s of silence.
 class HealthServer {
  public:

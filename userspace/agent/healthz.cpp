@@ -18,9 +18,9 @@ Expected<std::unique_ptr<HealthzServer>> HealthzServer::listen(
   if (!addr) return addr.status();
   auto http = HttpListener::open(
       "--healthz-listen " + listen, *addr,
-      [notReady = std::move(notReady)](const std::string& method, const std::string& path) {
-        std::string why = path == "/readyz" && notReady ? notReady() : "";
-        return healthzReply(method, path, why.empty(), why);
+      [notReady = std::move(notReady)](const HttpRequest& req) {
+        std::string why = req.path == "/readyz" && notReady ? notReady() : "";
+        return healthzReply(req.method, req.path, why.empty(), why);
       },
       HttpLimits{16, 8, 2});
   if (!http) return http.status();

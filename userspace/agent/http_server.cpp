@@ -29,7 +29,15 @@ struct HttpListenerCallbacks {
       return MHD_YES;
     }
     auto* self = static_cast<HttpListener*>(cls);
-    HttpReply r = self->handler_(method ? method : "", url ? url : "");
+    HttpRequest req{method ? method : "", url ? url : "", false};
+    // the listening socket is dual-stack: IPv4 clients come as ::ffff:a.b.c.d
+    const MHD_ConnectionInfo* ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET6) {
+      const auto* a6 = reinterpret_cast<const sockaddr_in6*>(ci->client_addr);
+      req.fromIpv6 = !IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr);
+    }
+    HttpReply r = self->handler_(req);
     MHD_Response* resp =
         MHD_create_response_from_buffer(r.body.size(), r.body.data(), MHD_RESPMEM_MUST_COPY);
     if (!resp) return MHD_NO;

@@ -24,10 +24,16 @@ struct HttpReply {
   std::string body;
 };
 
+/// What a handler sees of one request.
+struct HttpRequest {
+  std::string method;     // "GET", "HEAD", ...
+  std::string path;       // without the query
+  bool fromIpv6 = false;  // the client came over IPv6 (not as an IPv4-mapped address)
+};
+
 /// Called once per complete request, from HttpListener::run (the loop's
-/// thread): method ("GET", "HEAD", ...) and path without the query.
-/// libmicrohttpd omits the body of a HEAD reply.
-using HttpHandler = std::function<HttpReply(const std::string& method, const std::string& path)>;
+/// thread). libmicrohttpd omits the body of a HEAD reply.
+using HttpHandler = std::function<HttpReply(const HttpRequest& req)>;
 
 /// Limits of one listener.
 struct HttpLimits {
