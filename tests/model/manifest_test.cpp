@@ -186,6 +186,40 @@ TEST(Manifest, JsonAndList) {
   EXPECT_TRUE(m.nodes[0].node.ready);  // no conditions = Ready
 }
 
+// A JSON List is read item by item (streamJsonList); the result must be
+// the ordinary parse's: same objects (manifests included), errors, order,
+// and duplicates found across files.
+TEST(Manifest, StreamedListEqualsTheOrdinaryParse) {
+  std::string items = R"([
+    {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a", "labels": {"x": "y"}},
+     "spec": {"ports": [{"port": 80, "targetPort": "web"}], "publishNotReadyAddresses": true}},
+    {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "a"},
+     "subsets": [{"addresses": [{"ip": "198.18.0.1", "nodeName": "n1"}, {"ip": "x"}],
+                  "ports": [{"port": 8080}]}]},
+    {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a"}},
+    {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "earlier"}},
+    {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "b"}, "spec": {"ports": [{"port": 0}]}},
+    5
+  ])";
+  std::string earlier = R"({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "earlier"},
+                            "spec": {"ports": [{"port": 81}]}})";
+  // "kind" after "items" is not streamed: the ordinary parse.
+  Manifests streamed = parseManifests(
+      {{"a.json", earlier}, {"b.json", R"({"apiVersion": "v1", "kind": "List", "items": )" + items + "}"}});
+  Manifests ordinary = parseManifests(
+      {{"a.json", earlier}, {"b.json", R"({"apiVersion": "v1", "items": )" + items + R"(, "kind": "List"})"}});
+  EXPECT_EQ(errorStrings(streamed.errors), errorStrings(ordinary.errors));
+  EXPECT_EQ(streamed.errors.size(), 5u) << errorsText(streamed.errors);
+  ASSERT_EQ(streamed.services.size(), 2u);
+  EXPECT_EQ(streamed.services, ordinary.services);
+  EXPECT_EQ(streamed.services[1].object.get(), ordinary.services[1].object.get());
+  EXPECT_TRUE(streamed.services[1].object.get()["spec"]["publishNotReadyAddresses"].get<bool>());
+  EXPECT_EQ(streamed.endpoints, ordinary.endpoints);
+  EXPECT_EQ(streamed.invalidServices, ordinary.invalidServices);
+  EXPECT_EQ(streamed.invalidObjects, ordinary.invalidObjects);
+  EXPECT_EQ(streamed.brokenFiles, ordinary.brokenFiles);
+}
+
 TEST(Manifest, NumericAndStringTargetPort) {
   Manifests m = parseOne(serviceYaml("a", "  ports:\n  - {name: x, port: 80, targetPort: 8080}\n"
                                           "  - {name: y, port: 81, targetPort: 0}\n"));

@@ -157,4 +157,45 @@ TEST(YamlJsonLimits, StrictJsonParser) {
   EXPECT_FALSE(parseJsonStrict("{} {}", 8, &v, &err));
 }
 
+TEST(YamlJsonStream, ListItemsAreHandedOverOneByOne) {
+  std::vector<json> got;
+  auto keep = [&](json& item) { got.push_back(std::move(item)); };
+  EXPECT_TRUE(streamJsonList(R"({"apiVersion": "v1", "kind": "List", "metadata": {"x": [1, {"y": 2}]},
+                                "items": [{"a": [1, {"b": null}]}, 7, "s", [], {}]})",
+                             8, 10, keep));
+  ASSERT_EQ(got.size(), 5u);
+  EXPECT_EQ(got[0], json::parse(R"({"a": [1, {"b": null}]})"));
+  EXPECT_EQ(got[1], 7);
+  EXPECT_EQ(got[2], "s");
+  EXPECT_EQ(got[3], json::array());
+  EXPECT_EQ(got[4], json::object());
+  got.clear();
+  EXPECT_TRUE(streamJsonList(R"({"kind": "List", "apiVersion": null, "items": []})", 8, 10, keep));
+  EXPECT_TRUE(got.empty());
+}
+
+// Anything but the plain shape is refused: the caller then parses the
+// text the ordinary way, which reports what is wrong.
+TEST(YamlJsonStream, RefusesAllButThePlainShape) {
+  auto drop = [](json&) {};
+  for (const char* text : {
+           R"({"items": [{}], "kind": "List"})",                 // kind after items
+           R"({"kind": "Service", "items": []})",                // not a List
+           R"({"kind": 5, "items": []})",
+           R"({"kind": "List", "apiVersion": 1, "items": []})",  // read by the List's parse
+           R"({"kind": "List", "kind": "List", "items": []})",   // duplicate keys
+           R"({"kind": "List", "items": [{"a": 1, "a": 2}]})",
+           R"({"kind": "List", "metadata": {"a": 1, "a": 2}, "items": []})",
+           R"({"kind": "List", "items": {}})",                   // items not a list
+           R"({"kind": "List", "items": []} x)",                 // trailing text
+           R"({"kind": "List", "items": [{"a": {"b": {}}}]})",   // deeper than 4
+           R"({"kind": "List", "items": [1, 2, 3, 4]})",         // more than 3 items
+           "{\"kind\": \"List\", \"items\": [\"\xff\"]}",            // not UTF-8
+           R"([{"kind": "List", "items": []}])",
+           R"({"kind": "List", "items": [)",
+       })
+    EXPECT_FALSE(streamJsonList(text, 4, 3, drop)) << text;
+  EXPECT_TRUE(streamJsonList(R"({"kind": "List", "items": [{"a": {"b": 1}}, 2, 3]})", 4, 3, drop));
+}
+
 }  // namespace ferry

@@ -5,6 +5,8 @@
 #include "common/limits.h"
 
 #include <algorithm>
+#include <iterator>
+#include <tuple>
 
 #include "model/names.h"
 #include "model/object_parsers.h"
@@ -39,26 +41,66 @@ const KindInfo* findKind(const std::string& kind) {
 
 class ManifestParser {
  public:
-  explicit ManifestParser(Manifests& out) : out_(out) {}
+  // `outer`: the definitions of the files parsed before, when this parser
+  // reads one file on the side (streamList).
+  explicit ManifestParser(Manifests& out, const std::map<std::string, std::string>* outer = nullptr)
+      : out_(out), outer_(outer) {}
   void parseFile(const SourceFile& f);
   void parseOne(const json& o, const std::string& origin) { parseObject(o, origin, "object", ""); }
 
  private:
+  // `owned`: o itself, when the caller gives it away (a streamed item):
+  // a Service then takes it as its manifest instead of a copy.
   void parseObject(const json& o, const std::string& file, const std::string& doc,
-                   const std::string& prefix);
+                   const std::string& prefix, json* owned = nullptr);
+  bool streamList(const SourceFile& f);
   void parseList(const json& o, const std::string& file, const std::string& doc,
                  const std::string& prefix);
   bool checkIdentity(ObjectContext& c, const KindInfo& k, const std::string& apiVersion,
                      const ObjectMeta& m);
   bool claim(ObjectContext& c, const std::string& label, const std::string& file);
-  void dispatch(ObjectContext& c, const json& o, const ObjectMeta& m);
+  void dispatch(ObjectContext& c, const json& o, const ObjectMeta& m, json* owned);
   bool excluded(const ObjectContext& c);
   void broken(const std::string& file, const std::string& doc, const std::string& field,
               const std::string& message);
 
   Manifests& out_;
+  const std::map<std::string, std::string>* outer_;
   std::map<std::string, std::string> seen_;  // "Service default/web" -> file
 };
+
+template <typename T>
+void append(std::vector<T>& to, std::vector<T>& from) {
+  to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
+}
+
+// A JSON List read item by item (streamJsonList), into a Manifests of its
+// own that is merged only when the whole file was read: on any problem the
+// file is parsed the ordinary way, which reports it, and nothing streamed
+// is kept. Same objects, errors and order as parseList.
+bool ManifestParser::streamList(const SourceFile& f) {
+  Manifests tmp;
+  ManifestParser sub(tmp, &seen_);
+  size_t i = 0;
+  bool ok = streamJsonList(f.content, limits::kNestingDepth, limits::kDocumentsPerFile,
+                           [&](json& item) {
+                             sub.parseObject(item, f.path, "document 1", indexPath("items", i++), &item);
+                           });
+  if (!ok) return false;
+  append(out_.services, tmp.services);
+  append(out_.pods, tmp.pods);
+  append(out_.endpoints, tmp.endpoints);
+  append(out_.slices, tmp.slices);
+  append(out_.nodes, tmp.nodes);
+  append(out_.pools, tmp.pools);
+  append(out_.errors, tmp.errors);
+  out_.invalidServices.merge(tmp.invalidServices);
+  out_.invalidPools.merge(tmp.invalidPools);
+  out_.invalidObjects.merge(tmp.invalidObjects);
+  out_.brokenFiles.merge(tmp.brokenFiles);
+  seen_.merge(sub.seen_);
+  return true;
+}
 
 void ManifestParser::broken(const std::string& file, const std::string& doc,
                             const std::string& field, const std::string& message) {
@@ -68,6 +110,7 @@ void ManifestParser::broken(const std::string& file, const std::string& doc,
 
 void ManifestParser::parseFile(const SourceFile& f) {
   if (!f.error.empty()) return broken(f.path, "file", "", limits::truncate(f.error));
+  if (streamList(f)) return;
   for (const YamlDocument& d : parseYamlDocuments(f.content)) {
     std::string doc = "document " + std::to_string(d.index);
     if (!d.error.empty())
@@ -94,7 +137,7 @@ void ManifestParser::parseList(const json& o, const std::string& file, const std
 }
 
 void ManifestParser::parseObject(const json& o, const std::string& file, const std::string& doc,
-                                 const std::string& prefix) {
+                                 const std::string& prefix, json* owned) {
   if (!o.is_object())
     return broken(file, doc, prefix, "must be a Kubernetes object (a mapping), got " + limits::dumpSafe(o));
   ObjectContext idc(file, doc, &out_.errors);
@@ -141,7 +184,7 @@ void ManifestParser::parseObject(const json& o, const std::string& file, const s
     out_.invalidPools.insert(m.name);
     return;
   }
-  if (identityOk) dispatch(c, o, m);
+  if (identityOk) dispatch(c, o, m, owned);
   else out_.invalidObjects.insert(label);
 }
 
@@ -155,7 +198,9 @@ bool ManifestParser::excluded(const ObjectContext& c) {
 
 // The first definition wins; files are visited in path order.
 bool ManifestParser::claim(ObjectContext& c, const std::string& label, const std::string& file) {
-  auto [it, fresh] = seen_.emplace(label, file);
+  auto it = outer_ ? outer_->find(label) : seen_.end();
+  bool fresh = false;
+  if (!outer_ || it == outer_->end()) std::tie(it, fresh) = seen_.emplace(label, file);
   if (fresh) return true;
   c.error("metadata.name", "duplicate " + label + ", already defined in " + it->second +
                                " (that definition is used)");
@@ -184,9 +229,11 @@ bool ManifestParser::checkIdentity(ObjectContext& c, const KindInfo& k,
   return ok;
 }
 
-void ManifestParser::dispatch(ObjectContext& c, const json& o, const ObjectMeta& m) {
+void ManifestParser::dispatch(ObjectContext& c, const json& o, const ObjectMeta& m, json* owned) {
   if (m.kind == "Service") {
     Service s = parseService(c, o, m);
+    if (owned) s.object = std::move(*owned);
+    else s.object = o;
     if (c.failed())
       out_.invalidServices.insert(s.key());
     else

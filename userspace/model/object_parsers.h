@@ -24,6 +24,7 @@ struct ObjectMeta {
 };
 
 // Objects with errors are still returned; callers decide by ctx.failed().
+// parseService leaves Service::object (the manifest) to the caller.
 Service parseService(ObjectContext& c, const nlohmann::json& o, const ObjectMeta& m);
 Pod parsePod(ObjectContext& c, const nlohmann::json& o, const ObjectMeta& m);
 EndpointsObject parseEndpoints(ObjectContext& c, const nlohmann::json& o, const ObjectMeta& m);

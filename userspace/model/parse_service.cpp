@@ -274,7 +274,8 @@ Service parseService(ObjectContext& c, const json& o, const ObjectMeta& m) {
   s.ns = m.ns;
   s.name = m.name;
   s.file = m.file;
-  s.object = o;
+  // s.object (the manifest as read) is set by the caller, which may give
+  // its tree away instead of copying it.
   s.creationTimestamp = m.creationTimestamp;
   if (const json* meta = optField(o, "metadata"))
     s.annotations = optStringMap(c, *meta, "annotations", "metadata.annotations");

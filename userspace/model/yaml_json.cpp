@@ -312,6 +312,133 @@ class StrictSax : public nlohmann::json_sax<json> {
   std::string key_;
 };
 
+// streamJsonList's reader: the root object's members are checked (and
+// their values, other than "items", built and dropped); each item is built
+// on a stack of its own and handed over when complete. Returning false
+// stops the parse.
+class ListStreamSax : public nlohmann::json_sax<json> {
+ public:
+  ListStreamSax(size_t maxDepth, size_t maxItems, const std::function<void(json&)>& onItem)
+      : maxDepth_(maxDepth), maxItems_(maxItems), onItem_(onItem) {}
+  bool done = false;
+
+  bool null() override { return scalar(nullptr); }
+  bool boolean(bool v) override { return scalar(v); }
+  bool number_integer(number_integer_t v) override { return scalar(v); }
+  bool number_unsigned(number_unsigned_t v) override { return scalar(v); }
+  bool number_float(number_float_t v, const string_t&) override { return scalar(v); }
+  bool string(string_t& v) override {
+    if (stack_.empty() && state_ == State::Root && rootKey_ == "kind") {
+      if (v != "List") return false;
+      isList_ = true;
+      return true;
+    }
+    if (stack_.empty() && state_ == State::Root && rootKey_ == "apiVersion") return true;
+    return scalar(std::move(v));
+  }
+  bool binary(binary_t&) override { return false; }
+  bool start_object(std::size_t) override {
+    if (state_ == State::Start) return state_ = State::Root, true;
+    return open(json::object());
+  }
+  bool start_array(std::size_t) override {
+    if (state_ == State::Root && stack_.empty() && rootKey_ == "items") {
+      if (!isList_) return false;
+      state_ = State::Items;
+      return true;
+    }
+    return open(json::array());
+  }
+  bool end_object() override {
+    if (stack_.empty()) {  // the root
+      done = state_ == State::Root;
+      state_ = State::End;
+      return done;
+    }
+    return close();
+  }
+  bool end_array() override {
+    if (stack_.empty() && state_ == State::Items) return state_ = State::Root, true;
+    return close();
+  }
+  bool key(string_t& k) override {
+    if (stack_.empty()) {
+      if (state_ != State::Root || !rootKeys_.insert(k).second) return false;
+      rootKey_ = std::move(k);
+      return true;
+    }
+    if (stack_.back()->contains(k)) return false;
+    key_ = std::move(k);
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    return false;
+  }
+
+ private:
+  enum class State { Start, Root, Items, End };
+  // Levels above a value: the root object, and the items array for items.
+  size_t base() const { return state_ == State::Items ? 2 : 1; }
+  // A value outside any container of its own: a root member or an item.
+  bool top(json v) {
+    if (state_ == State::Items) {
+      if (++items_ > maxItems_) return false;
+      onItem_(v);
+      return true;
+    }
+    // A root member other than kind, apiVersion (strings, handled above)
+    // and items: dropped, unless it is a kind or apiVersion of another
+    // type (read, and reported, by the List's ordinary parse).
+    if (rootKey_ == "kind" || rootKey_ == "apiVersion") return v.is_null() && rootKey_ != "kind";
+    if (rootKey_ == "items") return false;
+    return true;
+  }
+  bool scalar(json v) {
+    if (stack_.empty()) return top(std::move(v));
+    json& t = *stack_.back();
+    if (t.is_array()) t.push_back(std::move(v));
+    else t[key_] = std::move(v);
+    return true;
+  }
+  bool open(json v) {
+    if (stack_.size() + base() >= maxDepth_) return false;
+    if (stack_.empty()) {
+      if (state_ == State::Root && (rootKey_ == "kind" || rootKey_ == "apiVersion" || rootKey_ == "items"))
+        return false;
+      tree_ = std::move(v);
+      stack_.push_back(&tree_);
+      return true;
+    }
+    json& t = *stack_.back();
+    json* slot;
+    if (t.is_array()) {
+      t.push_back(std::move(v));
+      slot = &t.back();
+    } else {
+      slot = &(t[key_] = std::move(v));
+    }
+    stack_.push_back(slot);
+    return true;
+  }
+  bool close() {
+    stack_.pop_back();
+    if (!stack_.empty()) return true;
+    bool ok = top(std::move(tree_));
+    tree_ = nullptr;
+    return ok;
+  }
+
+  size_t maxDepth_, maxItems_;
+  const std::function<void(json&)>& onItem_;
+  State state_ = State::Start;
+  bool isList_ = false;
+  std::set<std::string> rootKeys_;
+  std::string rootKey_, key_;
+  size_t items_ = 0;
+  json tree_;                // the value being built
+  std::vector<json*> stack_;  // its open containers
+};
+
 YamlDocument errorDocument(int firstLine, std::string why) {
   YamlDocument d;
   d.index = 1;
@@ -336,6 +463,18 @@ bool parseJsonStrict(const std::string& text, size_t maxDepth, json* out, std::s
   }
   *out = std::move(sax.root);
   return true;
+}
+
+bool streamJsonList(const std::string& text, size_t maxDepth, size_t maxItems,
+                    const std::function<void(json& item)>& onItem) {
+  size_t first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos || text[first] != '{') return false;
+  ListStreamSax sax(maxDepth, maxItems, onItem);
+  try {
+    return json::sax_parse(text, &sax, json::input_format_t::json, /*strict=*/true) && sax.done;
+  } catch (const std::exception&) {  // nothing is expected to throw; stay total
+    return false;
+  }
 }
 
 size_t invalidUtf8Offset(std::string_view s) {

@@ -3,6 +3,7 @@
 // its own so that one syntax error cannot hide the other documents.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,19 @@ std::vector<YamlDocument> parseYamlDocuments(const std::string& content);
 // limits::kErrorMessageBytes) on any problem.
 bool parseJsonStrict(const std::string& text, size_t maxDepth, nlohmann::json* out,
                      std::string* error);
+
+// A JSON `kind: List` (what `kubectl get -o json` and the benchmark write)
+// read item by item: `onItem(item)` gets each element of the top-level
+// "items" array as soon as it is complete, so the file is never held as
+// one tree (building and freeing that tree cost as much as the typed
+// parse). The checks are parseJsonStrict's (`maxDepth` counted from the
+// root, no duplicate keys). Only the plain shape is taken: a root object
+// whose "kind" is "List" and comes before "items", "apiVersion" a string,
+// at most `maxItems` items. False on anything else or any problem, after
+// which what onItem got must be dropped and the text parsed the ordinary
+// way (parseYamlDocuments), whose errors are the ones to report.
+bool streamJsonList(const std::string& text, size_t maxDepth, size_t maxItems,
+                    const std::function<void(nlohmann::json& item)>& onItem);
 
 // Offset of the first byte of `s` that is not part of a well-formed UTF-8
 // sequence (RFC 3629: no overlongs, surrogates or code points past
