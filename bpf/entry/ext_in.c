@@ -76,8 +76,9 @@ static __noinline int ext6_in_apply(struct __sk_buff *skb, const struct pkt6 *p,
 }
 
 /* An IPv6 frame: ext6_plan, then as for IPv4 (ICMPv6 passes untouched). */
-static __noinline int ext6_in(struct __sk_buff *skb, const struct ferry_config *cfg)
+static __noinline int ext6_in(struct __sk_buff *skb)
 {
+	const struct ferry_config *cfg = config_get();
 	struct ext6_plan e;
 	struct pkt6 p;
 	__u64 now;
@@ -101,8 +102,9 @@ static __noinline int ext6_in(struct __sk_buff *skb, const struct ferry_config *
 }
 
 /* An IPv4 frame (or anything else, which parse4 passes). */
-static __noinline int ext4_in(struct __sk_buff *skb, const struct ferry_config *cfg)
+static __noinline int ext4_in(struct __sk_buff *skb)
 {
+	const struct ferry_config *cfg = config_get();
 	struct bpf_fib_lookup fib;
 	struct ext4_plan e;
 	struct pkt4 p;
@@ -145,13 +147,13 @@ static __noinline int ext4_in(struct __sk_buff *skb, const struct ferry_config *
 }
 
 /* Each family in its own subprogram: each has a stack frame of its own
- * (both inlined would exceed the 512-byte BPF stack). */
+ * (both inlined would exceed the 512-byte BPF stack). The entry itself
+ * keeps no stack (config_get's key lives in the callees' frames): the
+ * IPv6 chain ext6_in -> ext6_in_apply -> ext6_commit needs all of it. */
 SEC("tc")
 int ferry_ext_in(struct __sk_buff *skb)
 {
-	const struct ferry_config *cfg = config_get();
-
 	if (skb->protocol == bpf_htons(ETH_P_IPV6))
-		return ext6_in(skb, cfg);
-	return ext4_in(skb, cfg);
+		return ext6_in(skb);
+	return ext4_in(skb);
 }
