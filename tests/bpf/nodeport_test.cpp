@@ -83,6 +83,7 @@ class PrivateNetns : public ::testing::Environment {
 [[maybe_unused]] auto* const kEnv = ::testing::AddGlobalTestEnvironment(new PrivateNetns);
 
 enum class Path { Xdp, Tc };
+inline void PrintTo(Path p, std::ostream* os) { *os << (p == Path::Xdp ? "xdp" : "tc"); }
 
 // Every case through XDP and through tc, in each family.
 class NodePortTest : public DatapathTest,

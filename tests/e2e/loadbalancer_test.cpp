@@ -39,6 +39,8 @@ using Clock = std::chrono::steady_clock;
 
 const char* kExt = "198.18.0.100";
 const char* kExt2 = "198.18.0.101";  // a second client address on P-ext (test 3)
+const char* kExt6 = "2001:db8::100";
+const char* kExt26 = "2001:db8::101";
 const std::map<std::string, std::string> kNodeIp = {{"node1", kNode1}, {"node2", kNode2}};
 
 double msSince(Clock::time_point t) {
@@ -467,16 +469,21 @@ TEST_F(ClusterTest, LoadBalancerPendingThenAssignedWhenPoolGrows) {
 }
 
 // 3. loadBalancerSourceRanges: 198.18.0.100 allowed, 198.18.0.101 dropped
-// (while an unrestricted service on the same pool serves .101).
-TEST_F(ClusterTest, LoadBalancerSourceRangesEnforced) {
+// (while an unrestricted service on the same pool serves .101); in IPv6
+// 2001:db8::100/128 and 2001:db8::101.
+TEST_P(ClusterFamilyTest, LoadBalancerSourceRangesEnforced) {
+  const char* ext = v4v6(kExt, kExt6);
+  const char* ext2 = v4v6(kExt2, kExt26);
   const char* ports =
       "[{name: web, port: 80, targetPort: 8080, protocol: TCP},"
       " {name: dns, port: 53, targetPort: 5353, protocol: UDP}]";
-  writeManifest("lb03-pool.yaml", poolYaml("lb03", "[198.18.0.204-198.18.0.205]"));
+  writeManifest("lb03-pool.yaml", poolYaml("lb03", v4v6<std::string>("[198.18.0.204-198.18.0.205]",
+                                                           "[\"2001:db8::204/128\", \"2001:db8::205/128\"]")));
   writeManifest("lb03-svc.yaml",
-                svcYaml("lb03-open", "LoadBalancer", "198.19.4.4", "app: web", ports) + "---\n" +
-                    svcYaml("lb03-ranges", "LoadBalancer", "198.19.4.5", "app: web", ports,
-                            "  loadBalancerSourceRanges: [198.18.0.100/32]\n"));
+                svcYaml("lb03-open", "LoadBalancer", fam().vip(4, 4), "app: web", ports) + "---\n" +
+                    svcYaml("lb03-ranges", "LoadBalancer", fam().vip(4, 5), "app: web", ports,
+                            "  loadBalancerSourceRanges: [\"" + std::string(ext) +
+                                v4v6<std::string>("/32", "/128") + "\"]\n"));
   std::string open = lbIpEverywhere("lb03-open"), ranged = lbIpEverywhere("lb03-ranges");
   ASSERT_FALSE(open.empty());
   ASSERT_FALSE(ranged.empty());
@@ -486,23 +493,28 @@ TEST_F(ClusterTest, LoadBalancerSourceRangesEnforced) {
   struct DelAddr {
     std::string cmd;
     ~DelAddr() { sh(cmd, 10); }
-  } del{"ip -n " + extNs + " addr del " + std::string(kExt2) + "/24 dev eth0"};
-  ShResult add = sh("ip -n " + extNs + " addr add " + std::string(kExt2) + "/24 dev eth0", 10);
+  } del{"ip -n " + extNs + " addr del " + std::string(ext2) + v4v6<std::string>("/24", "/64") +
+         " dev eth0"};
+  // IPv6: deprecated (preferred_lft 0), so that source address selection
+  // keeps choosing the first one and only --src picks this one
+  ShResult add = sh("ip -n " + extNs + " addr add " + std::string(ext2) +
+                        v4v6<std::string>("/24", "/64 nodad preferred_lft 0") + " dev eth0",
+                    10);
   ASSERT_EQ(add.rc, 0) << add.out;
 
   for (auto [proto, port] : {std::pair{"tcp", 80}, std::pair{"udp", 53}}) {
     SCOPED_TRACE(proto);
     Answer ok = askUntil("ext", proto, ranged, port, answered, Ms(4000), 500);
-    ASSERT_TRUE(answered(ok)) << "allowed source 198.18.0.100 -> " << ranged << ": " << ok;
+    ASSERT_TRUE(answered(ok)) << "allowed source " << ext << " -> " << ranged << ": " << ok;
     // the second source works in general ...
-    Answer ctl = ask("ext", proto, open, port, 1000, std::string("--src ") + kExt2);
+    Answer ctl = ask("ext", proto, open, port, 1000, std::string("--src ") + ext2);
     if (!answered(ctl)) ctl = askUntil("ext", proto, open, port, answered, Ms(3000), 500);
-    Answer ctl2 = ask("ext", proto, open, port, 1000, std::string("--src ") + kExt2);
-    EXPECT_TRUE(answered(ctl2)) << "198.18.0.101 -> unrestricted " << open << ": " << ctl2;
+    Answer ctl2 = ask("ext", proto, open, port, 1000, std::string("--src ") + ext2);
+    EXPECT_TRUE(answered(ctl2)) << ext2 << " -> unrestricted " << open << ": " << ctl2;
     // ... but not to the restricted service: dropped (timeout), not answered
     for (int i = 0; i < 2; ++i) {
-      Answer no = ask("ext", proto, ranged, port, 600, std::string("--src ") + kExt2);
-      EXPECT_FALSE(no.byPod()) << "198.18.0.101 is outside loadBalancerSourceRanges: " << no;
+      Answer no = ask("ext", proto, ranged, port, 600, std::string("--src ") + ext2);
+      EXPECT_FALSE(no.byPod()) << ext2 << " is outside loadBalancerSourceRanges: " << no;
       EXPECT_EQ(no.rc, 4) << "expected a drop (timeout): " << no;
     }
     Answer again = ask("ext", proto, ranged, port, 1000);
@@ -574,8 +586,8 @@ TEST_F(ClusterTest, LoadBalancerSharedAddress) {
 // node1 SNATs to its own.
 std::string viaNode(const Answer& a) {
   if (!a.ok() || a.name != "pod-c") return "";
-  if (a.clientIp == kExt) return "node2";
-  if (a.clientIp == kNode1) return "node1";
+  if (a.clientIp == kExt || a.clientIp == kExt6) return "node2";
+  if (a.clientIp == kNode1 || a.clientIp == kNode1v6) return "node1";
   return "?";
 }
 
@@ -862,7 +874,10 @@ Neigh resolveFromExt(const std::string& ip) {
 // 9. A dual-stack LoadBalancer gets an address of each family; exactly one
 // node, the owner, answers neighbour solicitations for the IPv6 one (with
 // its eth0 MAC), and when the owner's agent stops the other node takes over
-// with an unsolicited neighbour advertisement that moves ext's entry.
+// with an unsolicited neighbour advertisement that moves ext's entry. Then
+// with traffic: the IPv6 address served through its owner (XDP, SNAT to
+// node1's IPv6 address when node1 forwards to pod-c) fails over to the
+// other node while the ext client keeps asking.
 TEST_F(ClusterTest, LoadBalancerIpv6NdpAnnounceAndFailover) {
   const std::string P = prefix(), cs = q(clusterSh()) + " ";
   struct AgentsBack {
@@ -874,7 +889,7 @@ TEST_F(ClusterTest, LoadBalancerIpv6NdpAnnounceAndFailover) {
   } back{cs, P};
   writeManifest("lb09-nodes.yaml", nodesYaml(true, true));
   writeManifest("lb09-pool.yaml", poolYaml("lb09", "[198.18.0.221/32, \"2001:db8::221/128\"]"));
-  writeManifest("lb09-dual.yaml", svcYaml("lb09-dual", "LoadBalancer", "", "app: web", kWebPort,
+  writeManifest("lb09-dual.yaml", svcYaml("lb09-dual", "LoadBalancer", "", "name: c", kWebPort,
                                           "  ipFamilyPolicy: PreferDualStack\n"));
   std::string ip6;
   ASSERT_TRUE(waitFor([&] {
@@ -908,6 +923,29 @@ TEST_F(ClusterTest, LoadBalancerIpv6NdpAnnounceAndFailover) {
   n = Neigh{};
   waitFor([&] { return !(n = resolveFromExt(ip6)).mac.empty(); }, Ms(4000), Ms(200));
   EXPECT_EQ(n.mac, nextMac) << "the new owner answers solicitations";
+
+  // With traffic: the ext client asks 2001:db8::221:80 back to back while
+  // the owner stops; pod-c (node2) tells which node forwarded it (via node2
+  // it sees the client, via node1 node1's IPv6 address: SNAT).
+  s = sh(cs + "start-agent " + P + " " + owner + " >/dev/null", 30);
+  ASSERT_EQ(s.rc, 0) << s.out;
+  std::string owner2 = agreedOwner(ip6, Ms(5000), &view);
+  ASSERT_FALSE(owner2.empty()) << view.dump;
+  Answer a = askUntil("ext", "tcp", ip6, 80, [&](const Answer& x) { return viaNode(x) == owner2; },
+                      Ms(6000), 300);
+  ASSERT_EQ(viaNode(a), owner2) << "ext -> [" << ip6 << "]:80 through the owner " << owner2 << ": "
+                                << a;
+  EXPECT_EQ(a.localIp, kPodC6) << a;
+  EXPECT_EQ(a.clientIp, owner2 == "node2" ? kExt6 : kNode1v6) << a;
+  const std::string next2 = otherNode(owner2);
+  Failover f = measureFailover(ip6, next2, [&] { sh(cs + "stop-agent " + P + " " + owner2, 30); });
+  std::printf("[ LB INFO   ] IPv6 clean stop of owner %s: recovery %.0f ms through %s, %d failed "
+              "attempts\n",
+              owner2.c_str(), f.recoveryMs, next2.c_str(), f.failures);
+  EXPECT_GE(f.recoveryMs, 0) << "no answer through " << next2 << " within 6 s\n"
+                             << f.log << ownerView(ip6).dump;
+  EXPECT_LE(f.recoveryMs, 2000 + 250) << f.log;
+  EXPECT_EQ(extNeigh(ip6).mac, macOf(next2)) << "ext's neighbour entry must move to " << next2;
 }
 
 }  // namespace e2e

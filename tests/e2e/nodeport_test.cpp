@@ -19,9 +19,22 @@ namespace e2e {
 namespace {
 
 const char* kExt = "198.18.0.100";
+const char* kExt6 = "2001:db8::100";
 const std::map<std::string, std::string> kPodIp = {
     {"pod-a", kPodA}, {"pod-b", kPodB}, {"pod-c", kPodC}};
 const std::map<std::string, std::string> kNodeIp = {{"node1", kNode1}, {"node2", kNode2}};
+const std::map<std::string, std::string> kPodIp6 = {
+    {"pod-a", kPodA6}, {"pod-b", kPodB6}, {"pod-c", kPodC6}};
+const std::map<std::string, std::string> kNodeIp6 = {{"node1", kNode1v6}, {"node2", kNode2v6}};
+
+// The external client's, pods' and nodes' addresses of one family.
+struct ExtView {
+  const char* ext;
+  const std::map<std::string, std::string>& podIp;
+  const std::map<std::string, std::string>& nodeIp;
+};
+const ExtView kView4{kExt, kPodIp, kNodeIp};
+const ExtView kView6{kExt6, kPodIp6, kNodeIp6};
 
 bool isPod(const std::string& name) { return kPodIp.count(name) != 0; }
 
@@ -50,16 +63,19 @@ Answer extWait(const std::string& proto, const std::string& ip, int port) {
 }
 
 // An answer under externalTrafficPolicy Cluster, through node `via`: a local
-// endpoint sees the real client, a remote one the node's address (SNAT).
-void expectClusterPolicy(const Answer& a, const std::string& via, int target) {
+// endpoint sees the real client, a remote one the node's address (SNAT), in
+// the family of view.
+void expectClusterPolicy(const Answer& a, const std::string& via, int target,
+                         const ExtView& view = kView4) {
   ASSERT_TRUE(isPod(a.name)) << a;
-  EXPECT_EQ(a.localIp, kPodIp.at(a.name)) << a;
+  EXPECT_EQ(a.localIp, view.podIp.at(a.name)) << a;
   EXPECT_EQ(a.localPort, target) << a;
   if (localTo(a.name, via)) {
-    EXPECT_EQ(a.clientIp, kExt) << "local endpoint via " << via << " must see the client: " << a;
+    EXPECT_EQ(a.clientIp, view.ext) << "local endpoint via " << via << " must see the client: "
+                                    << a;
   } else {
-    EXPECT_EQ(a.clientIp, kNodeIp.at(via)) << "remote endpoint via " << via
-                                           << " must see the node (SNAT): " << a;
+    EXPECT_EQ(a.clientIp, view.nodeIp.at(via)) << "remote endpoint via " << via
+                                                << " must see the node (SNAT): " << a;
     // SNAT keeps the client's own (ephemeral, >= 32768) port when free,
     // else takes one from 61000-65535; the golden-packet tests pin which.
     EXPECT_GE(a.clientPort, 32768) << "SNAT source port via " << via << ": " << a;
@@ -197,10 +213,12 @@ struct ExtRoute {
 // ------------------------------------------------------------------------
 
 // 1. externalTrafficPolicy Cluster through each node, TCP and UDP on one nodePort number.
-TEST_F(ClusterTest, NodePortReachesLocalAndRemoteEndpointsViaEachNode) {
+TEST_P(ClusterFamilyTest, NodePortReachesLocalAndRemoteEndpointsViaEachNode) {
   const int np = 30001;
+  const ExtView& view = v4v6(kView4, kView6);
+  const auto& kNodeIp = view.nodeIp;
   writeManifest("np01-basic.yaml",
-                svcYaml("np01-basic", "NodePort", "198.19.3.1", "app: web",
+                svcYaml("np01-basic", "NodePort", fam().vip(3, 1), "app: web",
                         "[{name: web, port: 80, targetPort: 8080, protocol: TCP, nodePort: 30001},"
                         " {name: dns, port: 53, targetPort: 5353, protocol: UDP, nodePort: 30001}]"));
   for (const std::string via : {"node1", "node2"}) {
@@ -213,7 +231,7 @@ TEST_F(ClusterTest, NodePortReachesLocalAndRemoteEndpointsViaEachNode) {
       EXPECT_EQ(answers.size(), 30u);
       std::set<std::string> who;
       for (const auto& a : answers) {
-        expectClusterPolicy(a, via, target);
+        expectClusterPolicy(a, via, target, view);
         who.insert(a.name);
       }
       bool local = false, remote = false;
@@ -222,19 +240,31 @@ TEST_F(ClusterTest, NodePortReachesLocalAndRemoteEndpointsViaEachNode) {
                                    << who.size() << " distinct pods";
     }
   }
+  // A pod (pod-a, on node1) reaching the nodePort on its own node's
+  // address (translated by its veth's tc) and on the other node's.
+  for (const std::string via : {"node1", "node2"}) {
+    SCOPED_TRACE("from pod-a via " + via);
+    Answer a = askUntil("a", "tcp", kNodeIp.at(via), np, answered, Ms(6000), 500);
+    ASSERT_TRUE(answered(a)) << a;
+    EXPECT_EQ(a.localIp, view.podIp.at(a.name)) << a;
+    EXPECT_EQ(a.localPort, 8080) << a;
+  }
 }
 
 // 2. externalTrafficPolicy Local: only the node's own endpoints, client IP kept;
 // a node without local endpoints drops.
-TEST_F(ClusterTest, NodePortLocalPolicyKeepsClientAndDropsWithoutLocalEndpoints) {
+TEST_P(ClusterFamilyTest, NodePortLocalPolicyKeepsClientAndDropsWithoutLocalEndpoints) {
+  const ExtView& view = v4v6(kView4, kView6);
+  const auto& kNodeIp = view.nodeIp;
+  const char* kExt = view.ext;
   const std::string local = "  externalTrafficPolicy: Local\n";
   writeManifest("np02-local.yaml",
-                svcYaml("np02-local", "NodePort", "198.19.3.2", "app: web",
+                svcYaml("np02-local", "NodePort", fam().vip(3, 2), "app: web",
                         "[{name: web, port: 80, targetPort: 8080, protocol: TCP, nodePort: 30002},"
                         " {name: dns, port: 53, targetPort: 5353, protocol: UDP, nodePort: 30002}]",
                         local) +
                     "---\n" +
-                    svcYaml("np02-onlyc", "NodePort", "198.19.3.3", "name: c",
+                    svcYaml("np02-onlyc", "NodePort", fam().vip(3, 3), "name: c",
                             "[{name: web, port: 80, targetPort: 8080, protocol: TCP, nodePort: 30003},"
                             " {name: dns, port: 53, targetPort: 5353, protocol: UDP, nodePort: 30003}]",
                             local));
@@ -261,7 +291,7 @@ TEST_F(ClusterTest, NodePortLocalPolicyKeepsClientAndDropsWithoutLocalEndpoints)
   // only pod c (node2): node2 serves, node1 drops (timeout, not refused)
   for (auto [proto, target] : {std::pair{"tcp", 8080}, std::pair{"udp", 5353}}) {
     SCOPED_TRACE(proto);
-    Answer a = extWait(proto, kNode2, 30003);
+    Answer a = extWait(proto, fam().node2, 30003);
     ASSERT_TRUE(answered(a)) << a;
     EXPECT_EQ(a.name, "pod-c") << a;
     EXPECT_EQ(a.clientIp, kExt) << a;
@@ -272,11 +302,11 @@ TEST_F(ClusterTest, NodePortLocalPolicyKeepsClientAndDropsWithoutLocalEndpoints)
   for (const char* proto : {"tcp", "udp"}) {
     SCOPED_TRACE(proto);
     // until node1 has programmed it (before: refused by node1's kernel)
-    Answer w = askUntil("ext", proto, kNode1, 30003, [](const Answer& a) { return a.rc == 4; },
+    Answer w = askUntil("ext", proto, fam().node1, 30003, [](const Answer& a) { return a.rc == 4; },
                         Ms(4000), 300);
     EXPECT_EQ(w.rc, 4) << "node1 has no local endpoint: expected a drop (timeout): " << w;
     for (int i = 0; i < 2; ++i) {
-      Answer a = ask("ext", proto, kNode1, 30003, 300);
+      Answer a = ask("ext", proto, fam().node1, 30003, 300);
       EXPECT_FALSE(a.byPod()) << a;
       EXPECT_EQ(a.rc, 4) << "expected timeout: " << a;
     }
@@ -491,17 +521,18 @@ TEST_F(ClusterTest, NodePortDynamicAllocationSameOnBothNodes) {
 }
 
 // 6. spec.externalIPs of a ClusterIP service, reached through either node.
-TEST_F(ClusterTest, NodePortExternalIPsViaEitherNode) {
-  const std::string eip = "198.18.0.210";
+TEST_P(ClusterFamilyTest, NodePortExternalIPsViaEitherNode) {
+  const std::string eip = v4v6<std::string>("198.18.0.210", "2001:db8::210");
+  const ExtView& view = v4v6(kView4, kView6);
   writeManifest("np06-extip.yaml",
-                svcYaml("np06-extip", "ClusterIP", "198.19.3.10", "app: web",
+                svcYaml("np06-extip", "ClusterIP", fam().vip(3, 10), "app: web",
                         "[{name: web, port: 80, targetPort: 8080, protocol: TCP},"
                         " {name: dns, port: 53, targetPort: 5353, protocol: UDP}]",
-                        "  externalIPs: [" + eip + "]\n"));
-  ExtRoute route{eip + "/32"};
+                        "  externalIPs: [\"" + eip + "\"]\n"));
+  ExtRoute route{eip + v4v6<std::string>("/32", "/128")};
   for (const std::string via : {"node1", "node2"}) {
     SCOPED_TRACE(via);
-    ShResult r = route.set(kNodeIp.at(via));
+    ShResult r = route.set(view.nodeIp.at(via));
     ASSERT_EQ(r.rc, 0) << r.out;
     for (auto [proto, port, target] :
          {std::tuple{"tcp", 80, 8080}, std::tuple{"udp", 53, 5353}}) {
@@ -511,7 +542,7 @@ TEST_F(ClusterTest, NodePortExternalIPsViaEitherNode) {
       auto [answers, rc] = askMany("ext", proto, eip, port, 10, 1000);
       EXPECT_EQ(rc, 0);
       EXPECT_EQ(answers.size(), 10u);
-      for (const auto& a : answers) expectClusterPolicy(a, via, target);
+      for (const auto& a : answers) expectClusterPolicy(a, via, target, view);
     }
   }
 }
