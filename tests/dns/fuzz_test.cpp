@@ -47,7 +47,7 @@ size_t allowed(const std::vector<uint8_t>& q) {
   if (ldns_wire2pkt(&raw, q.data(), q.size()) != LDNS_STATUS_OK) return 512;
   Pkt p(raw);
   if (!ldns_pkt_edns(p.get())) return 512;
-  return std::max<size_t>(512, std::min<size_t>(ldns_pkt_edns_udp_size(p.get()), kDnsMaxUdp));
+  return std::max<size_t>(512, std::min<size_t>(ldns_pkt_edns_udp_size(p.get()), kDnsMaxUdpAnswer));
 }
 
 std::vector<uint8_t> mutate(std::mt19937& rng, std::vector<uint8_t> m) {

@@ -44,7 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (DnsTransport t : {DnsTransport::Udp, DnsTransport::Tcp}) {
     DnsAction a = responder.handle(msg, t);
     if (t == DnsTransport::Udp && a.wire.size() > 65535) __builtin_trap();
-    if (a.kind == DnsAction::Kind::Reply && t == DnsTransport::Udp && a.wire.size() > kDnsMaxUdp)
+    if (a.kind == DnsAction::Kind::Reply && t == DnsTransport::Udp && a.wire.size() > kDnsMaxUdpAnswer)
       __builtin_trap();
   }
   // The same bytes as an upstream's reply to a fixed query.

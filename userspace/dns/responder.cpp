@@ -60,7 +60,7 @@ bool under(const std::string& name, const std::string& zone) {
 size_t udpLimit(const ldns_pkt* q) {
   if (!ldns_pkt_edns(q)) return 512;
   size_t adv = std::max<size_t>(512, ldns_pkt_edns_udp_size(q));
-  return std::min<size_t>(adv, kDnsMaxUdp);
+  return std::min<size_t>(adv, kDnsMaxUdpAnswer);
 }
 
 // An empty response to q: id, opcode, RD/CD copied, question copied, OPT if q had one.

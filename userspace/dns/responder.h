@@ -16,10 +16,15 @@ namespace ferry {
 
 enum class DnsTransport { Udp, Tcp };
 
-// Largest UDP answer we ever send: the query's advertised EDNS size (512
-// without EDNS), capped at 1232 bytes (DNS flag day 2020), so answers are
-// never fragmented (the dataplane passes fragments untranslated).
+// The EDNS UDP payload size we advertise in answers and upstream queries
+// (DNS flag day 2020): what we accept, not a cap on what we send.
 inline constexpr uint16_t kDnsMaxUdp = 1232;
+// Largest UDP answer we send: the query's advertised EDNS size (512
+// without EDNS, RFC 6891 6.2.5), as CoreDNS does, up to the largest UDP
+// payload of an IPv4 datagram. Answers above the path MTU arrive
+// fragmented; the dataplane translates later fragments after the first
+// one (bpf/lib/frag.h), so they reach pods through the DNS ClusterIP.
+inline constexpr uint16_t kDnsMaxUdpAnswer = 65507;
 
 struct DnsAction {
   enum class Kind { Drop, Reply, Forward, Resolve };

@@ -5,13 +5,17 @@
 //       then reads and discards until the peer closes; if the first line the client
 //       sends is "STREAM", every later byte is echoed back until EOF.
 //       UDP: answers every datagram with the same kind of line (sent from the
-//       address the datagram was sent to). IPv6 addresses are printed as [ip]:port.
+//       address the datagram was sent to); a datagram starting "ECHO\n" gets the
+//       line followed by the rest of the datagram. IPv6 addresses are printed as [ip]:port.
 //       Without --bind, listens on 0.0.0.0 and [::] (v6only). Exits 0 on SIGTERM/SIGINT.
 //   ferry-echo ask tcp|udp IP PORT [--timeout-ms N] [--count N] [--src-port P]
-//                                  [--src ADDR] [--show-peer] [--sendto]
+//                                  [--src ADDR] [--show-peer] [--sendto] [--size N]
 //       Prints the server's line (after "peer <ip>:<port>" with --show-peer:
 //       getpeername(), or with --sendto the source recvfrom() reports).
 //       --sendto (UDP): an unconnected socket, sendto() and recvfrom().
+//       --size N (UDP): an N-byte datagram ("ECHO\n" and a pattern) whose echo
+//       must come back whole (larger than the MTU, both travel fragmented);
+//       prints the line, then "echo N".
 //       Exit 0 ok, 3 "refused", 4 "timeout", 1 other errors (message on stderr).
 //       With --count N, stops at the first failure.
 //   ferry-echo hold tcp IP PORT --seconds S [--timeout-ms N] [--stall-ms N]
@@ -51,7 +55,7 @@ using Clock = std::chrono::steady_clock;
                "usage:\n"
                "  ferry-echo serve --name NAME [--tcp PORT]... [--udp PORT]... [--bind ADDR]\n"
                "  ferry-echo ask tcp|udp IP PORT [--timeout-ms N] [--count N] [--src-port P]\n"
-               "                                 [--src ADDR] [--show-peer] [--sendto]\n"
+               "                                 [--src ADDR] [--show-peer] [--sendto] [--size N]\n"
                "  ferry-echo hold tcp IP PORT --seconds S [--timeout-ms N] [--stall-ms N]\n"
                "exit codes: 0 ok, 1 error, 2 usage, 3 refused, 4 timeout\n");
   std::exit(rc);
@@ -338,6 +342,7 @@ struct Serve {
         }
       }
       std::string reply = hello(reinterpret_cast<sockaddr*>(&peer), reinterpret_cast<sockaddr*>(&local));
+      if (n >= 5 && std::memcmp(buf, "ECHO\n", 5) == 0) reply.append(buf + 5, static_cast<size_t>(n) - 5);
       iovec oiov{reply.data(), reply.size()};
       msghdr om{};
       om.msg_name = &peer;
@@ -436,6 +441,7 @@ struct ClientOpts {
   std::string src;
   bool show_peer = false;
   bool sendto = false;  // UDP: unconnected, sendto()/recvfrom()
+  long size = 0;        // UDP: datagram size to send and get echoed (0: "ask\n")
   long seconds = -1;
   int stall_ms = 5000;
 };
@@ -519,7 +525,7 @@ bool read_line(int fd, bool tcp, int timeout_ms, std::string& line, Fail& f) {
       f = {kExitTimeout, "timeout"};
       return false;
     }
-    char buf[4096];
+    static char buf[65536];
     ssize_t n = recv(fd, buf, tcp ? 1 : sizeof buf, 0);  // byte-wise for TCP: leave the rest unread
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
@@ -592,14 +598,22 @@ int ask_sendto(const ClientOpts& o) {
   return kExitOk;
 }
 
+inline char pattern(uint64_t off) { return static_cast<char>('a' + off % 23); }
+
 int ask_once(const ClientOpts& o) {
   if (o.sendto) return ask_sendto(o);
   Fail f{};
   int fd = connect_to(o, f);
   if (fd < 0) return report(f);
+  std::string echo;  // --size: what must come back after the line
   if (!o.tcp) {
-    const char msg[] = "ask\n";
-    if (send(fd, msg, sizeof msg - 1, 0) < 0) {
+    std::string msg = "ask\n";
+    if (o.size > 0) {
+      msg = "ECHO\n";
+      for (long i = 5; i < o.size; i++) echo += pattern(static_cast<uint64_t>(i));
+      msg += echo;
+    }
+    if (send(fd, msg.data(), msg.size(), 0) < 0) {
       int e = errno;
       close(fd);
       return report(e == ECONNREFUSED ? Fail{kExitRefused, "refused"} : Fail{kExitErr, "send: " + errstr(e)});
@@ -615,7 +629,19 @@ int ask_once(const ClientOpts& o) {
   }
   close(fd);
   if (!ok) return report(f);
-  std::printf("%s\n", line.c_str());
+  if (o.size > 0) {
+    // the line, then the echo (read_line kept the datagram whole, minus
+    // trailing newlines, which the pattern never ends with)
+    auto nl = line.find('\n');
+    std::string got = nl == std::string::npos ? "" : line.substr(nl + 1);
+    if (nl != std::string::npos) line.resize(nl);
+    if (got != echo)
+      return report(Fail{kExitErr, "echo of " + std::to_string(echo.size()) + " bytes came back as " +
+                                       std::to_string(got.size()) + " different bytes"});
+    std::printf("%s\necho %zu\n", line.c_str(), got.size());
+  } else {
+    std::printf("%s\n", line.c_str());
+  }
   std::fflush(stdout);
   return kExitOk;
 }
@@ -641,6 +667,7 @@ ClientOpts parse_client(int argc, char** argv, bool hold) {
     else if (a == "--src") o.src = val();
     else if (a == "--show-peer" && !hold) o.show_peer = true;
     else if (a == "--sendto" && !hold && !o.tcp) o.sendto = true;
+    else if (a == "--size" && !hold && !o.tcp) o.size = parse_num(val(), "--size");
     else if (a == "--seconds" && hold) o.seconds = parse_num(val(), "--seconds");
     else if (a == "--stall-ms" && hold) o.stall_ms = static_cast<int>(parse_num(val(), "--stall-ms"));
     else if (a == "-h" || a == "--help") usage(0);
@@ -659,8 +686,6 @@ int cmd_ask(int argc, char** argv) {
   }
   return kExitOk;
 }
-
-inline char pattern(uint64_t off) { return static_cast<char>('a' + off % 23); }
 
 int cmd_hold(int argc, char** argv) {
   ClientOpts o = parse_client(argc, argv, true);
