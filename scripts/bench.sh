@@ -22,6 +22,9 @@
 #   local    pod c -> service whose endpoints are on the same node (s1)
 #   remote   pod c -> service whose endpoints are on the other node (s2)
 #   nodeport external client -> node1:NodePort -> endpoints on node2 (s2)
+#   local6, remote6  local and remote over IPv6 (every pod also has 10 IPv6
+#            addresses; IPv6 ClusterIPs), connection rate and TCP only, for
+#            direct and ferry (the kube-proxy layouts here are IPv4 only)
 # The direct dataplane dials the pod address instead (the floor; nodeport:
 # the external client straight to s2 through node2).
 # Dataplanes:
@@ -118,16 +121,18 @@ trap 'exit 130' INT TERM
 log "cluster $P, mode $MODE, scales $SCALES, results in $OUT"
 cluster_up "$P" >/dev/null
 ns_node1="$P-node1"
-cluster_add_pod "$P" node1 c 198.18.129.2 >/dev/null
-cluster_add_pod "$P" node1 s1 198.18.129.10 >/dev/null
-cluster_add_pod "$P" node2 s2 198.18.130.10 >/dev/null
-# every server pod answers on 10 addresses: its 10 endpoints
-for pair in "s1 node1 129" "s2 node2 130"; do
-  read -r pod node net <<<"$pair"
+cluster_add_pod "$P" node1 c 198.18.129.2,2001:db8:1:1::2 >/dev/null
+cluster_add_pod "$P" node1 s1 198.18.129.10,2001:db8:1:1::10 >/dev/null
+cluster_add_pod "$P" node2 s2 198.18.130.10,2001:db8:1:2::10 >/dev/null
+# every server pod answers on 10 addresses per family: its 10 endpoints
+for pair in "s1 node1 129 1" "s2 node2 130 2"; do
+  read -r pod node net net6 <<<"$pair"
   host=$(sed -n 's/^host=//p' "$RUN/pods/$pod")
   for k in $(seq 11 19); do
     ip -n "$P-pod-$pod" addr add "198.18.$net.$k/32" dev eth0
     ip -n "$P-$node" route add "198.18.$net.$k/32" dev "$host"
+    ip -n "$P-pod-$pod" addr add "2001:db8:1:$net6::$k/128" dev eth0 nodad
+    ip -n "$P-$node" -6 route add "2001:db8:1:$net6::$k/128" dev "$host"
   done
   ip netns exec "$P-pod-$pod" setsid -f "$CRR" serve --port 8080 >"$OUT/logs/crr-$pod.log" 2>&1
   ip netns exec "$P-pod-$pod" iperf3 -s -D >/dev/null 2>&1
@@ -176,9 +181,9 @@ iperf_tcp_args() { if [[ $MODE == smoke ]]; then echo "-n 20M"; else echo "-t $S
 iperf_udp_args() { if [[ $MODE == smoke ]]; then echo "-k 2000"; else echo "-t $SECONDS_PER"; fi; }
 crr_seconds() { if [[ $MODE == smoke ]]; then echo 0.3; else echo "$SECONDS_PER"; fi; }
 
-# measure DP N PATH CLIENT_NS IP CRR_PORT IPERF_PORT
+# measure DP N PATH CLIENT_NS IP CRR_PORT IPERF_PORT [noudp]
 measure() {
-  local dp=$1 n=$2 path=$3 cns=$4 ip=$5 cport=$6 iport=$7 tag out v
+  local dp=$1 n=$2 path=$3 cns=$4 ip=$5 cport=$6 iport=$7 udp=${8:-udp} tag out v
   tag="$dp-$n-$path"
   out=$(timeout $((SECONDS_PER + 30)) ip netns exec "$cns" "$CRR" run "$ip" "$cport" \
           --threads "$THREADS" --seconds "$(crr_seconds)" 2>>"$OUT/logs/$tag-crr.err") || out=""
@@ -200,6 +205,10 @@ measure() {
     else v=fail; fi
     rec "$dp" "$n" "$path" "tcp${streams}_gbps" "$v"
   done
+  if [[ $udp == noudp ]]; then
+    log "  $dp $n $path: $(grep -o 'rate=[0-9]*' <<<"$out" || echo 'crr fail')"
+    return 0
+  fi
   # shellcheck disable=SC2046
   if timeout $((SECONDS_PER + 30)) ip netns exec "$cns" iperf3 -c "$ip" -p "$iport" -u -b 0 -l 64 \
        $(iperf_udp_args) -J >"$OUT/logs/$tag-udp.json" 2>&1; then
@@ -222,6 +231,14 @@ measure_paths() { # DP N (service addresses) | direct
     measure "$dp" "$n" local "$P-pod-c" 198.19.255.250 80 5201
     measure "$dp" "$n" remote "$P-pod-c" 198.19.255.251 80 5201
     measure "$dp" "$n" nodeport "$P-ext" 198.18.0.11 30080 30201
+  fi
+  # IPv6 (gen.py's measured-local6 / measured-remote6): direct and ferry only
+  if [[ $dp == direct ]]; then
+    measure "$dp" "$n" local6 "$P-pod-c" 2001:db8:1:1::10 8080 5201 noudp
+    measure "$dp" "$n" remote6 "$P-pod-c" 2001:db8:1:2::10 8080 5201 noudp
+  elif [[ $dp == ferry ]]; then
+    measure "$dp" "$n" local6 "$P-pod-c" 2001:db8:ffff::fffa 80 5201 noudp
+    measure "$dp" "$n" remote6 "$P-pod-c" 2001:db8:ffff::fffb 80 5201 noudp
   fi
 }
 
@@ -288,6 +305,7 @@ bench_ferry() {
   # staged on the watched directory's file system, so moving in is a rename
   local n=$1 stage="$RUN/stage-$n" from line t0 ms pid f count
   count=$((n < 2 ? 2 : n))   # scale 1 still has both measured services
+  count=$((count + 2))        # and the two IPv6 ones (gen.py: beyond N)
   log "ferry, $n services"
   agent_stop
   rm -rf "$stage"

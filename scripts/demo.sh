@@ -41,10 +41,11 @@ show() { printf '$ %s\n' "$*"; "$@"; }
 
 step "Cluster $P: two nodes, three web pods and a test pod (netns + veth)"
 "$C" up "$P" >/dev/null
-"$C" pod "$P" node1 web-1 198.18.129.2 >/dev/null
-"$C" pod "$P" node1 web-2 198.18.129.3 >/dev/null
-"$C" pod "$P" node2 web-3 198.18.130.2 >/dev/null
-"$C" pod "$P" node1 test 198.18.129.4 >/dev/null
+# (each pod has an IPv6 address too, for the dual-stack service at the end)
+"$C" pod "$P" node1 web-1 198.18.129.2,2001:db8:1:1::2 >/dev/null
+"$C" pod "$P" node1 web-2 198.18.129.3,2001:db8:1:1::3 >/dev/null
+"$C" pod "$P" node2 web-3 198.18.130.2,2001:db8:1:2::2 >/dev/null
+"$C" pod "$P" node1 test 198.18.129.4,2001:db8:1:1::4 >/dev/null
 for p in web-1 web-2 web-3; do
   "$C" pod-exec "$P" "$p" "$B/ferry-echo" serve --name "$p" --tcp 8080 >/dev/null 2>&1 &
 done
@@ -144,6 +145,19 @@ step "Every node's agent answers DNS (node1's restarted agent too)"
 for ip in 198.18.0.11 198.18.0.12; do
   show "$C" pod-exec "$P" test dig +time=2 +tries=1 +short "@$ip" web.default.svc.cluster.local
 done
+
+step "A dual-stack service: web-ds has a ClusterIP of each family; the same pods answer over both"
+cp "$ROOT/scripts/demo-manifests/dual-stack.yaml" "$RUN/manifests/"
+wait_for 10 svc_has '[.items[] | select(.metadata.name == "web-ds") | .spec.clusterIPs[]] | length == 2'
+printf '$ %s\n' "${CTL[*]} get services web-ds -o json | jq -c .spec.clusterIPs"
+"${CTL[@]}" get services web-ds -o json | jq -c .spec.clusterIPs
+DS4=$("${CTL[@]}" get services web-ds -o json | jq -r '.spec.clusterIPs[0]')
+DS6=$("${CTL[@]}" get services web-ds -o json | jq -r '.spec.clusterIPs[1]')
+wait_for 10 "$C" pod-exec "$P" test "$B/ferry-echo" ask tcp "$DS6" 80
+show "$C" pod-exec "$P" test "$B/ferry-echo" ask tcp "$DS4" 80 --count 3
+show "$C" pod-exec "$P" test "$B/ferry-echo" ask tcp "$DS6" 80 --count 3
+show "$C" node-exec "$P" node1 "$B/ferry-echo" ask tcp "$DS6" 80 --show-peer
+echo "(over IPv6 the pods see the test pod's IPv6 address, or node1's from node1's own socket)"
 
 step "Dataplane counters on node1"
 show "${CTL[@]}" stats

@@ -22,7 +22,10 @@ unique address:port pairs in pod CIDRs of nodes that do not exist
 198.19.1.0 and up (IPv4 for the first 60,000, 2001:db8:ffff::/112 after that:
 198.19.0.0/16 holds fewer than 65,536), measured 198.19.255.250 (endpoints
 on node1, the client's node) and 198.19.255.251 (endpoints on node2, also
-NodePort 30080/30201). Every address is from TESTNET.md's plan.
+NodePort 30080/30201). ferry's manifests also hold their IPv6 twins beyond
+N, measured-local6 2001:db8:ffff::fffa and measured-remote6
+2001:db8:ffff::fffb (TCP ports only, endpoints the pods' IPv6 addresses),
+for the IPv6 rows. Every address is from TESTNET.md's plan.
 """
 import ipaddress
 import json
@@ -36,6 +39,10 @@ LOCAL_VIP = "198.19.255.250"
 REMOTE_VIP = "198.19.255.251"
 LOCAL_EPS = ["198.18.129.%d" % (10 + i) for i in range(EPS)]
 REMOTE_EPS = ["198.18.130.%d" % (10 + i) for i in range(EPS)]
+LOCAL_VIP6 = "2001:db8:ffff::fffa"
+REMOTE_VIP6 = "2001:db8:ffff::fffb"
+LOCAL_EPS6 = ["2001:db8:1:1::%d" % (10 + i) for i in range(EPS)]
+REMOTE_EPS6 = ["2001:db8:1:2::%d" % (10 + i) for i in range(EPS)]
 NODEPORT_CRR = 30080
 NODEPORT_IPERF = 30201
 NODE1_IP = "198.18.0.11"
@@ -117,6 +124,16 @@ def measured_objs(drop_one=False):
                             "ports": [{"name": pn, "port": pt, "protocol": proto} for pn, proto, pt in pts]})
         objs.append({"apiVersion": "v1", "kind": "Endpoints",
                      "metadata": {"name": name, "namespace": NS}, "subsets": subsets})
+    # the IPv6 twins (after the IPv4 objects: endpoints_change reads items[2])
+    tcp = [p for p in MEASURED_PORTS if p[1] == "TCP"]
+    for name, vip, eps, node in (("measured-local6", LOCAL_VIP6, LOCAL_EPS6, "node1"),
+                                 ("measured-remote6", REMOTE_VIP6, REMOTE_EPS6, "node2")):
+        objs.append(svc_obj(name, vip, tcp))
+        objs.append({"apiVersion": "v1", "kind": "Endpoints",
+                     "metadata": {"name": name, "namespace": NS},
+                     "subsets": [{"addresses": [{"ip": ip, "nodeName": node} for ip in eps],
+                                  "ports": [{"name": pn, "port": pt, "protocol": proto}
+                                            for pn, proto, _, pt, _ in tcp]}]})
     return objs
 
 

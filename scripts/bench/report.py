@@ -12,6 +12,9 @@ DPS = ["direct", "ferry", "iptables", "nft"]
 PATHS = [("local", "pod -> service, endpoints on the same node"),
          ("remote", "pod -> service, endpoints on another node"),
          ("nodeport", "external client -> NodePort, endpoints on another node")]
+# Paths with IPv6 twins (bench.sh's local6 / remote6): their rows follow the
+# IPv4 rows of the same table, each with its ratio to IPv6 direct.
+V6_PATHS = {"local": "local6", "remote": "remote6"}
 BPF_CASES = ["empty_xdp", "empty_tc", "clusterip_new", "clusterip_established", "clusterip_reply",
              "nodeport_xdp_new", "nodeport_xdp_established", "nodeport_tc_new",
              "nodeport_tc_established"]
@@ -83,8 +86,12 @@ class Report:
         out = ["| dataplane | services | connections/s (x direct) | connect p50 / p99 us | "
                "TCP 1 stream Gbit/s | TCP 4 streams Gbit/s | UDP 64 B kpps |",
                "|---|---:|---:|---:|---:|---:|---:|"]
-        rows = [("direct", 0)] + [(dp, n) for n in self.scales for dp in DPS[1:]]
-        for dp, n in rows:
+        rows = [("direct", 0, path)] + [(dp, n, path) for n in self.scales for dp in DPS[1:]]
+        if path in V6_PATHS:
+            p6 = V6_PATHS[path]
+            rows += [("direct", 0, p6)] + [("ferry", n, p6) for n in self.scales]
+        for dp, n, path in rows:
+            label = dp + (" IPv6" if path.endswith("6") else "")
             crr = self.cell(dp, n, path, "crr_rate")
             if crr is None and self.prog.get((dp, str(n), "program_all_ms")) not in ("timeout", "fail"):
                 continue
@@ -93,7 +100,7 @@ class Report:
             lat = "%s / %s" % (fmt(self.t(dp, n, path, "crr_connect_p50_us")),
                                fmt(self.t(dp, n, path, "crr_connect_p99_us")))
             out.append("| %s | %s | %s | %s | %s | %s | %s |" % (
-                dp, scale_label(str(n)), crr, lat,
+                label, scale_label(str(n)), crr, lat,
                 self.cell(dp, n, path, "tcp1_gbps", 2) or "-",
                 self.cell(dp, n, path, "tcp4_gbps", 2) or "-",
                 self.cell(dp, n, path, "udp64_kpps", 1) or "-"))
@@ -196,7 +203,7 @@ class Report:
         for m, title in metrics:
             series = []
             for dp in DPS[1:]:
-                for path, _ in PATHS:
+                for path in [p for p, _ in PATHS] + list(V6_PATHS.values()):
                     pts = [(n, self.ratio(dp, n, path, m)) for n in self.scales]
                     pts = [(n, r) for n, r in pts if r is not None]
                     if not pts:
@@ -265,7 +272,10 @@ class Report:
               "jump). Scale 1 has the two measured services (same-node and other-node endpoints). "
               "ferry's fillers past 60,000 are IPv6 services (198.19.0.0/16 holds fewer than 65,536 "
               "ClusterIPs); the kube-proxy layouts stop at 10,000. Connection rate: ferry-crr, "
-              "%s threads, connect + 1-byte request + 1-byte response + close per connection." %
+              "%s threads, connect + 1-byte request + 1-byte response + close per connection. "
+              "Rows marked IPv6: the same paths over IPv6 (IPv6 ClusterIPs, the pods' IPv6 "
+              "addresses as endpoints), their ratio to IPv6 direct in the same run; measured for "
+              "direct and ferry, connection rate and TCP only." %
               m.get("mode", "").split(", ")[-1].split(" ")[0], ""]
         L += ["## Programming", ""] + self.prog_table() + [""]
         L += ["ferry: from the manifests moved into the watched directory to the agent's log line "

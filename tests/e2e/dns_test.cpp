@@ -255,6 +255,11 @@ TEST_P(DnsTest, EveryRecordKindThroughKubeDns) {
       << edns.out;
   EXPECT_EQ(digShort("a", "+tcp " + A + "dnsweb.default.svc.cluster.local"),
             std::vector<std::string>{vip});
+  // each node's agent answers at its own address of the family, UDP and TCP
+  for (const std::string node : {fam().node1, fam().node2})
+    for (const char* tcp : {"", "+tcp "})
+      EXPECT_EQ(digShort("a", tcp + A + "dnsweb.default.svc.cluster.local", node),
+                std::vector<std::string>{vip}) << "@" << node << " " << tcp;
 }
 
 TEST_P(DnsTest, TruncatedOverUdpCompleteOverTcp) {

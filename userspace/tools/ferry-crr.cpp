@@ -1,9 +1,11 @@
 // ferry-crr: connection-rate benchmark, like netperf's TCP_CRR.
 //
 //   ferry-crr serve [--port P] [--bind ADDR]
-//       Accepts connections; for every request of up to 64 bytes answers
-//       with one byte; closes when the client does. Exits on SIGTERM/SIGINT.
+//       Accepts connections (default: every address of both families);
+//       for every request of up to 64 bytes answers with one byte; closes
+//       when the client does. Exits on SIGTERM/SIGINT.
 //   ferry-crr run IP PORT [--threads T] [--seconds S] [--timeout-ms N]
+//       (IP: IPv4 or IPv6)
 //       T threads each loop for S seconds (fractions allowed): connect, send one byte, read one
 //       byte, close. Prints one line:
 //         conns=C seconds=S rate=R connect_p50_us=A connect_p99_us=B
@@ -60,11 +62,29 @@ long num(const char* s, const char* what) {
   return v;
 }
 
-sockaddr_in v4addr(const std::string& ip, long port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  if (inet_pton(AF_INET, ip.c_str(), &a.sin_addr) != 1) die("bad IPv4 address '" + ip + "'");
+// A socket address of either family.
+struct Addr {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  int family() const { return ss.ss_family; }
+  const sockaddr* sa() const { return reinterpret_cast<const sockaddr*>(&ss); }
+};
+
+Addr ipAddr(const std::string& ip, long port) {
+  Addr a;
+  auto* a4 = reinterpret_cast<sockaddr_in*>(&a.ss);
+  auto* a6 = reinterpret_cast<sockaddr_in6*>(&a.ss);
+  if (inet_pton(AF_INET, ip.c_str(), &a4->sin_addr) == 1) {
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons(static_cast<uint16_t>(port));
+    a.len = sizeof *a4;
+  } else if (inet_pton(AF_INET6, ip.c_str(), &a6->sin6_addr) == 1) {
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = htons(static_cast<uint16_t>(port));
+    a.len = sizeof *a6;
+  } else {
+    die("bad IP address '" + ip + "'");
+  }
   return a;
 }
 
@@ -74,7 +94,7 @@ void onTerm(int) { g_stop = 1; }
 
 int serve(int argc, char** argv) {
   long port = 8080;
-  std::string bindIp = "0.0.0.0";
+  std::string bindIp = "::";
   for (int i = 0; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--port" && i + 1 < argc) port = num(argv[++i], "--port");
@@ -87,11 +107,12 @@ int serve(int argc, char** argv) {
   sigaction(SIGINT, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  int one = 1;
+  Addr a = ipAddr(bindIp, port);
+  int lfd = socket(a.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1, off = 0;
   setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in a = v4addr(bindIp, port);
-  if (bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0 || listen(lfd, 4096) < 0)
+  if (a.family() == AF_INET6) setsockopt(lfd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+  if (bind(lfd, a.sa(), a.len) < 0 || listen(lfd, 4096) < 0)
     die("listen on " + bindIp + ":" + std::to_string(port) + ": " + strerror(errno));
   int ep = epoll_create1(EPOLL_CLOEXEC);
   epoll_event ev{};
@@ -156,14 +177,14 @@ bool waitFd(int fd, short events, int timeoutMs) {
 }
 
 // One connect / request / response / close. Returns "" or the error.
-std::string transact(const sockaddr_in& dst, int timeoutMs, ThreadResult& tr) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+std::string transact(const Addr& dst, int timeoutMs, ThreadResult& tr) {
+  int fd = socket(dst.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return std::string("socket: ") + strerror(errno);
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   auto t0 = Clock::now();
   std::string err;
-  if (connect(fd, reinterpret_cast<const sockaddr*>(&dst), sizeof dst) < 0 && errno != EINPROGRESS) {
+  if (connect(fd, dst.sa(), dst.len) < 0 && errno != EINPROGRESS) {
     err = std::string("connect: ") + strerror(errno);
   } else if (!waitFd(fd, POLLOUT, timeoutMs)) {
     err = "connect: timeout";
@@ -194,7 +215,7 @@ uint32_t pct(std::vector<uint32_t>& v, double q) {
 
 int run(int argc, char** argv) {
   if (argc < 2) usage(2);
-  sockaddr_in dst = v4addr(argv[0], num(argv[1], "port"));
+  Addr dst = ipAddr(argv[0], num(argv[1], "port"));
   long threads = 4, timeoutMs = 1000;
   double seconds = 5;
   for (int i = 2; i < argc; ++i) {
