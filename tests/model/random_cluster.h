@@ -159,7 +159,13 @@ class Gen {
   std::string file() {
     json items = json::array();
     for (int i = 0, n = pick(5); i < n; ++i) items.push_back(object());
-    std::string text = json{{"apiVersion", "v1"}, {"kind", "List"}, {"items", items}}.dump();
+    // dump() sorts keys ("items" before "kind": the ordinary parse); every
+    // other file puts "kind" first, the order the streamed reader takes
+    // (streamJsonList), so both paths meet every sequence.
+    std::string list = items.dump();
+    std::string text = list.size() % 2
+                           ? json{{"apiVersion", "v1"}, {"kind", "List"}, {"items", items}}.dump()
+                           : R"({"apiVersion":"v1","kind":"List","items":)" + list + "}";
     if (coin(5)) text += "\n{broken";  // a file mid-edit
     return text;
   }
