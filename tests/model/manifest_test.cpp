@@ -276,13 +276,12 @@ TEST(ServiceWarnings, UnsupportedFieldsAreReportedNotSilent) {
                                      "  ports:\n  - {name: a, port: 80}\n"
                                      "  - {name: s, port: 81, protocol: SCTP}\n"),
                          "svc.yaml");
+  // ipFamilies [IPv4, IPv6] draws no warning: both families are served.
   std::vector<std::string> want = {
       "warning: svc.yaml: Service default/web: spec.ports[1].protocol: SCTP is not supported by "
       "ferry: port 81 (s)/SCTP is rejected and not served; the service's TCP and UDP ports are",
       "warning: svc.yaml: Service default/web: spec.trafficDistribution: unknown value "
       "\"PreferFar\" is ignored: must be PreferClose, PreferSameZone or PreferSameNode",
-      "warning: svc.yaml: Service default/web: spec.ipFamilies: IPv6 is not served by ferry's "
-      "dataplane yet: only the IPv4 family is programmed",
   };
   EXPECT_EQ(errorStrings(m.errors), want);
   for (const auto& e : m.errors) EXPECT_TRUE(e.warning()) << e.str();

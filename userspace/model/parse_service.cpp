@@ -253,20 +253,6 @@ void parseEndpointPolicy(ObjectContext& c, const json& spec, Service& s) {
       optBool(c, spec, "publishNotReadyAddresses", "spec.publishNotReadyAddresses").value_or(false);
 }
 
-// Fields the dataplane does not implement yet: reported as warnings so
-// they are not silent; the service is programmed with what ferry does
-// (remove each warning as its feature lands).
-void warnUnsupported(ObjectContext& c, const json& spec, const Service& s) {
-  bool v6 = false;
-  for (const IpAddr& ip : s.clusterIPs) v6 |= !ip.isV4();
-  if (const json* fams = optField(spec, "ipFamilies"); fams && fams->is_array())
-    for (const json& f : *fams) v6 |= f == "IPv6";
-  if (s.ipFamilyPolicy && *s.ipFamilyPolicy != IpFamilyPolicy::SingleStack) v6 = true;
-  if (v6)
-    c.warning("spec.ipFamilies",
-              "IPv6 is not served by ferry's dataplane yet: only the IPv4 family is programmed");
-}
-
 }  // namespace
 
 Service parseService(ObjectContext& c, const json& o, const ObjectMeta& m) {
@@ -295,7 +281,6 @@ Service parseService(ObjectContext& c, const json& o, const ObjectMeta& m) {
   parseExternalFields(c, spec, s);
   parseLoadBalancing(c, spec, s);
   parseEndpointPolicy(c, spec, s);
-  warnUnsupported(c, spec, s);
   return s;
 }
 
