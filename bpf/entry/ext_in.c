@@ -48,6 +48,28 @@ static __noinline int ext6_reject(struct __sk_buff *skb, const struct pkt6 *p)
 	return reject6(skb, p);
 }
 
+/* An ICMPv6 error about a flow this node source-NATed towards another
+ * node's endpoint: back to the client, translated (ext_in_icmp for
+ * IPv6). A frame of its own, beside ext6_in_apply's, for the stack. */
+static __noinline int ext6_in_icmp(struct __sk_buff *skb, const struct pkt6 *p)
+{
+	union ferry_addr saddr = {}, daddr = {};
+	__u64 now = ferry_now(config_get());
+	struct bpf_fib_lookup fib;
+	int stat, rc;
+
+	stat = icmp6_xlate_skb(skb, p, ICMP4_REPLY, FERRY_CT_F_EXTERNAL | FERRY_CT_F_SNAT,
+			       FERRY_CT_F_EXTERNAL | FERRY_CT_F_SNAT, now, &daddr);
+	if (stat != FERRY_STAT_ICMP_RELATED)
+		return tc_verdict(FERRY_HOOK_EXT_TC_IN, stat);
+	fib6_params(&fib, IPPROTO_ICMPV6, &saddr, &daddr, 0, 0, skb->ifindex);
+	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return tc_verdict(FERRY_HOOK_EXT_TC_IN, FERRY_STAT_DROP_NO_ROUTE);
+	stat_inc(FERRY_HOOK_EXT_TC_IN, stat);
+	return ext_in_send(skb, &fib, rc);
+}
+
 /* The second half of ext6_in, in a frame of its own (the stack has no
  * room for it next to ext6_plan's): the FIB lookup of a forwarded flow,
  * the conntrack entries, the rewrite, and the verdict. */
@@ -75,7 +97,8 @@ static __noinline int ext6_in_apply(struct __sk_buff *skb, const struct pkt6 *p,
 	return ext_in_send(skb, &fib, rc);
 }
 
-/* An IPv6 frame: ext6_plan, then as for IPv4 (ICMPv6 passes untouched). */
+/* An IPv6 frame: ext6_plan, then as for IPv4 (ICMPv6 errors about
+ * SNATed flows go back to the client translated). */
 static __noinline int ext6_in(struct __sk_buff *skb)
 {
 	const struct ferry_config *cfg = config_get();
@@ -85,6 +108,8 @@ static __noinline int ext6_in(struct __sk_buff *skb)
 	int stat;
 
 	stat = PKT6_PARSE(skb, &p);
+	if (stat == FERRY_STAT_PASS && p.proto == IPPROTO_ICMPV6)
+		return ext6_in_icmp(skb, &p);
 	if (stat != FERRY_STAT_FWD_NEW)
 		return tc_verdict(FERRY_HOOK_EXT_TC_IN, stat);
 	now = ferry_now(cfg);

@@ -281,6 +281,12 @@ static __always_inline int ext6_out(struct __sk_buff *skb, __u64 now)
 	int stat;
 
 	stat = PKT6_PARSE(skb, &p);
+	if (stat == FERRY_STAT_PASS && p.proto == IPPROTO_ICMPV6) {
+		union ferry_addr daddr;
+
+		return icmp6_xlate_skb(skb, &p, ICMP4_REPLY, FERRY_CT_F_EXTERNAL,
+				       FERRY_CT_F_EXTERNAL | FERRY_CT_F_SNAT, now, &daddr);
+	}
 	if (stat != FERRY_STAT_FWD_NEW)
 		return stat;
 	ct = ct6_lookup_rev(&p, now);

@@ -364,14 +364,30 @@ TEST_P(NodePortTest, LoadBalancerSourceRangesAdmitOnlyListedClients) {
   EXPECT_EQ(stat(hook(), FERRY_STAT_DROP_SRC_RANGE), 1u);
 }
 
-// ICMP errors about external flows: IPv4 (ICMPv6 errors are translated
-// by other work, issue 15).
-class NodePort4Test : public NodePortTest {};
+// ICMP errors about external flows, in each family: IPv4 "fragmentation
+// needed" (RFC 1191) and port unreachable; ICMPv6 packet too big and
+// port unreachable (RFC 4443).
+class NodePortIcmpTest : public NodePortTest {
+ protected:
+  // The MTU error of the family: type, code, MTU, and a quote holding
+  // the whole TCP header.
+  std::vector<uint8_t> tooBig(const std::string& src, const std::string& dst,
+                              const std::vector<uint8_t>& quoted) const {
+    return fam().v6 ? test::icmpError(2, 0, src, dst, quoted, 40 + 28, 1280)
+                    : test::icmpError(3, 4, src, dst, quoted, 48, 1400);
+  }
+  // Port unreachable quoting a one-byte UDP datagram whole.
+  std::vector<uint8_t> portUnreach(const std::string& src, const std::string& dst,
+                                   const std::vector<uint8_t>& quoted) const {
+    return fam().v6 ? test::icmpError(1, 4, src, dst, quoted, 40 + 9)
+                    : test::icmpError(3, 3, src, dst, quoted, 29);
+  }
+};
 
 // Issue 10 case 4, NodePort to another node's endpoint (SNAT): the
 // endpoint's node says "fragmentation needed" to us about our SNATed
 // packet; the client gets it about its own packet to the NodePort.
-TEST_P(NodePort4Test, FragNeededAboutSnatedFlowGoesBackToTheClient) {
+TEST_P(NodePortIcmpTest, FragNeededAboutSnatedFlowGoesBackToTheClient) {
   addBackend(1, fam().remotePod, 8080);
   addService(fam().nodePortFe, kNodePort, 6, {1}, FERRY_SCOPE_EXTERNAL);
   Pkt in = fromClient();
@@ -386,7 +402,7 @@ TEST_P(NodePort4Test, FragNeededAboutSnatedFlowGoesBackToTheClient) {
   sent.sport = ntohs(fwd.alt_port);
   sent.daddr = fam().remotePod;
   sent.dport = 8080;
-  auto err = test::icmpError(3, 4, fam().node2, fam().node, build(sent), 48, 1400);
+  auto err = tooBig(fam().node2, fam().node, build(sent));
   std::copy(kNode2Mac.begin(), kNode2Mac.end(), err.begin() + 6);
   std::copy(kNodeMac.begin(), kNodeMac.end(), err.begin());
   Result r = run(prog(), err, PrivateNetns::ifindex);
@@ -396,7 +412,7 @@ TEST_P(NodePort4Test, FragNeededAboutSnatedFlowGoesBackToTheClient) {
     r = run(Program::ExtIn, err, PrivateNetns::ifindex);
   }
   EXPECT_EQ(r.verdict, uint32_t(TC_ACT_REDIRECT));
-  auto want = test::icmpError(3, 4, fam().node, fam().client, build(data), 48, 1400);
+  auto want = tooBig(fam().node, fam().client, build(data));
   std::copy(kClientMac.begin(), kClientMac.end(), want.begin());
   std::copy(kNodeMac.begin(), kNodeMac.end(), want.begin() + 6);
   EXPECT_BYTES(want, r.out);
@@ -409,7 +425,7 @@ TEST_P(NodePort4Test, FragNeededAboutSnatedFlowGoesBackToTheClient) {
 // (the pod's veth has the smaller MTU) leaves through the external
 // device about the translated packet; the client gets it about the
 // NodePort.
-TEST_P(NodePort4Test, FragNeededAboutLocalEndpointFlowNamesTheNodePort) {
+TEST_P(NodePortIcmpTest, FragNeededAboutLocalEndpointFlowNamesTheNodePort) {
   addBackend(1, fam().localPod, 8080, 6, FERRY_BE_F_LOCAL);
   addService(fam().nodePortFe, kNodePort, 6, {1}, FERRY_SCOPE_EXTERNAL);
   Pkt in = fromClient();
@@ -417,10 +433,10 @@ TEST_P(NodePort4Test, FragNeededAboutLocalEndpointFlowNamesTheNodePort) {
   Pkt sent = in;
   sent.daddr = fam().localPod;
   sent.dport = 8080;
-  auto err = test::icmpError(3, 4, fam().node, fam().client, build(sent), 48, 1400);
+  auto err = tooBig(fam().node, fam().client, build(sent));
   Result r = run(Program::ExtOut, err);
   EXPECT_EQ(r.verdict, uint32_t(TC_ACT_OK));
-  EXPECT_BYTES(test::icmpError(3, 4, fam().node, fam().client, build(in), 48, 1400), r.out);
+  EXPECT_BYTES(tooBig(fam().node, fam().client, build(in)), r.out);
   // The endpoint's own port unreachable (UDP) likewise.
   addBackend(2, fam().localPod, 5353, 17, FERRY_BE_F_LOCAL);
   addService(fam().nodePortFe, kNodePort, 17, {2}, FERRY_SCOPE_EXTERNAL);
@@ -431,8 +447,9 @@ TEST_P(NodePort4Test, FragNeededAboutLocalEndpointFlowNamesTheNodePort) {
   Pkt usent = u;
   usent.daddr = fam().localPod;
   usent.dport = 5353;
-  r = run(Program::ExtOut, test::icmpError(3, 3, fam().localPod, fam().client, build(usent), 29));
-  EXPECT_BYTES(test::icmpError(3, 3, fam().node, fam().client, build(u), 29), r.out);
+  r = run(Program::ExtOut, portUnreach(fam().localPod, fam().client, build(usent)));
+  EXPECT_EQ(r.verdict, uint32_t(TC_ACT_OK));
+  EXPECT_BYTES(portUnreach(fam().node, fam().client, build(u)), r.out);
   EXPECT_EQ(checkChecksums(r.out), "");
 }
 
@@ -440,9 +457,9 @@ INSTANTIATE_TEST_SUITE_P(Paths, NodePortTest,
                          ::testing::Combine(::testing::Values(Path::Xdp, Path::Tc),
                                             ::testing::Values(kExt4, kExt6)),
                          pathFamilyName);
-INSTANTIATE_TEST_SUITE_P(Paths, NodePort4Test,
+INSTANTIATE_TEST_SUITE_P(Paths, NodePortIcmpTest,
                          ::testing::Combine(::testing::Values(Path::Xdp, Path::Tc),
-                                            ::testing::Values(kExt4)),
+                                            ::testing::Values(kExt4, kExt6)),
                          pathFamilyName);
 
 // Cases of one program at a time, in each family.
