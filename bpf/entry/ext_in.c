@@ -70,6 +70,14 @@ static __noinline int ext6_in_icmp(struct __sk_buff *skb, const struct pkt6 *p)
 	return ext_in_send(skb, &fib, rc);
 }
 
+/* frag6_ports in a frame of its own (its key would not fit next to
+ * ext6_in's locals on the ext6_in_apply chain). Returns parse6's stat,
+ * or FWD_NEW for a fragment whose ports are known (frag.h). */
+static __noinline int ext6_frag(struct pkt6 *p, int stat)
+{
+	return frag6_ports(p, stat);
+}
+
 /* The second half of ext6_in, in a frame of its own (the stack has no
  * room for it next to ext6_plan's): the FIB lookup of a forwarded flow,
  * the conntrack entries, the rewrite, and the verdict. */
@@ -107,7 +115,7 @@ static __noinline int ext6_in(struct __sk_buff *skb)
 	__u64 now;
 	int stat;
 
-	stat = PKT6_PARSE(skb, &p);
+	stat = ext6_frag(&p, PKT6_PARSE(skb, &p));
 	if (stat == FERRY_STAT_PASS && p.proto == IPPROTO_ICMPV6)
 		return ext6_in_icmp(skb, &p);
 	if (stat != FERRY_STAT_FWD_NEW)
@@ -136,7 +144,7 @@ static __noinline int ext4_in(struct __sk_buff *skb)
 	__u64 now;
 	int stat, rc = 0;
 
-	stat = PKT4_PARSE(skb, &p);
+	stat = frag4_ports(&p, PKT4_PARSE(skb, &p));
 	now = ferry_now(cfg);
 	if (stat == PARSE4_ICMP)
 		return ext_in_icmp(skb, &p, now);

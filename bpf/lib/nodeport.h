@@ -131,6 +131,11 @@ static __always_inline void ext4_plan(const struct pkt4 *p, const struct ferry_c
 		return;
 	}
 	if (!ct4_lookup_fwd(p, now, svc->svc_id, &e->f, &e->stat)) {
+		/* a later fragment starts no flow (its first one did, or failed) */
+		if (p->frag == PKT_FRAG_LATER) {
+			e->stat = FERRY_STAT_FRAGMENT;
+			return;
+		}
 		e->action = ext_select(svc, &fe, p->dport, p->proto, p->tcp_flags, &fl, &be,
 				       &e->f.backend_id, &e->stat);
 		if (e->action != EXT_LOCAL && e->action != EXT_FORWARD)
@@ -227,6 +232,10 @@ static __noinline int ext6_plan(const struct pkt6 *p, const struct ferry_config 
 		return e->action;
 	}
 	if (!ct6_lookup_fwd(p, now, svc->svc_id, &e->f, &e->stat)) {
+		if (p->frag == PKT_FRAG_LATER) {
+			e->stat = FERRY_STAT_FRAGMENT;
+			return e->action;
+		}
 		e->action = ext_select(svc, &fe, p->dport, p->proto, p->tcp_flags, &fl, &be,
 				       &e->f.backend_id, &e->stat);
 		if (e->action != EXT_LOCAL && e->action != EXT_FORWARD)

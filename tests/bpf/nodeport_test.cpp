@@ -243,6 +243,68 @@ TEST_P(NodePortTest, UdpToRemoteEndpoint) {
   EXPECT_BYTES(build(want), r.out);
 }
 
+// A UDP datagram in two fragments to a remote endpoint: the first
+// fragment's translation (SNAT) applies to the later one too, whose ports
+// come from frag.h; the endpoint's fragmented answer goes back to the
+// client likewise. XDP leaves fragments to tc.
+TEST_P(NodePortTest, FragmentedUdpToRemoteEndpointIsTranslatedInBothDirections) {
+  addBackend(1, fam().remotePod, 5353, 17);
+  addService(fam().nodePortFe, kNodePort, 17, {1}, FERRY_SCOPE_EXTERNAL);
+  std::vector<uint8_t> payload(200);
+  for (size_t i = 0; i < payload.size(); ++i) payload[i] = uint8_t(i * 7 + 3);
+  Pkt in = fromClient();
+  in.proto = 17;
+  in.payload = payload;
+  auto frags = test::fragment(build(in), 104, 0x4242);
+  std::vector<Result> rs;
+  for (int i = 0; i < 2; ++i) {
+    Result r = run(prog(), frags[i], PrivateNetns::ifindex);
+    if (xdp()) {
+      EXPECT_EQ(r.verdict, uint32_t(XDP_PASS)) << "fragment " << i;
+      EXPECT_EQ(hex(frags[i]), hex(r.out)) << "fragment " << i;
+      r = run(Program::ExtIn, frags[i], PrivateNetns::ifindex);
+    }
+    EXPECT_EQ(r.verdict, uint32_t(TC_ACT_REDIRECT)) << "fragment " << i;
+    rs.push_back(r);
+  }
+  ferry_ct_value fwd{};
+  ASSERT_TRUE(ctLookup(in, FERRY_CT_FWD, &fwd));
+  Pkt want = in;
+  want.saddr = fam().node;
+  want.sport = ntohs(fwd.alt_port);
+  want.daddr = fam().remotePod;
+  want.dport = 5353;
+  want.srcMac = kNodeMac;
+  want.dstMac = kNode2Mac;
+  auto wantFrags = test::fragment(build(want), 104, 0x4242);
+  for (int i = 0; i < 2; ++i) EXPECT_BYTES(wantFrags[i], rs[i].out) << "fragment " << i;
+
+  Pkt reply;
+  reply.proto = 17;
+  reply.saddr = fam().remotePod;
+  reply.sport = 5353;
+  reply.daddr = fam().node;
+  reply.dport = ntohs(fwd.alt_port);
+  reply.payload = payload;
+  reply.srcMac = kNode2Mac;
+  reply.dstMac = kNodeMac;
+  Pkt wantReply = reply;
+  wantReply.saddr = fam().node;
+  wantReply.sport = kNodePort;
+  wantReply.daddr = fam().client;
+  wantReply.dport = 40000;
+  wantReply.srcMac = kNodeMac;
+  wantReply.dstMac = kClientMac;
+  auto rf = test::fragment(build(reply), 96, 7);
+  auto wantRf = test::fragment(build(wantReply), 96, 7);
+  for (int i = 0; i < 2; ++i) {
+    Result r = run(Program::ExtIn, rf[i], PrivateNetns::ifindex);
+    EXPECT_EQ(r.verdict, uint32_t(TC_ACT_REDIRECT)) << "reply fragment " << i;
+    EXPECT_BYTES(wantRf[i], r.out) << "reply fragment " << i;
+  }
+  EXPECT_EQ(stat(FERRY_HOOK_EXT_TC_IN, FERRY_STAT_REVNAT), 2u);
+}
+
 TEST_P(NodePortTest, EstablishedFlowStaysOnItsEndpoint) {
   addBackend(1, fam().localPod, 8080, 6, FERRY_BE_F_LOCAL);
   addService(fam().nodePortFe, kNodePort, 6, {1}, FERRY_SCOPE_EXTERNAL);
