@@ -20,7 +20,7 @@ int ferry_ext_out(struct __sk_buff *skb)
 	now = ferry_now(cfg);
 	if (skb->protocol == bpf_htons(ETH_P_IPV6))
 		return tc_verdict(FERRY_HOOK_EXT_TC_OUT, ext6_out(skb, now));
-	stat = PKT4_PARSE(skb, &p);
+	stat = frag4_ports(&p, PKT4_PARSE(skb, &p));
 	if (stat == PARSE4_ICMP)
 		return tc_verdict(FERRY_HOOK_EXT_TC_OUT,
 				  icmp4_xlate_skb(skb, &p, ICMP4_REPLY, FERRY_CT_F_EXTERNAL,

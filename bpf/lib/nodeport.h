@@ -289,7 +289,7 @@ static __always_inline int ext6_out(struct __sk_buff *skb, __u64 now)
 	struct pkt6 p;
 	int stat;
 
-	stat = PKT6_PARSE(skb, &p);
+	stat = frag6_ports(&p, PKT6_PARSE(skb, &p));
 	if (stat == FERRY_STAT_PASS && p.proto == IPPROTO_ICMPV6) {
 		union ferry_addr daddr;
 

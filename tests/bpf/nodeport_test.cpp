@@ -305,6 +305,53 @@ TEST_P(NodePortTest, FragmentedUdpToRemoteEndpointIsTranslatedInBothDirections) 
   EXPECT_EQ(stat(FERRY_HOOK_EXT_TC_IN, FERRY_STAT_REVNAT), 2u);
 }
 
+// The same to a local endpoint: the fragmented request gets the
+// endpoint as destination, and the endpoint's fragmented answer leaves
+// through the external device's egress with the NodePort as source.
+TEST_P(NodePortTest, FragmentedUdpToLocalEndpointIsTranslatedInBothDirections) {
+  addBackend(1, fam().localPod, 5353, 17, FERRY_BE_F_LOCAL);
+  addService(fam().nodePortFe, kNodePort, 17, {1}, FERRY_SCOPE_EXTERNAL);
+  std::vector<uint8_t> payload(200);
+  for (size_t i = 0; i < payload.size(); ++i) payload[i] = uint8_t(i * 5 + 1);
+  Pkt in = fromClient();
+  in.proto = 17;
+  in.payload = payload;
+  Pkt want = in;
+  want.daddr = fam().localPod;
+  want.dport = 5353;
+  auto frags = test::fragment(build(in), 104, 0x5151);
+  auto wantFrags = test::fragment(build(want), 104, 0x5151);
+  for (int i = 0; i < 2; ++i) {
+    Result r = run(prog(), frags[i], PrivateNetns::ifindex);
+    if (xdp()) {
+      EXPECT_EQ(r.verdict, uint32_t(XDP_PASS)) << "fragment " << i;
+      EXPECT_EQ(hex(frags[i]), hex(r.out)) << "fragment " << i;
+      r = run(Program::ExtIn, frags[i], PrivateNetns::ifindex);
+    }
+    EXPECT_EQ(r.verdict, uint32_t(TC_ACT_OK)) << "fragment " << i;
+    EXPECT_BYTES(wantFrags[i], r.out) << "fragment " << i;
+  }
+
+  Pkt reply;
+  reply.proto = 17;
+  reply.saddr = fam().localPod;
+  reply.sport = 5353;
+  reply.daddr = fam().client;
+  reply.dport = 40000;
+  reply.payload = payload;
+  Pkt wantReply = reply;
+  wantReply.saddr = fam().node;
+  wantReply.sport = kNodePort;
+  auto rf = test::fragment(build(reply), 96, 9);
+  auto wantRf = test::fragment(build(wantReply), 96, 9);
+  for (int i = 0; i < 2; ++i) {
+    Result r = run(Program::ExtOut, rf[i]);
+    EXPECT_EQ(r.verdict, uint32_t(TC_ACT_OK)) << "reply fragment " << i;
+    EXPECT_BYTES(wantRf[i], r.out) << "reply fragment " << i;
+  }
+  EXPECT_EQ(stat(FERRY_HOOK_EXT_TC_OUT, FERRY_STAT_REVNAT), 2u);
+}
+
 TEST_P(NodePortTest, EstablishedFlowStaysOnItsEndpoint) {
   addBackend(1, fam().localPod, 8080, 6, FERRY_BE_F_LOCAL);
   addService(fam().nodePortFe, kNodePort, 6, {1}, FERRY_SCOPE_EXTERNAL);
