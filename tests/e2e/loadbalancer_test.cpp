@@ -6,7 +6,10 @@
 // Every test uses its own services (ClusterIPs 198.19.4.x), its own pool
 // (addresses from 198.18.0.200-198.18.0.250, never two tests the same
 // address, and not 198.18.0.210, which nodeport_test uses as an external IP)
-// and removes them in TearDown.
+// and removes them in TearDown. Cases written TEST_P(ClusterFamilyTest, ...)
+// run in IPv6 too, with the same numbers: ClusterIPs 2001:db8:ffff::4xx
+// (FamilyAddrs::vip), pool addresses 2001:db8::2xx, and NDP (ndpProbe) in
+// place of ARP.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/if_ether.h>
@@ -362,6 +365,113 @@ bool configuredOnNode(const std::string& node, const std::string& ip) {
   return r.out.find(" " + ip + "/") != std::string::npos;
 }
 
+// P-ext resolves ip: a ping makes the kernel send a neighbour solicitation
+// (the echo itself needs the IPv6 datapath and is not looked at).
+Neigh resolveFromExt(const std::string& ip) {
+  sh("ip netns exec " + prefix() + "-ext ping -6 -c 1 -W 1 " + ip + " >/dev/null 2>&1", 10, false);
+  return extNeigh(ip);
+}
+
+// Neighbour solicitation for target (IPv6), multicast from P-ext's eth0 to
+// its solicited-node group (source 2001:db8::100, hop limit 255, RFC 4861
+// 7.2.2), sent `tries` times over waitMs; the target link-layer addresses of
+// all advertisements for target. A raw ICMPv6 socket (the kernel computes the
+// checksum) on a thread in P-ext's network namespace, as arpProbe.
+ArpProbe ndpProbe(const std::string& target, int tries = 2, int waitMs = 600) {
+  ArpProbe res;
+  std::thread t([&] {
+    std::string nsPath = "/run/netns/" + prefix() + "-ext";
+    int nsfd = open(nsPath.c_str(), O_RDONLY | O_CLOEXEC);
+    if (nsfd < 0 || setns(nsfd, CLONE_NEWNET) != 0) {
+      res.error = "cannot enter " + nsPath + ": " + std::strerror(errno);
+      if (nsfd >= 0) close(nsfd);
+      return;
+    }
+    close(nsfd);
+    int s = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMPV6);
+    if (s < 0) {
+      res.error = std::string("ICMPv6 socket: ") + std::strerror(errno);
+      return;
+    }
+    struct Closer {
+      int fd;
+      ~Closer() { close(fd); }
+    } closer{s};
+    unsigned ifindex = if_nametoindex("eth0");
+    int hops = 255;
+    setsockopt(s, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex, sizeof ifindex);
+    setsockopt(s, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops, sizeof hops);
+    setsockopt(s, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &hops, sizeof hops);
+    sockaddr_in6 src{};
+    src.sin6_family = AF_INET6;
+    inet_pton(AF_INET6, kExt6, &src.sin6_addr);
+    if (bind(s, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
+      res.error = std::string("bind: ") + std::strerror(errno);
+      return;
+    }
+    in6_addr tgt{};
+    if (inet_pton(AF_INET6, target.c_str(), &tgt) != 1) {
+      res.error = "bad target " + target;
+      return;
+    }
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);  // for the MAC only
+    ifreq ifr{};
+    std::snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "eth0");
+    bool hw = fd >= 0 && ioctl(fd, SIOCGIFHWADDR, &ifr) == 0;
+    if (fd >= 0) close(fd);
+    if (!hw) {
+      res.error = "SIOCGIFHWADDR eth0";
+      return;
+    }
+    // NS: type 135, code 0, checksum, reserved(4), target(16), SLLA option(8)
+    uint8_t ns[32] = {};
+    ns[0] = 135;
+    std::memcpy(ns + 8, &tgt, 16);
+    ns[24] = 1, ns[25] = 1;
+    std::memcpy(ns + 26, ifr.ifr_hwaddr.sa_data, 6);
+    sockaddr_in6 dst{};
+    dst.sin6_family = AF_INET6;
+    inet_pton(AF_INET6, "ff02::1:ff00:0", &dst.sin6_addr);
+    std::memcpy(&dst.sin6_addr.s6_addr[13], &tgt.s6_addr[13], 3);
+    dst.sin6_scope_id = ifindex;
+    auto start = Clock::now();
+    for (int i = 0; i < tries; ++i) {
+      if (sendto(s, ns, sizeof ns, 0, reinterpret_cast<sockaddr*>(&dst), sizeof dst) !=
+          static_cast<ssize_t>(sizeof ns))
+        res.error = std::string("sendto: ") + std::strerror(errno);
+      auto until = start + Ms(waitMs * (i + 1) / tries);
+      for (;;) {
+        int left = static_cast<int>(
+            std::chrono::duration_cast<Ms>(until - Clock::now()).count());
+        if (left <= 0) break;
+        pollfd p{s, POLLIN, 0};
+        if (poll(&p, 1, left) <= 0) continue;
+        uint8_t b[256];
+        ssize_t n = recv(s, b, sizeof b, 0);
+        if (n < 24 || b[0] != 136) continue;                   // advertisements only
+        if (std::memcmp(b + 8, &tgt, 16) != 0) continue;      // for target
+        for (ssize_t o = 24; o + 8 <= n && b[o + 1] != 0; o += 8 * b[o + 1]) {
+          if (b[o] != 2) continue;  // target link-layer address
+          char m[18];
+          std::snprintf(m, sizeof m, "%02x:%02x:%02x:%02x:%02x:%02x", b[o + 2], b[o + 3],
+                        b[o + 4], b[o + 5], b[o + 6], b[o + 7]);
+          res.macs.insert(m);
+          ++res.replies;
+        }
+      }
+    }
+  });
+  t.join();
+  return res;
+}
+
+// Address resolution for ip from P-ext, by its family: ARP (arpProbe) or
+// neighbour solicitation (ndpProbe); the MACs of all answers.
+ArpProbe resolveProbe(const std::string& ip, int tries = 2, int waitMs = 600) {
+  return ip.find(':') == std::string::npos ? arpProbe(ip, tries, waitMs)
+                                           : ndpProbe(ip, tries, waitMs);
+}
+
 void report(const std::string& key, double ms) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.0f", ms);
@@ -375,13 +485,16 @@ void report(const std::string& key, double ms) {
 // 1. An address from the pool, the same on both nodes; the ext client with an
 // empty neighbour table connects; exactly one node (the owner) answers ARP,
 // with its eth0 MAC; the address is on no interface.
-TEST_F(ClusterTest, LoadBalancerBasicAssignAnnounceAndServe) {
-  writeManifest("lb01-pool.yaml", poolYaml("lb01", "[198.18.0.200-198.18.0.201]"));
+TEST_P(ClusterFamilyTest, LoadBalancerBasicAssignAnnounceAndServe) {
+  writeManifest("lb01-pool.yaml", poolYaml("lb01", v4v6<std::string>("[198.18.0.200-198.18.0.201]",
+                                                         "[\"2001:db8::200/128\", \"2001:db8::201/128\"]")));
   writeManifest("lb01-web.yaml",
-                svcYaml("lb01-web", "LoadBalancer", "198.19.4.1", "app: web", kWebPort));
+                svcYaml("lb01-web", "LoadBalancer", fam().vip(4, 1), "app: web", kWebPort));
   std::string ip = lbIpEverywhere("lb01-web");
-  ASSERT_TRUE(ip == "198.18.0.200" || ip == "198.18.0.201")
-      << "no common address from pool 198.18.0.200-201: node1 " << lbIpOf("node1", "lb01-web")
+  const std::string lo = v4v6<std::string>("198.18.0.200", "2001:db8::200");
+  const std::string hi = v4v6<std::string>("198.18.0.201", "2001:db8::201");
+  ASSERT_TRUE(ip == lo || ip == hi)
+      << "no common address from pool " << lo << "-" << hi << ":: node1 " << lbIpOf("node1", "lb01-web")
       << " node2 " << lbIpOf("node2", "lb01-web") << "\n"
       << ferryctl("node1", "get services -o wide").out;
   for (const char* node : {"node1", "node2"}) {
@@ -413,23 +526,26 @@ TEST_F(ClusterTest, LoadBalancerBasicAssignAnnounceAndServe) {
   EXPECT_EQ(answers.size(), 10u);
   for (const auto& x : answers) EXPECT_TRUE(x.byPod()) << x;
 
-  // exactly one node answers ARP, and it is the owner
-  ArpProbe p = arpProbe(ip, 3, 900);
+  // exactly one node answers ARP (IPv6: neighbour solicitations), and it is the owner
+  ArpProbe p = resolveProbe(ip, 3, 900);
   ASSERT_TRUE(p.error.empty()) << p.error;
   EXPECT_EQ(p.macs, std::set<std::string>{ownerMac})
-      << "ARP replies for " << ip << " from " << join(p.macs) << " (" << p.replies
+      << "ARP/NDP replies for " << ip << " from " << join(p.macs) << " (" << p.replies
       << " replies); owner " << owner << " " << ownerMac;
   EXPECT_EQ(agreedOwner(ip, Ms(500)), owner) << ownerView(ip).dump;
 }
 
 // 2. A pool with one address: the second service is <pending> with a reason;
 // growing the pool assigns it within 2 s, and it is served.
-TEST_F(ClusterTest, LoadBalancerPendingThenAssignedWhenPoolGrows) {
-  writeManifest("lb02-pool.yaml", poolYaml("lb02", "[198.18.0.202/32]"));
+TEST_P(ClusterFamilyTest, LoadBalancerPendingThenAssignedWhenPoolGrows) {
+  const std::string ipA = v4v6<std::string>("198.18.0.202", "2001:db8::202");
+  const std::string ipB = v4v6<std::string>("198.18.0.203", "2001:db8::203");
+  const std::string m = v4v6<std::string>("/32", "/128");
+  writeManifest("lb02-pool.yaml", poolYaml("lb02", "[\"" + ipA + m + "\"]"));
   writeManifest("lb02-svc.yaml",
-                svcYaml("lb02-a", "LoadBalancer", "198.19.4.2", "app: web", kWebPort) + "---\n" +
-                    svcYaml("lb02-b", "LoadBalancer", "198.19.4.3", "app: web", kWebPort));
-  ASSERT_EQ(lbIpEverywhere("lb02-a"), "198.18.0.202") << ferryctl("node1", "get services -o wide").out;
+                svcYaml("lb02-a", "LoadBalancer", fam().vip(4, 2), "app: web", kWebPort) + "---\n" +
+                    svcYaml("lb02-b", "LoadBalancer", fam().vip(4, 3), "app: web", kWebPort));
+  ASSERT_EQ(lbIpEverywhere("lb02-a"), ipA) << ferryctl("node1", "get services -o wide").out;
   std::string reasonJson, reasonWide;
   for (const char* node : {"node1", "node2"}) {
     SCOPED_TRACE(node);
@@ -449,14 +565,14 @@ TEST_F(ClusterTest, LoadBalancerPendingThenAssignedWhenPoolGrows) {
   std::printf("[ LB INFO   ] pending reason: %s\n", reasonWide.c_str());
 
   auto t0 = Clock::now();
-  writeManifest("lb02-pool.yaml", poolYaml("lb02", "[198.18.0.202-198.18.0.203]"));
+  writeManifest("lb02-pool.yaml", poolYaml("lb02", "[\"" + ipA + m + "\", \"" + ipB + m + "\"]"));
   std::string ip = lbIpEverywhere("lb02-b", Ms(5000));
   double ms = msSince(t0);
-  ASSERT_EQ(ip, "198.18.0.203") << "node1 " << lbIpOf("node1", "lb02-b") << " node2 "
+  ASSERT_EQ(ip, ipB) << "node1 " << lbIpOf("node1", "lb02-b") << " node2 "
                                 << lbIpOf("node2", "lb02-b");
   report("pool_grow_to_assigned_ms", ms);
   EXPECT_LT(ms, 2000) << "assigned " << ms << " ms after the pool grew";
-  EXPECT_EQ(lbIpOf("node1", "lb02-a"), "198.18.0.202") << "A must keep its address";
+  EXPECT_EQ(lbIpOf("node1", "lb02-a"), ipA) << "A must keep its address";
   for (const char* node : {"node1", "node2"}) {
     EXPECT_EQ(extIpColumn(node, "lb02-b"), ip) << node;
     EXPECT_EQ(tableRow(node, "lb02-b", true)["REASON"], "<none>") << node;
@@ -464,7 +580,7 @@ TEST_F(ClusterTest, LoadBalancerPendingThenAssignedWhenPoolGrows) {
   }
   Answer a = askUntil("ext", "tcp", ip, 80, answered, Ms(4000), 500);
   EXPECT_TRUE(answered(a)) << "ext -> " << ip << ":80: " << a;
-  Answer b = askUntil("ext", "tcp", "198.18.0.202", 80, answered, Ms(3000), 500);
+  Answer b = askUntil("ext", "tcp", ipA, 80, answered, Ms(3000), 500);
   EXPECT_TRUE(answered(b)) << "ext -> A: " << b;
 }
 
@@ -524,16 +640,18 @@ TEST_P(ClusterFamilyTest, LoadBalancerSourceRangesEnforced) {
 
 // 4. Two services share an address (same allow-shared-ip key, ports 80 and
 // 81); a third on port 80 with the same key and address is refused.
-TEST_F(ClusterTest, LoadBalancerSharedAddress) {
-  const std::string ip = "198.18.0.206";
+TEST_P(ClusterFamilyTest, LoadBalancerSharedAddress) {
+  const std::string ip = v4v6<std::string>("198.18.0.206", "2001:db8::206");
   const std::string ann = "metallb.universe.tf/allow-shared-ip: \"k\"";
   const std::string req = "  loadBalancerIP: " + ip + "\n";
-  writeManifest("lb04-pool.yaml", poolYaml("lb04", "[198.18.0.206-198.18.0.207]", false));
+  writeManifest("lb04-pool.yaml", poolYaml("lb04", v4v6<std::string>("[198.18.0.206-198.18.0.207]",
+                                                      "[\"2001:db8::206/128\", \"2001:db8::207/128\"]"),
+                                    false));
   writeManifest("lb04-ab.yaml",
-                svcYaml("lb04-a", "LoadBalancer", "198.19.4.6", "app: web",
+                svcYaml("lb04-a", "LoadBalancer", fam().vip(4, 6), "app: web",
                         "[{name: web, port: 80, targetPort: 8080, protocol: TCP}]", req, ann) +
                     "---\n" +
-                    svcYaml("lb04-b", "LoadBalancer", "198.19.4.7", "app: web",
+                    svcYaml("lb04-b", "LoadBalancer", fam().vip(4, 7), "app: web",
                             "[{name: alt, port: 81, targetPort: 9090, protocol: TCP}]", req, ann));
   ASSERT_EQ(lbIpEverywhere("lb04-a"), ip) << ferryctl("node1", "get services -o wide").out
                                           << ferryctl("node1", "get errors").out;
@@ -547,7 +665,7 @@ TEST_F(ClusterTest, LoadBalancerSharedAddress) {
   EXPECT_EQ(b.localPort, 9090) << "port 81 is lb04-b's (targetPort 9090): " << b;
   std::string owner = agreedOwner(ip);
   EXPECT_FALSE(owner.empty()) << ownerView(ip).dump;
-  ArpProbe p = arpProbe(ip);
+  ArpProbe p = resolveProbe(ip);
   EXPECT_EQ(p.macs.size(), 1u) << "one owner for the shared address; replies from " << join(p.macs);
   if (!owner.empty()) {
     EXPECT_EQ(p.macs, std::set<std::string>{macOf(owner)});
@@ -555,7 +673,7 @@ TEST_F(ClusterTest, LoadBalancerSharedAddress) {
 
   // a third service wants port 80 on the same address
   writeManifest("lb04-c.yaml",
-                svcYaml("lb04-c", "LoadBalancer", "198.19.4.8", "app: web",
+                svcYaml("lb04-c", "LoadBalancer", fam().vip(4, 8), "app: web",
                         "[{name: web, port: 80, targetPort: 9090, protocol: TCP}]", req, ann));
   for (const char* node : {"node1", "node2"}) {
     SCOPED_TRACE(node);
@@ -663,7 +781,7 @@ std::string settledOwner(const std::string& ip, OwnerView* view) {
 
 // 5. The owner fails while the ext client retries: clean stop, kill -9,
 // NotReady; the other node takes over (ARP, gratuitous ARP).
-TEST_F(ClusterTest, LoadBalancerOwnerFailover) {
+TEST_P(ClusterFamilyTest, LoadBalancerOwnerFailover) {
   const std::string P = prefix(), cs = q(clusterSh()) + " ";
   struct AgentsBack {
     std::string cs, P;
@@ -673,11 +791,11 @@ TEST_F(ClusterTest, LoadBalancerOwnerFailover) {
     }
   } back{cs, P};
   writeManifest("lb05-nodes.yaml", nodesYaml(true, true));
-  writeManifest("lb05-pool.yaml", poolYaml("lb05", "[198.18.0.211/32]"));
+  writeManifest("lb05-pool.yaml", poolYaml("lb05", v4v6<std::string>("[198.18.0.211/32]", "[\"2001:db8::211/128\"]")));
   writeManifest("lb05-fo.yaml",
-                svcYaml("lb05-fo", "LoadBalancer", "198.19.4.9", "name: c", kWebPort));
+                svcYaml("lb05-fo", "LoadBalancer", fam().vip(4, 9), "name: c", kWebPort));
   const std::string ip = lbIpEverywhere("lb05-fo");
-  ASSERT_EQ(ip, "198.18.0.211");
+  ASSERT_EQ(ip, v4v6<std::string>("198.18.0.211", "2001:db8::211"));
   flushExtNeigh();
 
   struct Step {
@@ -723,11 +841,11 @@ TEST_F(ClusterTest, LoadBalancerOwnerFailover) {
     EXPECT_LE(f.recoveryMs, step.limitMs) << step.label << "\n" << f.log;
     Neigh n = extNeigh(ip);
     EXPECT_EQ(n.mac, nextMac) << "ext's neighbour entry must move to " << next
-                              << " (gratuitous ARP); state " << n.state;
+                              << " (gratuitous ARP / unsolicited NA); state " << n.state;
     std::string now = agreedOwner(ip, Ms(3000), &view);
     if (std::string(step.label) == "NotReady") {
       EXPECT_EQ(now, next) << view.dump;
-      ArpProbe p = arpProbe(ip);
+      ArpProbe p = resolveProbe(ip);
       EXPECT_EQ(p.macs, std::set<std::string>{nextMac})
           << "only " << next << " may answer ARP while " << owner << " is NotReady: "
           << join(p.macs);
@@ -738,7 +856,7 @@ TEST_F(ClusterTest, LoadBalancerOwnerFailover) {
       json owned = r.is_object() ? r.value(json::json_pointer("/announce/owned"), json()) : json();
       EXPECT_TRUE(owned.is_array() && std::find(owned.begin(), owned.end(), json(ip)) != owned.end())
           << next << " must own " << ip << ": " << (r.is_object() ? r["announce"].dump() : "");
-      ArpProbe p = arpProbe(ip);
+      ArpProbe p = resolveProbe(ip);
       EXPECT_EQ(p.macs, std::set<std::string>{nextMac}) << join(p.macs);
       ShResult s = sh(cs + "start-agent " + P + " " + owner + " >/dev/null", 30);
       ASSERT_EQ(s.rc, 0) << s.out;
@@ -751,20 +869,20 @@ TEST_F(ClusterTest, LoadBalancerOwnerFailover) {
 
 // 6. LoadBalancer -> ClusterIP releases the address: no EXTERNAL-IP, no node
 // answers ARP for it, and another service can take it.
-TEST_F(ClusterTest, LoadBalancerTypeChangeReleasesAddress) {
-  const std::string ip = "198.18.0.212";
-  writeManifest("lb06-pool.yaml", poolYaml("lb06", "[198.18.0.212/32]"));
+TEST_P(ClusterFamilyTest, LoadBalancerTypeChangeReleasesAddress) {
+  const std::string ip = v4v6<std::string>("198.18.0.212", "2001:db8::212");
+  writeManifest("lb06-pool.yaml", poolYaml("lb06", v4v6<std::string>("[198.18.0.212/32]", "[\"2001:db8::212/128\"]")));
   writeManifest("lb06-web.yaml",
-                svcYaml("lb06-web", "LoadBalancer", "198.19.4.10", "app: web", kWebPort));
+                svcYaml("lb06-web", "LoadBalancer", fam().vip(4, 10), "app: web", kWebPort));
   ASSERT_EQ(lbIpEverywhere("lb06-web"), ip);
   ASSERT_TRUE(answered(askUntil("ext", "tcp", ip, 80, answered, Ms(4000), 500)));
   std::string owner = agreedOwner(ip);
   ASSERT_FALSE(owner.empty()) << ownerView(ip).dump;
-  ArpProbe before = arpProbe(ip);
+  ArpProbe before = resolveProbe(ip);
   EXPECT_EQ(before.macs, std::set<std::string>{macOf(owner)}) << join(before.macs);
 
   writeManifest("lb06-web.yaml",
-                svcYaml("lb06-web", "ClusterIP", "198.19.4.10", "app: web", kWebPort));
+                svcYaml("lb06-web", "ClusterIP", fam().vip(4, 10), "app: web", kWebPort));
   for (const char* node : {"node1", "node2"}) {
     SCOPED_TRACE(node);
     std::string col;
@@ -776,12 +894,12 @@ TEST_F(ClusterTest, LoadBalancerTypeChangeReleasesAddress) {
   flushExtNeigh();
   ArpProbe p;
   bool silent = waitFor([&] {
-    p = arpProbe(ip, 2, 400);
+    p = resolveProbe(ip, 2, 400);
     return p.error.empty() && p.macs.empty();
   }, Ms(3000), Ms(0));
   EXPECT_TRUE(silent) << "still answered ARP for " << ip << " by " << join(p.macs) << " "
                       << p.error << "\n" << ownerView(ip).dump;
-  p = arpProbe(ip, 3, 1200);
+  p = resolveProbe(ip, 3, 1200);
   EXPECT_TRUE(p.macs.empty()) << "ARP replies for released " << ip << " from " << join(p.macs);
   OwnerView v = ownerView(ip);
   EXPECT_TRUE(v.claimants.empty() && v.ownerSeenBy["node1"].empty() && v.ownerSeenBy["node2"].empty())
@@ -794,23 +912,25 @@ TEST_F(ClusterTest, LoadBalancerTypeChangeReleasesAddress) {
               n.state.find("INCOMPLETE") != std::string::npos)
       << "state '" << n.state << "'";
   // the ClusterIP itself still works
-  EXPECT_TRUE(answered(askUntil("a", "tcp", "198.19.4.10", 80, answered, Ms(3000), 500)));
+  EXPECT_TRUE(answered(askUntil("a", "tcp", fam().vip(4, 10), 80, answered, Ms(3000), 500)));
 
   // the address is free again
   writeManifest("lb06-next.yaml",
-                svcYaml("lb06-next", "LoadBalancer", "198.19.4.11", "app: web", kWebPort));
+                svcYaml("lb06-next", "LoadBalancer", fam().vip(4, 11), "app: web", kWebPort));
   EXPECT_EQ(lbIpEverywhere("lb06-next"), ip) << ferryctl("node1", "get services -o wide").out;
   Answer b = askUntil("ext", "tcp", ip, 80, answered, Ms(4000), 500);
   EXPECT_TRUE(answered(b)) << b;
 }
 
-// 7. Pods and nodes reach the LoadBalancer address from inside.
-TEST_F(ClusterTest, LoadBalancerReachableFromPodsAndNodes) {
-  const std::string ip = "198.18.0.213";
-  writeManifest("lb07-pool.yaml", poolYaml("lb07", "[198.18.0.213/32]"));
+// 7. Pods and nodes reach the LoadBalancer address from inside (IPv6:
+// 2001:db8::213 from an IPv6 pool, ClusterIP in the IPv6 service CIDR).
+TEST_P(ClusterFamilyTest, LoadBalancerReachableFromPodsAndNodes) {
+  const std::string ip = v4v6<std::string>("198.18.0.213", "2001:db8::213");
+  writeManifest("lb07-pool.yaml", poolYaml("lb07", v4v6<std::string>("[198.18.0.213/32]",
+                                                                     "[\"2001:db8::213/128\"]")));
   writeManifest("lb07-web.yaml",
-                svcYaml("lb07-web", "LoadBalancer", "198.19.4.12", "app: web", kWebPort));
-  ASSERT_EQ(lbIpEverywhere("lb07-web"), ip);
+                svcYaml("lb07-web", "LoadBalancer", fam().vip(4, 12), "app: web", kWebPort));
+  ASSERT_EQ(lbIpEverywhere("lb07-web"), ip) << ferryctl("node1", "get services -o wide").out;
   for (const char* from : {"a", "c", "node1", "node2"}) {
     SCOPED_TRACE(from);
     Answer a = askUntil(from, "tcp", ip, 80, answered, Ms(4000), 500);
@@ -820,27 +940,32 @@ TEST_F(ClusterTest, LoadBalancerReachableFromPodsAndNodes) {
 }
 
 // 8. externalTrafficPolicy Local: the owner is a node with a ready local
-// endpoint (whatever the hash prefers), and the client address is kept.
-TEST_F(ClusterTest, LoadBalancerLocalPolicyOwnerHasLocalEndpoint) {
+// endpoint (whatever the hash prefers), and the client address is kept; in
+// IPv6 the owner answers the neighbour solicitation.
+TEST_P(ClusterFamilyTest, LoadBalancerLocalPolicyOwnerHasLocalEndpoint) {
   const std::string local = "  externalTrafficPolicy: Local\n";
-  writeManifest("lb08-pool.yaml", poolYaml("lb08", "[198.18.0.214-198.18.0.215]"));
+  writeManifest("lb08-pool.yaml",
+                poolYaml("lb08", v4v6<std::string>("[198.18.0.214-198.18.0.215]",
+                                                   "[\"2001:db8::214/128\", \"2001:db8::215/128\"]")));
   writeManifest("lb08-svc.yaml",
-                svcYaml("lb08-a", "LoadBalancer", "198.19.4.13", "name: a", kWebPort, local) +
+                svcYaml("lb08-a", "LoadBalancer", fam().vip(4, 13), "name: a", kWebPort, local) +
                     "---\n" +
-                    svcYaml("lb08-c", "LoadBalancer", "198.19.4.14", "name: c", kWebPort, local));
+                    svcYaml("lb08-c", "LoadBalancer", fam().vip(4, 14), "name: c", kWebPort, local));
   for (auto [svc, pod, node] : {std::tuple{"lb08-a", "pod-a", "node1"},
                                 std::tuple{"lb08-c", "pod-c", "node2"}}) {
     SCOPED_TRACE(svc);
     std::string ip = lbIpEverywhere(svc);
     ASSERT_FALSE(ip.empty());
+    EXPECT_EQ(ip.find(':') != std::string::npos, v6()) << ip;
     OwnerView v;
     EXPECT_EQ(agreedOwner(ip, Ms(4000), &v), node)
         << "Local policy: only " << node << " has an endpoint of " << svc << "\n" << v.dump;
     Answer a = askUntil("ext", "tcp", ip, 80, answered, Ms(4000), 500);
     ASSERT_TRUE(answered(a)) << a;
     EXPECT_EQ(a.name, pod) << a;
-    EXPECT_EQ(a.clientIp, kExt) << "Local policy keeps the client address: " << a;
-    ArpProbe p = arpProbe(ip);
+    EXPECT_EQ(a.clientIp, v4v6(kExt, kExt6)) << "Local policy keeps the client address: " << a;
+    ArpProbe p = resolveProbe(ip);
+    ASSERT_TRUE(p.error.empty()) << p.error;
     EXPECT_EQ(p.macs, std::set<std::string>{macOf(node)}) << join(p.macs);
   }
 }
@@ -860,13 +985,6 @@ std::string lbIp6Of(const std::string& node, const std::string& name) {
   for (const auto& i : ing)
     if (i.value("ip", "").find(':') != std::string::npos) return i.value("ip", "");
   return "";
-}
-
-// P-ext resolves ip: a ping makes the kernel send a neighbour solicitation
-// (the echo itself needs the IPv6 datapath and is not looked at).
-Neigh resolveFromExt(const std::string& ip) {
-  sh("ip netns exec " + prefix() + "-ext ping -6 -c 1 -W 1 " + ip + " >/dev/null 2>&1", 10, false);
-  return extNeigh(ip);
 }
 
 }  // namespace
