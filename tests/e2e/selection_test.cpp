@@ -167,19 +167,19 @@ TEST_P(SelectionFamilyE2E, SessionAffinitySwitchesForClusterIP) {
 }
 
 // The node's own processes: the client is the node's address.
-TEST_F(SelectionE2E, SessionAffinityWorksForTheNodesOwnSockets) {
-  const char* vip = "198.19.14.103";
+TEST_P(SelectionFamilyE2E, SessionAffinityWorksForTheNodesOwnSockets) {
+  const std::string vip = fam().vip(14, 103);
   writeManifest("sel-aff-node.yaml",
-                service("aff-node", "ClusterIP", vip, "TCP", 0, {kA, kB, kC}, kAffinity));
+                svc("aff-node", "ClusterIP", vip, "TCP", 0, {kA, kB, kC}, kAffinity));
   affinityWorks("node2", vip, 80);
 }
 
 // An affinity entry whose endpoint left the service is not used: the
 // client moves to a remaining endpoint and stays there.
-TEST_F(SelectionE2E, SessionAffinityLeavesARemovedEndpoint) {
-  const char* vip = "198.19.14.104";
+TEST_P(SelectionFamilyE2E, SessionAffinityLeavesARemovedEndpoint) {
+  const std::string vip = fam().vip(14, 104);
   writeManifest("sel-aff-rm.yaml",
-                service("aff-rm", "ClusterIP", vip, "TCP", 0, {kA, kB, kC}, kAffinity));
+                svc("aff-rm", "ClusterIP", vip, "TCP", 0, {kA, kB, kC}, kAffinity));
   ASSERT_TRUE(askUntil("a", "tcp", vip, 80, [](const Answer& a) { return a.ok(); }).ok());
   ASSERT_TRUE(checkAffinity("a", vip, 80, true));
   std::string pinned = hosts("a", vip, 80, 1).at(0);
@@ -188,7 +188,7 @@ TEST_F(SelectionE2E, SessionAffinityLeavesARemovedEndpoint) {
     if ("pod-" + std::string(e.ip == kPodA ? "a" : e.ip == kPodB ? "b" : "c") != pinned)
       rest.push_back(e);
   ASSERT_EQ(rest.size(), 2u) << pinned;
-  writeManifest("sel-aff-rm.yaml", service("aff-rm", "ClusterIP", vip, "TCP", 0, rest, kAffinity));
+  writeManifest("sel-aff-rm.yaml", svc("aff-rm", "ClusterIP", vip, "TCP", 0, rest, kAffinity));
   std::vector<std::string> after;
   ASSERT_TRUE(waitFor([&] {
     after = hosts("a", vip, 80);
