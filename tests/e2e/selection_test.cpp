@@ -293,11 +293,11 @@ TEST_P(SelectionFamilyE2E, MaglevRemovingOneOfNEndpointsMovesOnlyItsFlows) {
 // An agent restarted with another --maglev-table-size drops the pinned
 // tables and rebuilds them (they are derived state), and one restarted
 // with the default again does the same; `ferryctl debug verify` agrees.
-TEST_F(SelectionE2E, MaglevTableSizeChangesAcrossAgentRestarts) {
+TEST_P(SelectionFamilyE2E, MaglevTableSizeChangesAcrossAgentRestarts) {
   const int np = 30077;
-  writeManifest("sel-maglev-size.yaml", service("maglev-size", "NodePort", "198.19.14.117", "UDP",
+  writeManifest("sel-maglev-size.yaml", svc("maglev-size", "NodePort", fam().vip(14, 117), "UDP",
                                                 np, {kA, kB, kC}, "", kMaglev));
-  ASSERT_TRUE(askUntil("ext", "udp", kNode2, np, [](const Answer& a) { return a.ok(); }).ok());
+  ASSERT_TRUE(askUntil("ext", "udp", fam().node2, np, [](const Answer& a) { return a.ok(); }).ok());
   std::string cs = q(clusterSh()) + " ", P = q(prefix());
   auto restart = [&](const std::string& args, int base) {
     ShResult r = sh(cs + "stop-agent " + P + " node2", 30);
@@ -311,7 +311,7 @@ TEST_F(SelectionE2E, MaglevTableSizeChangesAcrossAgentRestarts) {
       return v.rc == 0 && v.out.rfind("OK:", 0) == 0;
     }, Ms(8000), Ms(200))) << out;
     std::set<std::string> who;
-    for (int sport = base; sport < base + 30; ++sport) who.insert(udpFlow(kNode2, np, sport));
+    for (int sport = base; sport < base + 30; ++sport) who.insert(udpFlow(fam().node2, np, sport));
     EXPECT_EQ(who, (std::set<std::string>{"pod-a", "pod-b", "pod-c"})) << args;
   };
   restart("--maglev-table-size 251", 45000);
