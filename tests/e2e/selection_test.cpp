@@ -5,8 +5,8 @@
 // on NodePorts (both nodes pick the same endpoint for a flow; removing one
 // of N endpoints moves only the flows that were on it, about 1/N).
 //
-// Services: ClusterIPs 198.19.14.100-119, nodePorts 30070-30079 (the
-// static band, see nodeport_test.cpp). Endpoints: pods a, b (node1) and c
+// Services: ClusterIPs 198.19.14.100-119 (IPv6 cases: 2001:db8:ffff::e64-e77),
+// nodePorts 30070-30079 (the static band, see nodeport_test.cpp). Endpoints: pods a, b (node1) and c
 // (node2), TCP 8080 and UDP 5353 (ferry-echo).
 #include <iostream>
 #include <map>
@@ -21,15 +21,20 @@ namespace {
 struct Ep {
   const char* ip;
   const char* node;
+  const char* ip6;  // the pod's IPv6 address (EndpointSlice of addressType IPv6)
 };
-const Ep kA{kPodA, "node1"}, kB{kPodB, "node1"}, kC{kPodC, "node2"};
+const Ep kA{kPodA, "node1", kPodA6}, kB{kPodB, "node1", kPodB6}, kC{kPodC, "node2", kPodC6};
 
 // A selector-less Service with one port (TCP 80 -> 8080 and UDP 53 ->
 // 5353 under the same name scheme) and its EndpointSlice. `spec` and
-// `annotations` are extra lines (indented by 2 and 4).
+// `annotations` are extra lines (indented by 2 and 4). In IPv6 (family) the
+// Service is SingleStack IPv6 (vip from the IPv6 service CIDR) and the slice
+// of addressType IPv6 lists the pods' IPv6 addresses.
 std::string service(const std::string& name, const std::string& type, const std::string& vip,
                     const std::string& proto, int nodePort, const std::vector<Ep>& eps,
-                    const std::string& spec = "", const std::string& annotations = "") {
+                    const std::string& spec = "", const std::string& annotations = "",
+                    Family family = Family::IPv4) {
+  const bool v6 = family == Family::IPv6;
   int port = proto == "TCP" ? 80 : 53, target = proto == "TCP" ? 8080 : 5353;
   std::string y = "apiVersion: v1\nkind: Service\nmetadata:\n  name: " + name +
                   "\n  namespace: default\n";
@@ -40,10 +45,10 @@ std::string service(const std::string& name, const std::string& type, const std:
        (nodePort ? ", nodePort: " + std::to_string(nodePort) : std::string()) + "}]\n---\n" +
        "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: " + name +
        "-1\n  namespace: default\n  labels: {kubernetes.io/service-name: " + name +
-       "}\naddressType: IPv4\nports: [{name: p, port: " + std::to_string(target) +
+       "}\naddressType: " + (v6 ? "IPv6" : "IPv4") + "\nports: [{name: p, port: " + std::to_string(target) +
        ", protocol: " + proto + "}]\nendpoints:\n";
   for (const Ep& e : eps)
-    y += std::string("- {addresses: [") + e.ip + "], conditions: {ready: true}, nodeName: " +
+    y += std::string("- {addresses: [\"") + (v6 ? e.ip6 : e.ip) + "\"], conditions: {ready: true}, nodeName: " +
          e.node + "}\n";
   return y;
 }
@@ -115,50 +120,66 @@ class SelectionE2E : public ClusterTest {
   }
 };
 
+// SelectionE2E in one IP family: the cases below marked TEST_P run in both
+// (ByFamily/SelectionFamilyE2E.<case>/IPv4|IPv6), their services and
+// endpoints in the family, ClusterIPs 198.19.14.x or 2001:db8:ffff::e<x>.
+class SelectionFamilyE2E : public SelectionE2E, public ::testing::WithParamInterface<Family> {
+ protected:
+  bool v6() const { return GetParam() == Family::IPv6; }
+  const FamilyAddrs& fam() const { return v6() ? kFamily6 : kFamily4; }
+  // service() in the case's family.
+  std::string svc(const std::string& name, const std::string& type, const std::string& vip,
+                  const std::string& proto, int nodePort, const std::vector<Ep>& eps,
+                  const std::string& spec = "", const std::string& annotations = "") const {
+    return service(name, type, vip, proto, nodePort, eps, spec, annotations, GetParam());
+  }
+};
+INSTANTIATE_TEST_SUITE_P(ByFamily, SelectionFamilyE2E, kFamilies, familyName);
+
 // ---- ClusterIP (client: pod a) ----------------------------------------------
 
-TEST_F(SelectionE2E, SessionAffinityWorksForClusterIP) {
-  const char* vip = "198.19.14.100";
+TEST_P(SelectionFamilyE2E, SessionAffinityWorksForClusterIP) {
+  const std::string vip = fam().vip(14, 100);
   writeManifest("sel-aff-cip.yaml",
-                service("aff-cip", "ClusterIP", vip, "TCP", 0, {kA, kB, kC}, kAffinity));
+                svc("aff-cip", "ClusterIP", vip, "TCP", 0, {kA, kB, kC}, kAffinity));
   affinityWorks("a", vip, 80);
 }
 
-TEST_F(SelectionE2E, SessionAffinityTimeoutWorksForClusterIP) {
-  const char* vip = "198.19.14.101";
+TEST_P(SelectionFamilyE2E, SessionAffinityTimeoutWorksForClusterIP) {
+  const std::string vip = fam().vip(14, 101);
   writeManifest("sel-aff-cip-to.yaml",
-                service("aff-cip-to", "ClusterIP", vip, "TCP", 0, {kA, kB, kC}, affinityTimeout(2)));
+                svc("aff-cip-to", "ClusterIP", vip, "TCP", 0, {kA, kB, kC}, affinityTimeout(2)));
   ASSERT_TRUE(askUntil("a", "tcp", vip, 80, [](const Answer& a) { return a.ok(); }).ok());
   EXPECT_TRUE(checkAffinity("a", vip, 80, true));
   expectAffinityExpires("a", vip, 80, 2);
 }
 
-TEST_F(SelectionE2E, SessionAffinitySwitchesForClusterIP) {
-  const char* vip = "198.19.14.102";
-  writeManifest("sel-aff-cip-sw.yaml", service("aff-cip-sw", "ClusterIP", vip, "TCP", 0, {kA, kB, kC}));
+TEST_P(SelectionFamilyE2E, SessionAffinitySwitchesForClusterIP) {
+  const std::string vip = fam().vip(14, 102);
+  writeManifest("sel-aff-cip-sw.yaml", svc("aff-cip-sw", "ClusterIP", vip, "TCP", 0, {kA, kB, kC}));
   ASSERT_TRUE(askUntil("a", "tcp", vip, 80, [](const Answer& a) { return a.ok(); }).ok());
   EXPECT_TRUE(checkAffinity("a", vip, 80, false));
   writeManifest("sel-aff-cip-sw.yaml",
-                service("aff-cip-sw", "ClusterIP", vip, "TCP", 0, {kA, kB, kC}, kAffinity));
+                svc("aff-cip-sw", "ClusterIP", vip, "TCP", 0, {kA, kB, kC}, kAffinity));
   EXPECT_TRUE(checkAffinity("a", vip, 80, true));
-  writeManifest("sel-aff-cip-sw.yaml", service("aff-cip-sw", "ClusterIP", vip, "TCP", 0, {kA, kB, kC}));
+  writeManifest("sel-aff-cip-sw.yaml", svc("aff-cip-sw", "ClusterIP", vip, "TCP", 0, {kA, kB, kC}));
   EXPECT_TRUE(checkAffinity("a", vip, 80, false));
 }
 
 // The node's own processes: the client is the node's address.
-TEST_F(SelectionE2E, SessionAffinityWorksForTheNodesOwnSockets) {
-  const char* vip = "198.19.14.103";
+TEST_P(SelectionFamilyE2E, SessionAffinityWorksForTheNodesOwnSockets) {
+  const std::string vip = fam().vip(14, 103);
   writeManifest("sel-aff-node.yaml",
-                service("aff-node", "ClusterIP", vip, "TCP", 0, {kA, kB, kC}, kAffinity));
+                svc("aff-node", "ClusterIP", vip, "TCP", 0, {kA, kB, kC}, kAffinity));
   affinityWorks("node2", vip, 80);
 }
 
 // An affinity entry whose endpoint left the service is not used: the
 // client moves to a remaining endpoint and stays there.
-TEST_F(SelectionE2E, SessionAffinityLeavesARemovedEndpoint) {
-  const char* vip = "198.19.14.104";
+TEST_P(SelectionFamilyE2E, SessionAffinityLeavesARemovedEndpoint) {
+  const std::string vip = fam().vip(14, 104);
   writeManifest("sel-aff-rm.yaml",
-                service("aff-rm", "ClusterIP", vip, "TCP", 0, {kA, kB, kC}, kAffinity));
+                svc("aff-rm", "ClusterIP", vip, "TCP", 0, {kA, kB, kC}, kAffinity));
   ASSERT_TRUE(askUntil("a", "tcp", vip, 80, [](const Answer& a) { return a.ok(); }).ok());
   ASSERT_TRUE(checkAffinity("a", vip, 80, true));
   std::string pinned = hosts("a", vip, 80, 1).at(0);
@@ -167,7 +188,7 @@ TEST_F(SelectionE2E, SessionAffinityLeavesARemovedEndpoint) {
     if ("pod-" + std::string(e.ip == kPodA ? "a" : e.ip == kPodB ? "b" : "c") != pinned)
       rest.push_back(e);
   ASSERT_EQ(rest.size(), 2u) << pinned;
-  writeManifest("sel-aff-rm.yaml", service("aff-rm", "ClusterIP", vip, "TCP", 0, rest, kAffinity));
+  writeManifest("sel-aff-rm.yaml", svc("aff-rm", "ClusterIP", vip, "TCP", 0, rest, kAffinity));
   std::vector<std::string> after;
   ASSERT_TRUE(waitFor([&] {
     after = hosts("a", vip, 80);
@@ -178,31 +199,31 @@ TEST_F(SelectionE2E, SessionAffinityLeavesARemovedEndpoint) {
 
 // ---- NodePort (client: the external client, through node1) ----------------
 
-TEST_F(SelectionE2E, SessionAffinityWorksForNodePort) {
-  writeManifest("sel-aff-np.yaml", service("aff-np", "NodePort", "198.19.14.110", "TCP", 30070,
+TEST_P(SelectionFamilyE2E, SessionAffinityWorksForNodePort) {
+  writeManifest("sel-aff-np.yaml", svc("aff-np", "NodePort", fam().vip(14, 110), "TCP", 30070,
                                            {kA, kB, kC}, kAffinity));
-  affinityWorks("ext", kNode1, 30070);
+  affinityWorks("ext", fam().node1, 30070);
 }
 
-TEST_F(SelectionE2E, SessionAffinityTimeoutWorksForNodePort) {
-  writeManifest("sel-aff-np-to.yaml", service("aff-np-to", "NodePort", "198.19.14.111", "TCP",
+TEST_P(SelectionFamilyE2E, SessionAffinityTimeoutWorksForNodePort) {
+  writeManifest("sel-aff-np-to.yaml", svc("aff-np-to", "NodePort", fam().vip(14, 111), "TCP",
                                               30071, {kA, kB, kC}, affinityTimeout(2)));
-  ASSERT_TRUE(askUntil("ext", "tcp", kNode1, 30071, [](const Answer& a) { return a.ok(); }).ok());
-  EXPECT_TRUE(checkAffinity("ext", kNode1, 30071, true));
-  expectAffinityExpires("ext", kNode1, 30071, 2);
+  ASSERT_TRUE(askUntil("ext", "tcp", fam().node1, 30071, [](const Answer& a) { return a.ok(); }).ok());
+  EXPECT_TRUE(checkAffinity("ext", fam().node1, 30071, true));
+  expectAffinityExpires("ext", fam().node1, 30071, 2);
 }
 
-TEST_F(SelectionE2E, SessionAffinitySwitchesForNodePort) {
-  auto svc = [](const std::string& extra) {
-    return service("aff-np-sw", "NodePort", "198.19.14.112", "TCP", 30072, {kA, kB, kC}, extra);
+TEST_P(SelectionFamilyE2E, SessionAffinitySwitchesForNodePort) {
+  auto sw = [&](const std::string& extra) {
+    return svc("aff-np-sw", "NodePort", fam().vip(14, 112), "TCP", 30072, {kA, kB, kC}, extra);
   };
-  writeManifest("sel-aff-np-sw.yaml", svc(""));
-  ASSERT_TRUE(askUntil("ext", "tcp", kNode1, 30072, [](const Answer& a) { return a.ok(); }).ok());
-  EXPECT_TRUE(checkAffinity("ext", kNode1, 30072, false));
-  writeManifest("sel-aff-np-sw.yaml", svc(kAffinity));
-  EXPECT_TRUE(checkAffinity("ext", kNode1, 30072, true));
-  writeManifest("sel-aff-np-sw.yaml", svc(""));
-  EXPECT_TRUE(checkAffinity("ext", kNode1, 30072, false));
+  writeManifest("sel-aff-np-sw.yaml", sw(""));
+  ASSERT_TRUE(askUntil("ext", "tcp", fam().node1, 30072, [](const Answer& a) { return a.ok(); }).ok());
+  EXPECT_TRUE(checkAffinity("ext", fam().node1, 30072, false));
+  writeManifest("sel-aff-np-sw.yaml", sw(kAffinity));
+  EXPECT_TRUE(checkAffinity("ext", fam().node1, 30072, true));
+  writeManifest("sel-aff-np-sw.yaml", sw(""));
+  EXPECT_TRUE(checkAffinity("ext", fam().node1, 30072, false));
 }
 
 // ---- Maglev ------------------------------------------------------------------
@@ -217,14 +238,18 @@ std::string udpFlow(const std::string& node, int nodePort, int sport) {
 
 // The same flow tuple reaches the same endpoint through either node (the
 // NodePort is hashed as 0.0.0.0:port, so the node's address does not count).
-TEST_F(SelectionE2E, MaglevBothNodesPickTheSameEndpointForAFlow) {
+TEST_P(SelectionFamilyE2E, MaglevBothNodesPickTheSameEndpointForAFlow) {
   const int np = 30075;
-  writeManifest("sel-maglev.yaml", service("maglev", "NodePort", "198.19.14.115", "UDP", np,
+  writeManifest("sel-maglev.yaml", svc("maglev", "NodePort", fam().vip(14, 115), "UDP", np,
                                            {kA, kB, kC}, "", kMaglev));
-  ASSERT_TRUE(askUntil("ext", "udp", kNode2, np, [](const Answer& a) { return a.ok(); }).ok());
+  // both nodes serve the nodePort before the flows are compared (a node that
+  // has not programmed it yet answers port unreachable: "refused")
+  for (const char* node : {fam().node1, fam().node2})
+    ASSERT_TRUE(askUntil("ext", "udp", node, np, [](const Answer& a) { return a.ok(); }).ok())
+        << node;
   std::set<std::string> used;
   for (int sport = 42000; sport < 42030; ++sport) {
-    std::string via1 = udpFlow(kNode1, np, sport), via2 = udpFlow(kNode2, np, sport);
+    std::string via1 = udpFlow(fam().node1, np, sport), via2 = udpFlow(fam().node2, np, sport);
     EXPECT_EQ(via1, via2) << "source port " << sport;
     used.insert(via1);
   }
@@ -234,25 +259,25 @@ TEST_F(SelectionE2E, MaglevBothNodesPickTheSameEndpointForAFlow) {
 // Flows recorded through node1; one endpoint removed; the same tuples
 // replayed through node2 (no conntrack there, so the table decides): only
 // the removed endpoint's flows move.
-TEST_F(SelectionE2E, MaglevRemovingOneOfNEndpointsMovesOnlyItsFlows) {
+TEST_P(SelectionFamilyE2E, MaglevRemovingOneOfNEndpointsMovesOnlyItsFlows) {
   const int np = 30076;
-  writeManifest("sel-maglev-rm.yaml", service("maglev-rm", "NodePort", "198.19.14.116", "UDP", np,
+  writeManifest("sel-maglev-rm.yaml", svc("maglev-rm", "NodePort", fam().vip(14, 116), "UDP", np,
                                               {kA, kB, kC}, "", kMaglev));
-  ASSERT_TRUE(askUntil("ext", "udp", kNode1, np, [](const Answer& a) { return a.ok(); }).ok());
+  ASSERT_TRUE(askUntil("ext", "udp", fam().node1, np, [](const Answer& a) { return a.ok(); }).ok());
   std::map<int, std::string> before;
-  for (int sport = 43000; sport < 43060; ++sport) before[sport] = udpFlow(kNode1, np, sport);
-  writeManifest("sel-maglev-rm.yaml", service("maglev-rm", "NodePort", "198.19.14.116", "UDP", np,
+  for (int sport = 43000; sport < 43060; ++sport) before[sport] = udpFlow(fam().node1, np, sport);
+  writeManifest("sel-maglev-rm.yaml", svc("maglev-rm", "NodePort", fam().vip(14, 116), "UDP", np,
                                               {kA, kC}, "", kMaglev));
   // node2 has dropped pod b once 20 fresh flows in a row avoid it
   int probe = 44000;
   ASSERT_TRUE(waitFor([&] {
     for (int i = 0; i < 20; ++i)
-      if (udpFlow(kNode2, np, probe++) == "pod-b") return false;
+      if (udpFlow(fam().node2, np, probe++) == "pod-b") return false;
     return true;
   }, Ms(8000), Ms(100)));
   int onRemoved = 0, moved = 0, movedOthers = 0;
   for (const auto& [sport, who] : before) {
-    std::string now = udpFlow(kNode2, np, sport);
+    std::string now = udpFlow(fam().node2, np, sport);
     ASSERT_NE(now, "pod-b") << sport;
     if (who == "pod-b") onRemoved++;
     if (now != who) moved++;
@@ -268,11 +293,11 @@ TEST_F(SelectionE2E, MaglevRemovingOneOfNEndpointsMovesOnlyItsFlows) {
 // An agent restarted with another --maglev-table-size drops the pinned
 // tables and rebuilds them (they are derived state), and one restarted
 // with the default again does the same; `ferryctl debug verify` agrees.
-TEST_F(SelectionE2E, MaglevTableSizeChangesAcrossAgentRestarts) {
+TEST_P(SelectionFamilyE2E, MaglevTableSizeChangesAcrossAgentRestarts) {
   const int np = 30077;
-  writeManifest("sel-maglev-size.yaml", service("maglev-size", "NodePort", "198.19.14.117", "UDP",
+  writeManifest("sel-maglev-size.yaml", svc("maglev-size", "NodePort", fam().vip(14, 117), "UDP",
                                                 np, {kA, kB, kC}, "", kMaglev));
-  ASSERT_TRUE(askUntil("ext", "udp", kNode2, np, [](const Answer& a) { return a.ok(); }).ok());
+  ASSERT_TRUE(askUntil("ext", "udp", fam().node2, np, [](const Answer& a) { return a.ok(); }).ok());
   std::string cs = q(clusterSh()) + " ", P = q(prefix());
   auto restart = [&](const std::string& args, int base) {
     ShResult r = sh(cs + "stop-agent " + P + " node2", 30);
@@ -286,7 +311,7 @@ TEST_F(SelectionE2E, MaglevTableSizeChangesAcrossAgentRestarts) {
       return v.rc == 0 && v.out.rfind("OK:", 0) == 0;
     }, Ms(8000), Ms(200))) << out;
     std::set<std::string> who;
-    for (int sport = base; sport < base + 30; ++sport) who.insert(udpFlow(kNode2, np, sport));
+    for (int sport = base; sport < base + 30; ++sport) who.insert(udpFlow(fam().node2, np, sport));
     EXPECT_EQ(who, (std::set<std::string>{"pod-a", "pod-b", "pod-c"})) << args;
   };
   restart("--maglev-table-size 251", 45000);
