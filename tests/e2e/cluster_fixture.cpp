@@ -294,6 +294,8 @@ std::string FamilyAddrs::podIp(const std::string& n) const {
   return "";
 }
 
+Answer parseAnswer(const std::string& line) { return parseLine(line); }
+
 bool FamilyAddrs::v6() const { return std::string(podA).find(':') != std::string::npos; }
 
 std::string serviceYaml(const std::string& name, const std::string& clusterIP,
@@ -634,6 +636,12 @@ bool Cluster::ensureUp(std::string* err) {
                    " serve --name node2-host --tcp 7070 --bind 198.18.0.12 >/dev/null 2>&1",
                &e))
     return fail(e);
+  // the same host-network server on node2's IPv6 address (one --bind each)
+  if (!runStep(cs + " node-exec " + P + " node2 setsid -f " + q(echoBin()) +
+                   " serve --name node2-host --tcp 7070 --bind " + kNode2v6 +
+                   " >/dev/null 2>&1",
+               &e))
+    return fail(e);
   {
     std::ofstream o(manifestsDir() + "/pods.yaml");
     o << kPods;
@@ -652,7 +660,8 @@ bool Cluster::ensureUp(std::string* err) {
     if (sh(cs + " pod-exec " + P + " c bash -c " + q("ss -Hltn 'sport = :5201' | grep -q ."), 10)
             .rc != 0)
       return false;
-    if (sh("ip netns exec " + P + "-node2 ss -Hltn 'sport = :7070' | grep -q .", 10).rc != 0)
+    if (sh("ip netns exec " + P + "-node2 ss -Hltn 'sport = :7070' | grep -c . | grep -qx 2", 10)
+            .rc != 0)
       return false;
     for (const char* node : {"node1", "node2"}) {
       if (!ferryctlJson(node, "services").is_object()) return false;

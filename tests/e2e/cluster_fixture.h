@@ -7,6 +7,7 @@
 //                      pod b 198.18.129.3 (app=web, tier=front, name=b, http=9090)
 //   node2 198.18.0.12: pod c 198.18.130.2 (app=web, name=c, http=8080), iperf3 -s
 //                      host-network ferry-echo "node2-host" on 198.18.0.12:7070
+//                      and [2001:db8::12]:7070
 // Every pod serves TCP 8080 and 9090 and UDP 5353 with ferry-echo (--name pod-<x>).
 //
 // Under CTest every case is its own test and process: the fixture test
@@ -127,6 +128,8 @@ struct Answer {
   bool byPod() const { return name.rfind("pod-", 0) == 0; }
 };
 std::ostream& operator<<(std::ostream& os, const Answer& a);
+// One server line ("NAME <client-ip>:<port> <local-ip>:<port>") parsed; rc stays -1.
+Answer parseAnswer(const std::string& line);
 
 // ferry-echo ask from a pod or node; extra is appended (e.g. "--show-peer").
 Answer ask(const std::string& where, const std::string& proto, const std::string& ip, int port,

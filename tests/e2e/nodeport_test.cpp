@@ -6,6 +6,7 @@
 // in 30000-30085, the lower band of the default range that ferry (like
 // kube-apiserver) keeps for requested ports, so no dynamically allocated
 // nodePort of another test can take them.
+#include <algorithm>
 #include <fstream>
 #include <future>
 #include <map>
@@ -377,6 +378,10 @@ TEST_P(ClusterFamilyTest, NodePortHealthCheckNodePortServedPerNode) {
 //    fails with EPIPE and it never reads the answer);
 //  * clients that connect and stay silent must not stall the agent (its control
 //    socket, manifest reloads) for the server's per-request read timeout each.
+// IPv4 only on purpose: this is the HTTP server's reading and scheduling, and
+// one AF_INET6 dual-stack listener per port (agent/http_server.cpp) serves
+// both families, IPv4 probes as v4-mapped peers, through the same code; each
+// family's probe is covered by NodePortHealthCheckNodePortServedPerNode.
 TEST_F(ClusterTest, NodePortHealthCheckServerHandlesSplitAndIdleClients) {
   writeManifest("np03b-hc.yaml",
                 svcYaml("np03b-hc", "LoadBalancer", "198.19.3.15", "name: c",
@@ -416,18 +421,22 @@ TEST_F(ClusterTest, NodePortHealthCheckServerHandlesSplitAndIdleClients) {
 }
 
 // 4. Requested nodePorts: collision, out of range, release on delete, TCP+UDP sharing.
-TEST_F(ClusterTest, NodePortCollisionRangeAndRelease) {
+// nodePort numbers are one space for both families (as kube-apiserver's
+// allocator); the family shows in the traffic, checked in the case's family.
+TEST_P(ClusterFamilyTest, NodePortCollisionRangeAndRelease) {
+  const ExtView& view = v4v6(kView4, kView6);
   const std::string web = "{name: web, port: 80, targetPort: 8080, protocol: TCP, nodePort: ";
+  const std::string node1 = fam().node1;
   // the owner selects pods a and b, the second service pod c: who answers tells them apart
-  writeManifest("np04-owner.yaml",
-                svcYaml("np04-owner", "NodePort", "198.19.3.5", "tier: front", "[" + web + "30006}]"));
-  ASSERT_TRUE(answered(extWait("tcp", kNode1, 30006)));
-  writeManifest("np04-second.yaml", svcYaml("np04-second", "NodePort", "198.19.3.6", "name: c",
+  writeManifest("np04-owner.yaml", svcYaml("np04-owner", "NodePort", fam().vip(3, 5), "tier: front",
+                                           "[" + web + "30006}]"));
+  ASSERT_TRUE(answered(extWait("tcp", node1, 30006)));
+  writeManifest("np04-second.yaml", svcYaml("np04-second", "NodePort", fam().vip(3, 6), "name: c",
                                             "[" + web + "30006}]"));
   writeManifest("np04-far.yaml",
-                svcYaml("np04-far", "NodePort", "198.19.3.7", "name: c", "[" + web + "40000}]"));
+                svcYaml("np04-far", "NodePort", fam().vip(3, 7), "name: c", "[" + web + "40000}]"));
   writeManifest("np04-dual.yaml",
-                svcYaml("np04-dual", "NodePort", "198.19.3.8", "name: c",
+                svcYaml("np04-dual", "NodePort", fam().vip(3, 8), "name: c",
                         "[" + web + "30007}, {name: dns, port: 53, targetPort: 5353, protocol: UDP,"
                         " nodePort: 30007}]"));
   for (const char* node : {"node1", "node2"}) {
@@ -462,24 +471,27 @@ TEST_F(ClusterTest, NodePortCollisionRangeAndRelease) {
   EXPECT_NE(plain.out.find("np04-second.yaml"), std::string::npos) << plain.out;
   EXPECT_NE(plain.out.find("default/np04-owner"), std::string::npos) << plain.out;
 
-  // the owner keeps its port: only pods a and b answer on 30006
-  auto [owned, rc] = askMany("ext", "tcp", kNode1, 30006, 10, 1000);
+  // the owner keeps its port: only pods a and b answer on 30006 (local to
+  // node1: they see the client)
+  auto [owned, rc] = askMany("ext", "tcp", node1, 30006, 10, 1000);
   EXPECT_EQ(rc, 0);
   EXPECT_EQ(owned.size(), 10u);
-  for (const auto& a : owned)
+  for (const auto& a : owned) {
     EXPECT_TRUE(a.name == "pod-a" || a.name == "pod-b") << "30006 belongs to np04-owner: " << a;
-  // TCP and UDP on the shared number both work
+    expectClusterPolicy(a, "node1", 8080, view);
+  }
+  // TCP and UDP on the shared number both work (pod c, remote: node1's SNAT)
   for (auto [proto, target] : {std::pair{"tcp", 8080}, std::pair{"udp", 5353}}) {
-    Answer a = extWait(proto, kNode1, 30007);
+    Answer a = extWait(proto, node1, 30007);
     EXPECT_TRUE(answered(a)) << proto << ": " << a;
     EXPECT_EQ(a.name, "pod-c") << a;
-    EXPECT_EQ(a.localPort, target) << a;
+    expectClusterPolicy(a, "node1", target, view);
   }
 
   // the owner is deleted: the port is free, the re-saved second service gets it
   removeManifest("np04-owner.yaml");
   EXPECT_TRUE(waitFor([] { return !serviceOn("node1", "np04-owner").is_object(); }));
-  writeManifest("np04-second.yaml", svcYaml("np04-second", "NodePort", "198.19.3.6", "name: c",
+  writeManifest("np04-second.yaml", svcYaml("np04-second", "NodePort", fam().vip(3, 6), "name: c",
                                             "[" + web + "30006}]"));
   for (const char* node : {"node1", "node2"}) {
     EXPECT_TRUE(waitFor([&] { return nodePortOf(node, "np04-second") == 30006; }))
@@ -488,18 +500,23 @@ TEST_F(ClusterTest, NodePortCollisionRangeAndRelease) {
     EXPECT_TRUE(waitFor([&] { return errorsFor(node, "/np04-second.yaml").empty(); }))
         << node << ": " << ferryctl(node, "get errors -o json").out;
   }
-  Answer now = askUntil("ext", "tcp", kNode1, 30006,
+  Answer now = askUntil("ext", "tcp", node1, 30006,
                         [](const Answer& a) { return a.name == "pod-c"; }, Ms(5000), 500);
   EXPECT_EQ(now.name, "pod-c") << "30006 must now be np04-second's: " << now;
-  auto [after, rc2] = askMany("ext", "tcp", kNode1, 30006, 5, 1000);
+  auto [after, rc2] = askMany("ext", "tcp", node1, 30006, 5, 1000);
   EXPECT_EQ(rc2, 0);
-  for (const auto& a : after) EXPECT_EQ(a.name, "pod-c") << a;
+  EXPECT_EQ(after.size(), 5u);
+  for (const auto& a : after) {
+    EXPECT_EQ(a.name, "pod-c") << a;
+    expectClusterPolicy(a, "node1", 8080, view);
+  }
 }
 
 // 5. A nodePort chosen by the agents: in range, the same on both nodes, served by both.
-TEST_F(ClusterTest, NodePortDynamicAllocationSameOnBothNodes) {
+TEST_P(ClusterFamilyTest, NodePortDynamicAllocationSameOnBothNodes) {
+  const ExtView& view = v4v6(kView4, kView6);
   writeManifest("np05-dyn.yaml",
-                svcYaml("np05-dyn", "NodePort", "198.19.3.9", "app: web",
+                svcYaml("np05-dyn", "NodePort", fam().vip(3, 9), "app: web",
                         "[{name: web, port: 80, targetPort: 8080, protocol: TCP}]"));
   int p1 = 0, p2 = 0;
   EXPECT_TRUE(waitFor([&] {
@@ -514,9 +531,13 @@ TEST_F(ClusterTest, NodePortDynamicAllocationSameOnBothNodes) {
   ShResult plain = ferryctl("node1", "get services np05-dyn");
   EXPECT_NE(plain.out.find("80:" + std::to_string(p1) + "/TCP"), std::string::npos) << plain.out;
   for (const std::string via : {"node1", "node2"}) {
-    Answer a = extWait("tcp", kNodeIp.at(via), p1);
+    Answer a = extWait("tcp", view.nodeIp.at(via), p1);
     ASSERT_TRUE(answered(a)) << via << ": " << a;
-    expectClusterPolicy(a, via, 8080);
+    expectClusterPolicy(a, via, 8080, view);
+    auto [more, rc] = askMany("ext", "tcp", view.nodeIp.at(via), p1, 5, 1000);
+    EXPECT_EQ(rc, 0);
+    EXPECT_EQ(more.size(), 5u);
+    for (const auto& m : more) expectClusterPolicy(m, via, 8080, view);
   }
 }
 
@@ -548,15 +569,20 @@ TEST_P(ClusterFamilyTest, NodePortExternalIPsViaEitherNode) {
 }
 
 // 7. The ClusterIP of a NodePort service stays internal.
-TEST_F(ClusterTest, NodePortServiceClusterIPNotReachableFromOutside) {
-  const std::string vip = "198.19.3.11";
+TEST_P(ClusterFamilyTest, NodePortServiceClusterIPNotReachableFromOutside) {
+  const ExtView& view = v4v6(kView4, kView6);
+  const std::string vip = fam().vip(3, 11);
   writeManifest("np07-internal.yaml",
                 svcYaml("np07-internal", "NodePort", vip, "app: web",
                         "[{name: web, port: 80, targetPort: 8080, protocol: TCP, nodePort: 30008}]"));
-  ASSERT_TRUE(answered(extWait("tcp", kNode1, 30008))) << "the nodePort itself must work";
-  ASSERT_TRUE(answered(askUntil("a", "tcp", vip, 80, answered))) << "and the ClusterIP from a pod";
-  ExtRoute route{vip + "/32"};
-  ShResult r = route.set(kNode1);
+  Answer np = extWait("tcp", fam().node1, 30008);
+  ASSERT_TRUE(answered(np)) << "the nodePort itself must work: " << np;
+  expectClusterPolicy(np, "node1", 8080, view);
+  Answer in = askUntil("a", "tcp", vip, 80, answered);
+  ASSERT_TRUE(answered(in)) << "and the ClusterIP from a pod: " << in;
+  EXPECT_EQ(in.clientIp, in.name == "pod-a" ? fam().node1 : fam().podA) << in;
+  ExtRoute route{vip + v4v6<std::string>("/32", "/128")};
+  ShResult r = route.set(fam().node1);
   ASSERT_EQ(r.rc, 0) << r.out;
   for (int port : {80, 30008}) {
     Answer a = ask("ext", "tcp", vip, port, 500);
@@ -582,26 +608,29 @@ bool xdpAttached(const std::string& node) {
   return r.out.find("xdp") != std::string::npos;
 }
 
-// 8. The same NodePort traffic handled by XDP (default) and by tc (--xdp off).
-TEST_F(ClusterTest, NodePortXdpAndTcPaths) {
+// 8. The same NodePort traffic handled by XDP (default) and by tc (--xdp off),
+// in the case's family: the per-hook counters (not per family) move only for
+// the hook in use, and only the case's family runs traffic meanwhile.
+TEST_P(ClusterFamilyTest, NodePortXdpAndTcPaths) {
   const int np = 30009;
+  const ExtView& view = v4v6(kView4, kView6);
   writeManifest("np08-path.yaml",
-                svcYaml("np08-path", "NodePort", "198.19.3.12", "app: web",
+                svcYaml("np08-path", "NodePort", fam().vip(3, 12), "app: web",
                         "[{name: web, port: 80, targetPort: 8080, protocol: TCP, nodePort: 30009},"
                         " {name: dns, port: 53, targetPort: 5353, protocol: UDP, nodePort: 30009}]"));
   auto traffic = [&](const char* label) {
     for (const std::string via : {"node1", "node2"}) {
       for (auto [proto, target] : {std::pair{"tcp", 8080}, std::pair{"udp", 5353}}) {
         SCOPED_TRACE(std::string(label) + " " + via + " " + proto);
-        ASSERT_TRUE(answered(extWait(proto, kNodeIp.at(via), np)));
+        ASSERT_TRUE(answered(extWait(proto, view.nodeIp.at(via), np)));
         // 30 requests: the chance that uniform balancing over 3 pods never
         // picks the 1 local (or remote) one is (2/3)^30, about 5e-6.
-        auto [answers, rc] = askMany("ext", proto, kNodeIp.at(via), np, 30, 1000);
+        auto [answers, rc] = askMany("ext", proto, view.nodeIp.at(via), np, 30, 1000);
         EXPECT_EQ(rc, 0);
         EXPECT_EQ(answers.size(), 30u);
         bool local = false, remote = false;
         for (const auto& a : answers) {
-          expectClusterPolicy(a, via, target);
+          expectClusterPolicy(a, via, target, view);
           if (isPod(a.name)) (localTo(a.name, via) ? local : remote) = true;
         }
         EXPECT_TRUE(local && remote) << "30 requests should reach local and remote pods";
@@ -613,8 +642,15 @@ TEST_F(ClusterTest, NodePortXdpAndTcPaths) {
   auto s0 = statsOf("node1");
   traffic("xdp");
   auto s1 = statsOf("node1");
-  EXPECT_GE(stat(s1, "ext_xdp/fwd_new") - stat(s0, "ext_xdp/fwd_new"), 12)
+  // 62 new flows through node1 (2 first asks and 60 of askMany, TCP and
+  // UDP): XDP takes them, save the few it may leave to tc (ext_xdp/to_tc,
+  // e.g. while a neighbour entry is missing)
+  EXPECT_GE(stat(s1, "ext_xdp/fwd_new") - stat(s0, "ext_xdp/fwd_new"), 40)
       << "before: " << dump(s0) << "\nafter: " << dump(s1);
+  EXPECT_LE(stat(s1, "ext_tc_in/fwd_new") - stat(s0, "ext_tc_in/fwd_new"),
+            stat(s1, "ext_xdp/to_tc") - stat(s0, "ext_xdp/to_tc"))
+      << "with XDP on, tc only takes the new flows XDP left to it\nbefore: " << dump(s0)
+      << "\nafter: " << dump(s1);
 
   struct Restore {
     bool armed = true;
@@ -630,7 +666,7 @@ TEST_F(ClusterTest, NodePortXdpAndTcPaths) {
   auto t0 = statsOf("node1");
   traffic("tc");
   auto t1 = statsOf("node1");
-  EXPECT_GE(stat(t1, "ext_tc_in/fwd_new") - stat(t0, "ext_tc_in/fwd_new"), 12)
+  EXPECT_GE(stat(t1, "ext_tc_in/fwd_new") - stat(t0, "ext_tc_in/fwd_new"), 60)
       << "before: " << dump(t0) << "\nafter: " << dump(t1);
   EXPECT_EQ(sumPrefix(t1, "ext_xdp/"), sumPrefix(t0, "ext_xdp/"))
       << "XDP is off: no ext_xdp counter may move\nbefore: " << dump(t0) << "\nafter: " << dump(t1);
@@ -640,8 +676,9 @@ TEST_F(ClusterTest, NodePortXdpAndTcPaths) {
   EXPECT_TRUE(xdpAttached("node1")) << "default agent re-attaches XDP";
   EXPECT_TRUE(xdpAttached("node2"));
   auto u0 = statsOf("node1");
-  Answer again = extWait("tcp", kNode1, np);
+  Answer again = extWait("tcp", fam().node1, np);
   EXPECT_TRUE(answered(again)) << again;
+  if (answered(again)) expectClusterPolicy(again, "node1", 8080, view);
   EXPECT_GT(stat(statsOf("node1"), "ext_xdp/fwd_new"), stat(u0, "ext_xdp/fwd_new"));
 }
 
@@ -651,15 +688,18 @@ std::string readFile(const std::string& path) {
 }
 
 // 9. node1's agent stopped and restarted, then killed and restarted, during an
-// iperf3 stream from P-ext through node1's nodePort to pod c on node2.
-TEST_F(ClusterTest, NodePortSurvivesAgentRestartDuringIperf) {
+// iperf3 stream from P-ext through node1's nodePort to pod c on node2
+// (source-NATed to node1's address of the case's family).
+TEST_P(ClusterFamilyTest, NodePortSurvivesAgentRestartDuringIperf) {
+  const std::string node1 = fam().node1;
   writeManifest("np09-iperf.yaml",
-                svcYaml("np09-iperf", "NodePort", "198.19.3.13", "name: c",
+                svcYaml("np09-iperf", "NodePort", fam().vip(3, 13), "name: c",
                         "[{name: iperf, port: 5201, targetPort: 5201, protocol: TCP, nodePort: 30010},"
                         " {name: web, port: 80, targetPort: 8080, protocol: TCP, nodePort: 30011}]"));
-  Answer first = extWait("tcp", kNode1, 30011);
+  Answer first = extWait("tcp", node1, 30011);
   ASSERT_TRUE(answered(first)) << first;
   ASSERT_EQ(first.name, "pod-c");
+  EXPECT_EQ(first.clientIp, node1) << first;
 
   const std::string cs = q(clusterSh()) + " ";
   const std::string P = prefix();
@@ -670,13 +710,12 @@ TEST_F(ClusterTest, NodePortSurvivesAgentRestartDuringIperf) {
   } back{cs + "start-agent " + P + " node1 >/dev/null 2>&1 || true"};
   auto iperf = std::async(std::launch::async, [&] {
     return exec("ext",
-                "iperf3 -J -c " + std::string(kNode1) +
-                    " -p 30010 -t 8 -b 2G --connect-timeout 3000 2>/dev/null",
+                "iperf3 -J -c " + node1 + " -p 30010 -t 8 -b 2G --connect-timeout 3000 2>/dev/null",
                 40);
   });
   // the stream is live at pod c (source-NATed to node1) before the agent goes:
   // iperf3's control and data connections
-  auto streamLive = [] { return established("c", 5201, kNode1) >= 2; };
+  auto streamLive = [&] { return established("c", 5201, node1) >= 2; };
   ASSERT_TRUE(waitFor(streamLive, Ms(5000), Ms(100)))
       << "iperf3 never connected through node1's nodePort: "
       << exec("c", "ss -Htn state established").out;
@@ -699,30 +738,46 @@ TEST_F(ClusterTest, NodePortSurvivesAgentRestartDuringIperf) {
   ShResult ip = iperf.get();
   EXPECT_EQ(ip.rc, 0) << "iperf3 through node1's nodePort failed during agent restarts:\n" << ip.out;
   double received = 0;
+  std::vector<double> perSecond;  // bytes of each 1 s interval
   try {
-    received = nlohmann::json::parse(ip.out)
-                   .value(nlohmann::json::json_pointer("/end/sum_received/bytes"), 0.0);
+    nlohmann::json j = nlohmann::json::parse(ip.out);
+    received = j.value(nlohmann::json::json_pointer("/end/sum_received/bytes"), 0.0);
+    for (const auto& iv : j.value("intervals", nlohmann::json::array()))
+      perSecond.push_back(iv.value(nlohmann::json::json_pointer("/sum/bytes"), 0.0));
   } catch (...) {
   }
-  // 2 Gbit/s for 8 s is 2 GB; a stream stalled for most of the test falls far short
-  EXPECT_GT(received, 500e6) << "bytes received by pod c: " << received << "\n" << ip.out;
-  Answer after = extWait("tcp", kNode1, 30011);
+  // The stream must not stall across the restarts: every second of the 8
+  // carries at least a tenth of the median second (a stall of two seconds
+  // leaves one near zero). The rate itself depends on the machine's load (the
+  // restarting agent verifies its programs on the same cores; about 1 Gbit/s
+  // idle, 0.4-0.6 with four test runs on two cores, IPv6 some 15% below
+  // IPv4), so the total is only held to a floor far above a stalled stream's.
+  EXPECT_GT(received, 150e6) << "bytes received by pod c: " << received << "\n" << ip.out;
+  ASSERT_GE(perSecond.size(), 7u) << ip.out;
+  std::vector<double> sorted = perSecond;
+  std::sort(sorted.begin(), sorted.end());
+  const double median = sorted[sorted.size() / 2];
+  for (size_t i = 0; i < perSecond.size(); ++i)
+    EXPECT_GE(perSecond[i], median / 10) << "second " << i << " of the stream (median " << median
+                                          << " bytes) stalled:\n" << ip.out;
+  Answer after = extWait("tcp", node1, 30011);
   EXPECT_EQ(after.name, "pod-c") << after;
-  EXPECT_EQ(after.clientIp, kNode1) << after;
+  EXPECT_EQ(after.clientIp, node1) << after;
 }
 
 // 10. Deleting the Service releases its nodePort.
-TEST_F(ClusterTest, NodePortReleasedOnDelete) {
+TEST_P(ClusterFamilyTest, NodePortReleasedOnDelete) {
+  const std::vector<std::string> nodes = {fam().node1, fam().node2};
   writeManifest("np10-del.yaml",
-                svcYaml("np10-del", "NodePort", "198.19.3.14", "app: web",
+                svcYaml("np10-del", "NodePort", fam().vip(3, 14), "app: web",
                         "[{name: web, port: 80, targetPort: 8080, protocol: TCP, nodePort: 30012},"
                         " {name: dns, port: 53, targetPort: 5353, protocol: UDP, nodePort: 30012}]"));
   for (const char* proto : {"tcp", "udp"})
-    for (const char* ip : {kNode1, kNode2})
+    for (const std::string& ip : nodes)
       ASSERT_TRUE(answered(extWait(proto, ip, 30012))) << proto << " " << ip;
   removeManifest("np10-del.yaml");
   for (const char* proto : {"tcp", "udp"}) {
-    for (const char* ip : {kNode1, kNode2}) {
+    for (const std::string& ip : nodes) {
       SCOPED_TRACE(std::string(proto) + " " + ip);
       Answer gone = askUntil("ext", proto, ip, 30012, [](const Answer& a) { return !a.byPod(); },
                              Ms(5000), 300);

@@ -70,30 +70,38 @@ TEST_P(ClusterFamilyTest, EndpointOnOtherNode) {
   }
 }
 
-TEST_F(ClusterTest, HostNetworkEndpointFromEndpointsObject) {
-  const std::string vip = "198.19.1.3";
+// A selector-less Service whose (legacy) Endpoints object names node2's
+// own address in the case's family (a host-network server).
+TEST_P(ClusterFamilyTest, HostNetworkEndpointFromEndpointsObject) {
+  const std::string vip = fam().vip(1, 3);
   writeManifest("t03-hostnet.yaml",
-                serviceYaml("t03-hostnet", vip, "", "[{port: 80, targetPort: 7070}]") +
+                serviceYaml("t03-hostnet", "\"" + vip + "\"", "",
+                            "[{port: 80, targetPort: 7070}]") +
                     "---\n"
                     "apiVersion: v1\n"
                     "kind: Endpoints\n"
                     "metadata: {name: t03-hostnet, namespace: default}\n"
                     "subsets:\n"
-                    "- addresses: [{ip: 198.18.0.12, nodeName: node2}]\n"
+                    "- addresses: [{ip: \"" + std::string(fam().node2) + "\", nodeName: node2}]\n"
                     "  ports: [{port: 7070, protocol: TCP}]\n");
   Answer a = waitAnswered("a", "tcp", vip, 80);
   ASSERT_TRUE(a.ok()) << a;
   EXPECT_EQ(a.name, "node2-host") << a;
-  EXPECT_EQ(a.clientIp, kPodA) << a;
-  EXPECT_EQ(a.localIp, kNode2) << a;
+  EXPECT_EQ(a.clientIp, fam().podA) << a;
+  EXPECT_EQ(a.localIp, fam().node2) << a;
   EXPECT_EQ(a.localPort, 7070) << a;
   auto [more, rc] = askMany("a", "tcp", vip, 80, 5);
   ASSERT_EQ(rc, 0);
-  for (const auto& m : more) EXPECT_EQ(m.name, "node2-host") << m;
+  ASSERT_EQ(more.size(), 5u);
+  for (const auto& m : more) {
+    EXPECT_EQ(m.name, "node2-host") << m;
+    EXPECT_EQ(m.clientIp, fam().podA) << m;
+    EXPECT_EQ(m.localIp, fam().node2) << m;
+  }
 }
 
-TEST_F(ClusterTest, MultiPortService) {
-  const std::string vip = "198.19.1.4";
+TEST_P(ClusterFamilyTest, MultiPortService) {
+  const std::string vip = fam().vip(1, 4);
   writeManifest("t04-multi.yaml",
                 serviceYaml("t04-multi", vip, "app: web",
                             "[{name: web, port: 80, targetPort: 8080},"
@@ -104,12 +112,12 @@ TEST_F(ClusterTest, MultiPortService) {
     auto [answers, rc] = askMany("a", "tcp", vip, port, 10);
     ASSERT_EQ(rc, 0) << "port " << port;
     ASSERT_EQ(answers.size(), 10u);
-    for (const auto& a : answers) expectFromPodA(a, target);
+    for (const auto& a : answers) expectFromPodA(a, target, fam());
   }
 }
 
-TEST_F(ClusterTest, NamedTargetPortResolvesPerPod) {
-  const std::string vip = "198.19.1.5";
+TEST_P(ClusterFamilyTest, NamedTargetPortResolvesPerPod) {
+  const std::string vip = fam().vip(1, 5);
   writeManifest("t05-named.yaml",
                 serviceYaml("t05-named", vip, "app: web",
                             "[{name: web, port: 80, targetPort: http, protocol: TCP}]"));
@@ -131,6 +139,13 @@ TEST_F(ClusterTest, NamedTargetPortResolvesPerPod) {
     EXPECT_EQ(ports["pod-c"], std::set<int>{8080});
   }
   for (const auto& [name, _] : ports) EXPECT_TRUE(isPod(name)) << name;
+  // and each saw pod c as the client (no SNAT to a ClusterIP's endpoint)
+  for (int i = 0; i < 3; ++i) {
+    Answer a = ask("c", "tcp", vip, 80, 1000);
+    ASSERT_TRUE(a.ok()) << a;
+    EXPECT_EQ(a.clientIp, a.name == "pod-c" ? fam().node2 : fam().podC) << a;
+    EXPECT_EQ(a.localIp, fam().podIp(a.name)) << a;
+  }
 
   // ferryctl shows the per-pod ports too
   nlohmann::json eps = ferryctlJson("node1", "endpoints");
@@ -143,9 +158,10 @@ TEST_F(ClusterTest, NamedTargetPortResolvesPerPod) {
         for (const auto& p : ss.value("ports", nlohmann::json::array()))
           listed[ad.value("ip", "")].insert(p.value("port", 0));
   }
-  EXPECT_EQ(listed[kPodA], std::set<int>{8080}) << eps.dump();
-  EXPECT_EQ(listed[kPodB], std::set<int>{9090}) << eps.dump();
-  EXPECT_EQ(listed[kPodC], std::set<int>{8080}) << eps.dump();
+  EXPECT_EQ(listed.size(), 3u) << "only the family's pod addresses: " << eps.dump();
+  EXPECT_EQ(listed[fam().podA], std::set<int>{8080}) << eps.dump();
+  EXPECT_EQ(listed[fam().podB], std::set<int>{9090}) << eps.dump();
+  EXPECT_EQ(listed[fam().podC], std::set<int>{8080}) << eps.dump();
 }
 
 TEST_P(ClusterFamilyTest, UdpService) {
@@ -360,46 +376,75 @@ TEST_F(ClusterTest, NodeDualStackSocketReachesIPv4ClusterIPByMappedAddress) {
   }
 }
 
-TEST_F(ClusterTest, LongFlowsStayOnTheirEndpoint) {
-  // a 3 s stream through a 3-endpoint service only survives if every packet of
-  // the flow goes to the same endpoint (conntrack), from both nodes' pods
-  const std::string vip = "198.19.1.20";
+// A 3 s stream through a 3-endpoint service only survives if every packet of
+// the flow goes to the same endpoint (conntrack), from both nodes' pods: each
+// stream's bytes all come back echoed by the one pod that greeted it, which
+// saw the client pod's address (its node's, when it reached itself).
+TEST_P(ClusterFamilyTest, LongFlowsStayOnTheirEndpoint) {
+  const std::string vip = fam().vip(1, 20);
   writeManifest("t16-long.yaml",
-                serviceYaml("t16-long", vip, "app: web", "[{port: 80, targetPort: 8080}]"));
+                serviceYaml("t16-long", "\"" + vip + "\"", "app: web",
+                            "[{port: 80, targetPort: 8080}]"));
   ASSERT_TRUE(waitAnswered("a", "tcp", vip, 80).ok());
   ASSERT_TRUE(waitAnswered("c", "tcp", vip, 80).ok());
+  const std::vector<std::string> froms = {"a", "b", "c", "a", "c"};
   std::vector<std::future<ShResult>> holds;
-  for (const char* from : {"a", "b", "c", "a", "c"})
+  for (const std::string& from : froms)
     holds.push_back(std::async(std::launch::async, [from, vip] {
       return exec(from, q(echoBin()) + " hold tcp " + vip + " 80 --seconds 3", 30);
     }));
-  for (auto& h : holds) {
-    ShResult r = h.get();
-    EXPECT_EQ(r.rc, 0) << r.out;
-    EXPECT_TRUE(r.out.rfind("ok ", 0) == 0 || r.out.find("\nok ") != std::string::npos) << r.out;
+  for (size_t i = 0; i < holds.size(); ++i) {
+    const std::string& from = froms[i];
+    ShResult r = holds[i].get();
+    SCOPED_TRACE("from pod-" + from + ": " + r.out);
+    EXPECT_EQ(r.rc, 0);
+    // stderr "ferry-echo: hold: <server line>", stdout "ok <bytes echoed>"
+    const std::string tag = "ferry-echo: hold: ";
+    auto g = r.out.find(tag);
+    ASSERT_NE(g, std::string::npos);
+    Answer who = parseAnswer(r.out.substr(g + tag.size(), r.out.find('\n', g) - g - tag.size()));
+    ASSERT_TRUE(isPod(who.name));
+    EXPECT_EQ(who.localIp, fam().podIp(who.name));
+    EXPECT_EQ(who.localPort, 8080);
+    const bool self = who.name == "pod-" + from;
+    EXPECT_EQ(who.clientIp, self ? (from == "c" ? fam().node2 : fam().node1)
+                                 : fam().podIp("pod-" + from));
+    auto ok = r.out.rfind("ok ", 0) == 0 ? 0 : r.out.find("\nok ");
+    ASSERT_NE(ok, std::string::npos);
+    long bytes = std::atol(r.out.c_str() + ok + (ok == 0 ? 3 : 4));
+    // 1 KiB every 10 ms for 3 s: 300 KiB (a chunk less if the last tick is late)
+    EXPECT_GE(bytes, 290 * 1024);
+    EXPECT_LE(bytes, 300 * 1024);
   }
 }
 
-TEST_F(ClusterTest, ClusterIPIsNotReachableFromOutside) {
-  const std::string vip = "198.19.1.16";
+// The ClusterIP range of the case's family, routed by the external client to
+// node1: node1 must not translate it (kube-proxy's ClusterIPs are internal).
+TEST_P(ClusterFamilyTest, ClusterIPIsNotReachableFromOutside) {
+  const std::string vip = fam().vip(1, 16);
+  const std::string range = v4v6<std::string>("198.19.0.0/16", "2001:db8:ffff::/112");
+  const std::string extIp = v4v6<std::string>("198.18.0.100", "2001:db8::100");
   writeManifest("t13-internal.yaml",
-                serviceYaml("t13-internal", vip, "app: web",
+                serviceYaml("t13-internal", "\"" + vip + "\"", "app: web",
                             "[{name: web, port: 80, targetPort: 8080, protocol: TCP},"
                             " {name: dns, port: 53, targetPort: 5353, protocol: UDP}]"));
   ASSERT_TRUE(waitAnswered("a", "tcp", vip, 80).ok()) << "service must work from a pod";
   std::string ext = "ip netns exec " + prefix() + "-ext ";
-  ShResult r = sh(ext + "ip route replace 198.19.0.0/16 via 198.18.0.11", 10);
+  ShResult r = sh(ext + "ip route replace " + range + " via " + fam().node1, 10);
   ASSERT_EQ(r.rc, 0) << r.out;
-  // sanity: ext reaches the nodes at all (so a missing answer below means something)
-  ShResult direct = sh(ext + q(echoBin()) + " ask tcp 198.18.0.12 7070 --timeout-ms 2000", 15);
-  ASSERT_EQ(direct.rc, 0) << direct.out;
-  ASSERT_NE(direct.out.find("node2-host 198.18.0.100:"), std::string::npos) << direct.out;
-  ShResult ping = sh(ext + "ping -c1 -W2 198.18.0.11", 10);
-  ASSERT_EQ(ping.rc, 0) << ping.out;
   struct RouteGuard {
     std::string cmd;
     ~RouteGuard() { sh(cmd, 10); }
-  } guard{ext + "ip route del 198.19.0.0/16"};
+  } guard{ext + "ip route del " + range};
+  // sanity: ext reaches the nodes at all (so a missing answer below means something)
+  ShResult direct =
+      sh(ext + q(echoBin()) + " ask tcp " + fam().node2 + " 7070 --timeout-ms 2000", 15);
+  ASSERT_EQ(direct.rc, 0) << direct.out;
+  std::string seenExt = hostPort(extIp, 0);
+  seenExt.pop_back();  // "198.18.0.100:" or "[2001:db8::100]:"
+  ASSERT_NE(direct.out.find("node2-host " + seenExt), std::string::npos) << direct.out;
+  ShResult ping = sh(ext + "ping -c1 -W2 " + fam().node1, 10);
+  ASSERT_EQ(ping.rc, 0) << ping.out;
   for (auto [proto, port] : {std::pair{"tcp", 80}, std::pair{"udp", 53}}) {
     ShResult o = sh(ext + q(echoBin()) + " ask " + proto + " " + vip + " " +
                         std::to_string(port) + " --timeout-ms 500",
@@ -407,7 +452,7 @@ TEST_F(ClusterTest, ClusterIPIsNotReachableFromOutside) {
     EXPECT_NE(o.rc, 0) << proto << ": answered from outside: " << o.out;
     EXPECT_EQ(o.out.find("pod-"), std::string::npos) << proto << ": " << o.out;
     // node1 forwards it to its default router, which does not exist: a timeout, or
-    // "No route to host" once node1's ARP for the router has failed
+    // "No route to host" once node1's ARP (NDP) for the router has failed
     if (std::string(proto) == "tcp") {
       EXPECT_TRUE(o.rc == 4 || o.rc == 3 ||
                   (o.rc == 1 && o.out.find("No route to host") != std::string::npos))
