@@ -98,8 +98,8 @@ INSTANTIATE_TEST_SUITE_P(ByFamily, EndpointSetsFamilyE2E, kFamilies, familyName)
 
 // "should fallback to terminating endpoints when there are no ready
 // endpoints with internalTrafficPolicy=Cluster"
-TEST_F(EndpointSetsE2E, FallbackToTerminatingEndpointsWithInternalTrafficPolicyCluster) {
-  const std::string vip = "198.19.14.1", podA = kPodA, podC = kPodC;
+TEST_P(EndpointSetsFamilyE2E, FallbackToTerminatingEndpointsWithInternalTrafficPolicyCluster) {
+  const std::string vip = fam().vip(14, 1), podA = fam().podA, podC = fam().podC;
   writeManifest("es-itpc.yaml", service("es-itpc", vip, kTcp80, {ready(podC, "node2")}, 8080, "TCP"));
   ASSERT_EQ(until("cl", "tcp", vip, 80, "pod-c").name, "pod-c");
   // The pod terminates: not ready, still serving. New connections use it.
@@ -114,10 +114,15 @@ TEST_F(EndpointSetsE2E, FallbackToTerminatingEndpointsWithInternalTrafficPolicyC
                                         "TCP"));
   ASSERT_EQ(until("cl", "tcp", vip, 80, "pod-a").name, "pod-a");
   expectAll("cl", vip, 80, "pod-a");
-  // Not serving any more and nothing ready: no endpoints, refused.
+  // Not serving any more and nothing ready: no endpoints, refused. In IPv6
+  // the refusal (ICMPv6 port unreachable) comes back while connect() still
+  // holds its socket, and Linux's TCPv6 keeps it as a soft error until the
+  // SYN's retransmission 1 s later, as it does with ip6tables' REJECT: each
+  // ask waits 1.5 s, so a refusal is never mistaken for a timeout.
   writeManifest("es-itpc.yaml", service("es-itpc", vip, kTcp80,
                                         {terminating(podC, "node2", false)}, 8080, "TCP"));
-  Answer a = askUntil("cl", "tcp", vip, 80, [](const Answer& x) { return x.rc == 3; });
+  Answer a = askUntil("cl", "tcp", vip, 80, [](const Answer& x) { return x.rc == 3; }, Ms(6000),
+                      1500);
   EXPECT_EQ(a.rc, 3) << "refused: " << a;
 }
 
