@@ -23,15 +23,17 @@
 #   remote   pod c -> service whose endpoints are on the other node (s2)
 #   nodeport external client -> node1:NodePort -> endpoints on node2 (s2)
 #   local6, remote6  local and remote over IPv6 (every pod also has 10 IPv6
-#            addresses; IPv6 ClusterIPs), connection rate and TCP only, for
-#            direct and ferry (the kube-proxy layouts here are IPv4 only)
+#            addresses; IPv6 ClusterIPs), every figure and every dataplane
+#            (kube-proxy's IPv6 tables: ip6tables-restore, nft table ip6)
 # The direct dataplane dials the pod address instead (the floor; nodeport:
 # the external client straight to s2 through node2).
 # Dataplanes:
 #   direct    no rules, no programs
 #   ferry     ferryd on node1 (tc on pod veths; XDP on eth0 for the NodePort)
 #   iptables  kube-proxy iptables-mode layout, iptables-restore in node1's netns
-#   nft       kube-proxy nftables-mode layout, nft -f in node1's netns
+#             (and ip6tables-restore of the IPv6 twins, for local6 / remote6)
+#   nft       kube-proxy nftables-mode layout, nft -f in node1's netns (tables
+#             ip and ip6 kube-proxy)
 # Every rule and program lives inside the run's namespaces; all is removed
 # on exit, failure and Ctrl-C included (cluster.sh down).
 set -euo pipefail
@@ -131,7 +133,11 @@ for pair in "s1 node1 129 1" "s2 node2 130 2"; do
   for k in $(seq 11 19); do
     ip -n "$P-pod-$pod" addr add "198.18.$net.$k/32" dev eth0
     ip -n "$P-$node" route add "198.18.$net.$k/32" dev "$host"
-    ip -n "$P-pod-$pod" addr add "2001:db8:1:$net6::$k/128" dev eth0 nodad
+    # deprecated (preferred_lft 0): still served, never picked as a source
+    # address, so a UDP reply (iperf3 connects its socket back to the client)
+    # comes from the pod's first address, the UDP port's only endpoint, as in
+    # IPv4 (else IPv6 picks the newest address and the reply is not translated)
+    ip -n "$P-pod-$pod" addr add "2001:db8:1:$net6::$k/128" dev eth0 nodad preferred_lft 0
     ip -n "$P-$node" -6 route add "2001:db8:1:$net6::$k/128" dev "$host"
   done
   ip netns exec "$P-pod-$pod" setsid -f "$CRR" serve --port 8080 >"$OUT/logs/crr-$pod.log" 2>&1
@@ -181,9 +187,9 @@ iperf_tcp_args() { if [[ $MODE == smoke ]]; then echo "-n 20M"; else echo "-t $S
 iperf_udp_args() { if [[ $MODE == smoke ]]; then echo "-k 2000"; else echo "-t $SECONDS_PER"; fi; }
 crr_seconds() { if [[ $MODE == smoke ]]; then echo 0.3; else echo "$SECONDS_PER"; fi; }
 
-# measure DP N PATH CLIENT_NS IP CRR_PORT IPERF_PORT [noudp]
+# measure DP N PATH CLIENT_NS IP CRR_PORT IPERF_PORT
 measure() {
-  local dp=$1 n=$2 path=$3 cns=$4 ip=$5 cport=$6 iport=$7 udp=${8:-udp} tag out v
+  local dp=$1 n=$2 path=$3 cns=$4 ip=$5 cport=$6 iport=$7 tag out v
   tag="$dp-$n-$path"
   out=$(timeout $((SECONDS_PER + 30)) ip netns exec "$cns" "$CRR" run "$ip" "$cport" \
           --threads "$THREADS" --seconds "$(crr_seconds)" 2>>"$OUT/logs/$tag-crr.err") || out=""
@@ -205,10 +211,6 @@ measure() {
     else v=fail; fi
     rec "$dp" "$n" "$path" "tcp${streams}_gbps" "$v"
   done
-  if [[ $udp == noudp ]]; then
-    log "  $dp $n $path: $(grep -o 'rate=[0-9]*' <<<"$out" || echo 'crr fail')"
-    return 0
-  fi
   # shellcheck disable=SC2046
   if timeout $((SECONDS_PER + 30)) ip netns exec "$cns" iperf3 -c "$ip" -p "$iport" -u -b 0 -l 64 \
        $(iperf_udp_args) -J >"$OUT/logs/$tag-udp.json" 2>&1; then
@@ -221,25 +223,43 @@ print("%.1f" % ((s["packets"] - s["lost_packets"]) / s["seconds"] / 1e3))' "$OUT
   log "  $dp $n $path: $(grep -o 'rate=[0-9]*' <<<"$out" || echo 'crr fail')"
 }
 
-measure_paths() { # DP N (service addresses) | direct
-  local dp=$1 n=$2
-  if [[ $dp == direct ]]; then
+measure_paths() { # DP N [FAMILIES: 46 (default), 4 or 6] (service addresses) | direct
+  local dp=$1 n=$2 fams=${3:-46}
+  if [[ $fams == *4* && $dp == direct ]]; then
     measure "$dp" "$n" local "$P-pod-c" 198.18.129.10 8080 5201
     measure "$dp" "$n" remote "$P-pod-c" 198.18.130.10 8080 5201
     measure "$dp" "$n" nodeport "$P-ext" 198.18.130.10 8080 5201
-  else
+  elif [[ $fams == *4* ]]; then
     measure "$dp" "$n" local "$P-pod-c" 198.19.255.250 80 5201
     measure "$dp" "$n" remote "$P-pod-c" 198.19.255.251 80 5201
     measure "$dp" "$n" nodeport "$P-ext" 198.18.0.11 30080 30201
   fi
-  # IPv6 (gen.py's measured-local6 / measured-remote6): direct and ferry only
-  if [[ $dp == direct ]]; then
-    measure "$dp" "$n" local6 "$P-pod-c" 2001:db8:1:1::10 8080 5201 noudp
-    measure "$dp" "$n" remote6 "$P-pod-c" 2001:db8:1:2::10 8080 5201 noudp
-  elif [[ $dp == ferry ]]; then
-    measure "$dp" "$n" local6 "$P-pod-c" 2001:db8:ffff::fffa 80 5201 noudp
-    measure "$dp" "$n" remote6 "$P-pod-c" 2001:db8:ffff::fffb 80 5201 noudp
+  # IPv6 (gen.py's measured-local6 / measured-remote6)
+  if [[ $fams == *6* && $dp == direct ]]; then
+    measure "$dp" "$n" local6 "$P-pod-c" 2001:db8:1:1::10 8080 5201
+    measure "$dp" "$n" remote6 "$P-pod-c" 2001:db8:1:2::10 8080 5201
+  elif [[ $fams == *6* ]]; then
+    measure "$dp" "$n" local6 "$P-pod-c" 2001:db8:ffff::fffa 80 5201
+    measure "$dp" "$n" remote6 "$P-pod-c" 2001:db8:ffff::fffb 80 5201
   fi
+}
+
+# restore_timed DP N METRIC TOOL FILE: loads FILE into node1's netns with
+# TOOL (iptables-restore, ip6tables-restore, nft -f), records METRIC (ms,
+# timeout or fail); exit status 0 when loaded.
+restore_timed() {
+  local dp=$1 n=$2 metric=$3 tool=$4 f=$5 t0 t1 rc=0
+  t0=$(date +%s.%N)
+  # shellcheck disable=SC2086
+  timeout "$NFT_TIMEOUT" ip netns exec "$ns_node1" $tool "$f" 2>"$OUT/logs/$dp-$metric-$n.err" || rc=$?
+  t1=$(date +%s.%N)
+  if ((rc == 124)); then
+    recp "$dp" "$n" "$metric" timeout
+    log "  $tool did not finish in ${NFT_TIMEOUT} s"
+    return 1
+  fi
+  ((rc == 0)) || { recp "$dp" "$n" "$metric" fail; return 1; }
+  recp "$dp" "$n" "$metric" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", (b - a) * 1000 }')"
 }
 
 # A timestamp of the agent log (HH:MM:SS.mmm, UTC) minus T0 (seconds of the
@@ -390,38 +410,23 @@ bench_bpf() {
 
 flush_node1() { ip netns exec "$ns_node1" nft flush ruleset 2>/dev/null || true; }
 
-bench_iptables() {
-  local n=$1 f="$OUT/work/iptables-$n.rules" t0 t1 rc=0
-  log "iptables, $n services"
-  python3 "$GEN" iptables "$n" "$f"
+# bench_kube_proxy DP N: kube-proxy's DP layout (iptables or nft) of N
+# services, the IPv4 table (program_all_ms) then the IPv6 one
+# (program6_all_ms), and the paths of each family that loaded.
+bench_kube_proxy() {
+  local dp=$1 n=$2 f4 f6 tool4 tool6 fams=""
+  case $dp in
+    iptables) f4="$OUT/work/iptables-$n.rules" f6="$OUT/work/ip6tables-$n.rules"
+              tool4="iptables-restore" tool6="ip6tables-restore" ;;
+    nft) f4="$OUT/work/nft-$n.nft" f6="$OUT/work/nft6-$n.nft" tool4="nft -f" tool6="nft -f" ;;
+  esac
+  log "$dp, $n services (timeout ${NFT_TIMEOUT} s per family)"
+  python3 "$GEN" "$dp" "$n" "$f4"
+  python3 "$GEN" "${dp}6" "$n" "$f6"
   flush_node1
-  t0=$(date +%s.%N)
-  timeout "$NFT_TIMEOUT" ip netns exec "$ns_node1" iptables-restore <"$f" 2>"$OUT/logs/iptables-$n.err" || rc=$?
-  t1=$(date +%s.%N)
-  if ((rc == 124)); then recp iptables "$n" program_all_ms timeout; flush_node1; return 0; fi
-  ((rc == 0)) || { recp iptables "$n" program_all_ms fail; flush_node1; return 0; }
-  recp iptables "$n" program_all_ms "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", (b - a) * 1000 }')"
-  measure_paths iptables "$n"
-  flush_node1
-}
-
-bench_nft() {
-  local n=$1 f="$OUT/work/nft-$n.nft" t0 t1 rc=0
-  log "nftables, $n services (timeout ${NFT_TIMEOUT} s)"
-  python3 "$GEN" nft "$n" "$f"
-  flush_node1
-  t0=$(date +%s.%N)
-  timeout "$NFT_TIMEOUT" ip netns exec "$ns_node1" nft -f "$f" 2>"$OUT/logs/nft-$n.err" || rc=$?
-  t1=$(date +%s.%N)
-  if ((rc == 124)); then
-    recp nft "$n" program_all_ms timeout
-    log "  nft -f did not finish in ${NFT_TIMEOUT} s"
-    flush_node1
-    return 0
-  fi
-  ((rc == 0)) || { recp nft "$n" program_all_ms fail; flush_node1; return 0; }
-  recp nft "$n" program_all_ms "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", (b - a) * 1000 }')"
-  measure_paths nft "$n"
+  restore_timed "$dp" "$n" program_all_ms "$tool4" "$f4" && fams+=4
+  restore_timed "$dp" "$n" program6_all_ms "$tool6" "$f6" && fams+=6
+  [[ -n "$fams" ]] && measure_paths "$dp" "$n" "$fams"
   flush_node1
 }
 
@@ -431,8 +436,8 @@ if has_dp direct; then log "direct"; measure_paths direct 0; fi
 for n in $SCALES; do
   if has_dp ferry; then bench_ferry "$n"; bench_bpf "$n"; fi
   if ((n <= BASELINE_MAX)); then
-    if has_dp iptables; then bench_iptables "$n"; fi
-    if has_dp nft; then bench_nft "$n"; fi
+    if has_dp iptables; then bench_kube_proxy iptables "$n"; fi
+    if has_dp nft; then bench_kube_proxy nft "$n"; fi
   fi
 done
 

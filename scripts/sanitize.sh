@@ -41,7 +41,7 @@ rc=0
 export FERRY_PREFIX=$("$ROOT/scripts/cluster.sh" new-prefix)
 trap '"$ROOT/scripts/cluster.sh" down "$FERRY_PREFIX" >/dev/null 2>&1 || true' EXIT
 FERRYD="$B/ferryd" "$NORMAL/e2e_tests" \
-  --gtest_filter='HardeningTest.*:ClusterTest.BadManifestNextToGoodOnes:ClusterTest.EndpointsChangeWhileRunning:ClusterTest.AgentRestartDuringTraffic' \
+  --gtest_filter='HardeningTest.*:ClusterTest.BadManifestNextToGoodOnes:ByFamily/ClusterFamilyTest.EndpointsChangeWhileRunning/*:ByFamily/ClusterFamilyTest.AgentRestartDuringTraffic/*' \
   || rc=1
 # Sanitizer reports in the agents' logs (a report that did not stop a test).
 if grep -l -E "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer" \

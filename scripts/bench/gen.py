@@ -11,6 +11,10 @@ in three forms:
   gen.py nft N FILE         nft -f input in kube-proxy's nftables-mode layout
                             (verdict map on daddr . l4proto . dport, service
                             chains with numgen to endpoint chains)
+  gen.py iptables6 N FILE   the same for the IPv6 family: ip6tables-restore
+  gen.py nft6 N FILE        input, and nft -f input (table ip6 kube-proxy),
+                            holding the IPv6 twins of the N services (as
+                            kube-proxy's IPv6 tables in a dual-stack cluster)
   gen.py endpoints-change DIR OUT   writes to OUT DIR's 99-measured.json with
                             one endpoint of the same-node service removed (or, if
                             already removed, restored)
@@ -24,8 +28,11 @@ unique address:port pairs in pod CIDRs of nodes that do not exist
 on node1, the client's node) and 198.19.255.251 (endpoints on node2, also
 NodePort 30080/30201). ferry's manifests also hold their IPv6 twins beyond
 N, measured-local6 2001:db8:ffff::fffa and measured-remote6
-2001:db8:ffff::fffb (TCP ports only, endpoints the pods' IPv6 addresses),
-for the IPv6 rows. Every address is from TESTNET.md's plan.
+2001:db8:ffff::fffb (the same ports, endpoints the pods' IPv6 addresses),
+for the IPv6 rows. The kube-proxy IPv6 tables hold the IPv6 twins of every
+service: fillers 2001:db8:ffff::100 and up with endpoints in 2001:db8:1:3::/64
+(a node that does not exist), and the two measured ones. Every address is
+from TESTNET.md's plan.
 """
 import ipaddress
 import json
@@ -46,6 +53,9 @@ REMOTE_EPS6 = ["2001:db8:1:2::%d" % (10 + i) for i in range(EPS)]
 NODEPORT_CRR = 30080
 NODEPORT_IPERF = 30201
 NODE1_IP = "198.18.0.11"
+NODE1_IP6 = "2001:db8::11"
+# pods of every node (the masquerade rules' "not from a pod")
+CLUSTER_CIDR, CLUSTER_CIDR6 = "198.18.128.0/17", "2001:db8:1::/48"
 POD_CIDRS = ["198.18.129.0/24", "198.18.130.0/24"]
 # measured service ports: (name, protocol, port, targetPort, nodePort)
 MEASURED_PORTS = [
@@ -78,6 +88,14 @@ def filler_eps(i):
 
 def fillers(n):
     return max(0, n - 2)
+
+
+def filler_twin6(i):
+    """The IPv6 twin of IPv4 filler i (i < V4_FILLERS) for the kube-proxy IPv6
+    tables: (vip, [(ip, port)])."""
+    vip = str(ipaddress.IPv6Address("2001:db8:ffff::") + 256 + i)
+    return vip, [(str(ipaddress.IPv6Address("2001:db8:1:3::") + i * EPS + e), 8080)
+                 for e in range(EPS)]
 
 
 # ---------------------------------------------------------------- manifests
@@ -125,15 +143,16 @@ def measured_objs(drop_one=False):
         objs.append({"apiVersion": "v1", "kind": "Endpoints",
                      "metadata": {"name": name, "namespace": NS}, "subsets": subsets})
     # the IPv6 twins (after the IPv4 objects: endpoints_change reads items[2])
-    tcp = [p for p in MEASURED_PORTS if p[1] == "TCP"]
     for name, vip, eps, node in (("measured-local6", LOCAL_VIP6, LOCAL_EPS6, "node1"),
                                  ("measured-remote6", REMOTE_VIP6, REMOTE_EPS6, "node2")):
-        objs.append(svc_obj(name, vip, tcp))
+        objs.append(svc_obj(name, vip, MEASURED_PORTS))
+        subsets = []
+        for addrs, pts in ((eps, [p for p in ports if p[1] == "TCP"]),
+                           (eps[:1], [p for p in ports if p[1] == "UDP"])):
+            subsets.append({"addresses": [{"ip": ip, "nodeName": node} for ip in addrs],
+                            "ports": [{"name": pn, "port": pt, "protocol": proto} for pn, proto, pt in pts]})
         objs.append({"apiVersion": "v1", "kind": "Endpoints",
-                     "metadata": {"name": name, "namespace": NS},
-                     "subsets": [{"addresses": [{"ip": ip, "nodeName": node} for ip in eps],
-                                  "ports": [{"name": pn, "port": pt, "protocol": proto}
-                                            for pn, proto, _, pt, _ in tcp]}]})
+                     "metadata": {"name": name, "namespace": NS}, "subsets": subsets})
     return objs
 
 
@@ -184,16 +203,18 @@ def chain_hash(s):
     return base64.b32encode(hashlib.sha256(s.encode()).digest()).decode()[:16]
 
 
-def all_services(n):
-    """(name, vip, [(portname, proto, port, nodePort)], [(ip, targetPort)] per port)"""
+def all_services(n, v6=False):
+    """(name, vip, [(portname, proto, port, nodePort)], [(ip, targetPort)] per port)
+    of one family's table: IPv4, or (v6) the IPv6 twins, without node ports."""
     out = []
     for i in range(fillers(n)):
         if i >= V4_FILLERS:
             continue  # the IPv4 tables hold IPv4 services only (as kube-proxy's per-family tables)
-        out.append(("svc-%06d" % i, filler_vip(i), [("http", "tcp", 80, 0)],
-                    {"http": filler_eps(i)}))
-    for name, vip, eps in (("measured-local", LOCAL_VIP, LOCAL_EPS),
-                           ("measured-remote", REMOTE_VIP, REMOTE_EPS)):
+        vip, eps = filler_twin6(i) if v6 else (filler_vip(i), filler_eps(i))
+        out.append(("svc-%06d" % i, vip, [("http", "tcp", 80, 0)], {"http": eps}))
+    measured = ((("measured-local6", LOCAL_VIP6, LOCAL_EPS6), ("measured-remote6", REMOTE_VIP6, REMOTE_EPS6))
+                if v6 else (("measured-local", LOCAL_VIP, LOCAL_EPS), ("measured-remote", REMOTE_VIP, REMOTE_EPS)))
+    for name, vip, eps in measured:
         ports = [(p[0], p[1].lower(), p[2], p[4] if name == "measured-remote" else 0)
                  for p in MEASURED_PORTS]
         out.append((name, vip, ports,
@@ -201,7 +222,10 @@ def all_services(n):
     return out
 
 
-def gen_iptables(n, path):
+def gen_iptables(n, path, v6=False):
+    # family: host prefix length, the pods' CIDR, DNAT's address:port form
+    plen, cluster = ("128", CLUSTER_CIDR6) if v6 else ("32", CLUSTER_CIDR)
+    hostport = (lambda ip, p: "[%s]:%d" % (ip, p)) if v6 else (lambda ip, p: "%s:%d" % (ip, p))
     L = []
     chains = [":KUBE-SERVICES - [0:0]", ":KUBE-NODEPORTS - [0:0]", ":KUBE-POSTROUTING - [0:0]",
               ":KUBE-MARK-MASQ - [0:0]"]
@@ -216,15 +240,15 @@ def gen_iptables(n, path):
         "-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000",
     ]
     svc_rules = []
-    for name, vip, ports, eps in all_services(n):
+    for name, vip, ports, eps in all_services(n, v6):
         for pname, proto, port, nodeport in ports:
             sp = "%s/%s:%s" % (NS, name, pname)
             svc = "KUBE-SVC-" + chain_hash(sp + proto)
             chains.append(":%s - [0:0]" % svc)
-            svc_rules.append("-A KUBE-SERVICES -d %s/32 -p %s -m comment --comment \"%s cluster IP\" "
-                             "-m %s --dport %d -j %s" % (vip, proto, sp, proto, port, svc))
-            rules.append("-A %s ! -s 198.18.128.0/17 -d %s/32 -p %s -m comment --comment \"%s cluster IP\" "
-                         "-m %s --dport %d -j KUBE-MARK-MASQ" % (svc, vip, proto, sp, proto, port))
+            svc_rules.append("-A KUBE-SERVICES -d %s/%s -p %s -m comment --comment \"%s cluster IP\" "
+                             "-m %s --dport %d -j %s" % (vip, plen, proto, sp, proto, port, svc))
+            rules.append("-A %s ! -s %s -d %s/%s -p %s -m comment --comment \"%s cluster IP\" "
+                         "-m %s --dport %d -j KUBE-MARK-MASQ" % (svc, cluster, vip, plen, proto, sp, proto, port))
             if nodeport:
                 ext = "KUBE-EXT-" + chain_hash(sp + proto)
                 chains.append(":%s - [0:0]" % ext)
@@ -241,11 +265,12 @@ def gen_iptables(n, path):
                 stat = ""
                 if j < k - 1:
                     stat = " -m statistic --mode random --probability %.11f" % (1.0 / (k - j))
-                rules.append("-A %s -m comment --comment \"%s -> %s:%d\"%s -j %s"
-                             % (svc, sp, ip, tport, stat, sep))
-                rules.append("-A %s -s %s/32 -m comment --comment \"%s\" -j KUBE-MARK-MASQ" % (sep, ip, sp))
-                rules.append("-A %s -p %s -m comment --comment \"%s\" -m %s -j DNAT --to-destination %s:%d"
-                             % (sep, proto, sp, proto, ip, tport))
+                rules.append("-A %s -m comment --comment \"%s -> %s\"%s -j %s"
+                             % (svc, sp, hostport(ip, tport), stat, sep))
+                rules.append("-A %s -s %s/%s -m comment --comment \"%s\" -j KUBE-MARK-MASQ"
+                             % (sep, ip, plen, sp))
+                rules.append("-A %s -p %s -m comment --comment \"%s\" -m %s -j DNAT --to-destination %s"
+                             % (sep, proto, sp, proto, hostport(ip, tport)))
     svc_rules.append("-A KUBE-SERVICES -m comment --comment \"kubernetes service nodeports; NOTE: this must "
                      "be the last rule in this chain\" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS")
     L.append("*nat")
@@ -259,12 +284,17 @@ def gen_iptables(n, path):
 
 
 # ---------------------------------------------------------------- nftables
-def gen_nft(n, path):
-    L = ["table ip kube-proxy {",
+def gen_nft(n, path, v6=False):
+    # family: table family, address type and match, the pods' CIDR, dnat's address:port form
+    fam, atype, ip, cluster, node_ip = (("ip6", "ipv6_addr", "ip6", CLUSTER_CIDR6, NODE1_IP6) if v6 else
+                                        ("ip", "ipv4_addr", "ip", CLUSTER_CIDR, NODE1_IP))
+    hostport = (lambda a, p: "[%s]:%d" % (a, p)) if v6 else (lambda a, p: "%s:%d" % (a, p))
+    T = "%s kube-proxy" % fam
+    L = ["table %s {" % T,
          "  comment \"rules for kube-proxy\"",
-         "  set cluster-ips { type ipv4_addr; }",
-         "  set nodeport-ips { type ipv4_addr; elements = { %s }; }" % NODE1_IP,
-         "  map service-ips { type ipv4_addr . inet_proto . inet_service : verdict; }",
+         "  set cluster-ips { type %s; }" % atype,
+         "  set nodeport-ips { type %s; elements = { %s }; }" % (atype, node_ip),
+         "  map service-ips { type %s . inet_proto . inet_service : verdict; }" % atype,
          "  map service-nodeports { type inet_proto . inet_service : verdict; }",
          "  chain mark-for-masquerade {",
          "    meta mark set meta mark | 0x4000",
@@ -275,8 +305,8 @@ def gen_nft(n, path):
          "    masquerade fully-random",
          "  }",
          "  chain services {",
-         "    ip daddr . meta l4proto . th dport vmap @service-ips",
-         "    ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports",
+         "    %s daddr . meta l4proto . th dport vmap @service-ips" % ip,
+         "    %s daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports" % ip,
          "  }",
          "  chain nat-prerouting {",
          "    type nat hook prerouting priority dstnat; policy accept;",
@@ -292,7 +322,7 @@ def gen_nft(n, path):
          "  }",
          "}"]
     elems_ips, elems_svc, elems_np = [], [], []
-    for name, vip, ports, eps in all_services(n):
+    for name, vip, ports, eps in all_services(n, v6):
         elems_ips.append(vip)
         for pname, proto, port, nodeport in ports:
             sp = "%s/%s/%s/p%d" % (NS, name, proto, port)
@@ -300,33 +330,33 @@ def gen_nft(n, path):
             svc = "service-%s-%s" % (h[:8], sp.replace("/", "/"))
             endpoints = eps[pname]
             ep_chains = []
-            for ip, tport in endpoints:
-                ep = "endpoint-%s-%s/%s/%s__%s/%d" % (chain_hash(sp + ip + str(tport))[:8], NS, name, proto,
-                                                     ip, tport)
+            for eip, tport in endpoints:
+                ep = "endpoint-%s-%s/%s/%s__%s/%d" % (chain_hash(sp + eip + str(tport))[:8], NS, name, proto,
+                                                     eip.replace(":", "-"), tport)  # no ':' in a name
                 ep_chains.append(ep)
-                L.append("add chain ip kube-proxy %s" % ep)
-                L.append("add rule ip kube-proxy %s ip saddr %s jump mark-for-masquerade" % (ep, ip))
-                L.append("add rule ip kube-proxy %s meta l4proto %s dnat to %s:%d"
-                         % (ep, proto, ip, tport))
-            L.append("add chain ip kube-proxy %s" % svc)
-            L.append("add rule ip kube-proxy %s ip daddr %s %s dport %d ip saddr != 198.18.128.0/17 "
-                     "jump mark-for-masquerade" % (svc, vip, proto, port))
+                L.append("add chain %s %s" % (T, ep))
+                L.append("add rule %s %s %s saddr %s jump mark-for-masquerade" % (T, ep, ip, eip))
+                L.append("add rule %s %s meta l4proto %s dnat to %s"
+                         % (T, ep, proto, hostport(eip, tport)))
+            L.append("add chain %s %s" % (T, svc))
+            L.append("add rule %s %s %s daddr %s %s dport %d %s saddr != %s "
+                     "jump mark-for-masquerade" % (T, svc, ip, vip, proto, port, ip, cluster))
             vm = ", ".join("%d : goto %s" % (j, c) for j, c in enumerate(ep_chains))
-            L.append("add rule ip kube-proxy %s numgen random mod %d vmap { %s }"
-                     % (svc, len(ep_chains), vm))
+            L.append("add rule %s %s numgen random mod %d vmap { %s }"
+                     % (T, svc, len(ep_chains), vm))
             elems_svc.append("%s . %s . %d : goto %s" % (vip, proto, port, svc))
             if nodeport:
                 ext = "external-%s-%s" % (h[:8], sp)
-                L.append("add chain ip kube-proxy %s" % ext)
-                L.append("add rule ip kube-proxy %s jump mark-for-masquerade" % ext)
-                L.append("add rule ip kube-proxy %s goto %s" % (ext, svc))
+                L.append("add chain %s %s" % (T, ext))
+                L.append("add rule %s %s jump mark-for-masquerade" % (T, ext))
+                L.append("add rule %s %s goto %s" % (T, ext, svc))
                 elems_np.append("%s . %d : goto %s" % (proto, nodeport, ext))
     for chunk in range(0, len(elems_ips), 1000):
-        L.append("add element ip kube-proxy cluster-ips { %s }" % ", ".join(elems_ips[chunk:chunk + 1000]))
+        L.append("add element %s cluster-ips { %s }" % (T, ", ".join(elems_ips[chunk:chunk + 1000])))
     for chunk in range(0, len(elems_svc), 1000):
-        L.append("add element ip kube-proxy service-ips { %s }" % ", ".join(elems_svc[chunk:chunk + 1000]))
+        L.append("add element %s service-ips { %s }" % (T, ", ".join(elems_svc[chunk:chunk + 1000])))
     if elems_np:
-        L.append("add element ip kube-proxy service-nodeports { %s }" % ", ".join(elems_np))
+        L.append("add element %s service-nodeports { %s }" % (T, ", ".join(elems_np)))
     with open(path, "w") as f:
         f.write("\n".join(L) + "\n")
 
@@ -335,10 +365,11 @@ def main():
     if len(sys.argv) == 4 and sys.argv[1] == "endpoints-change":
         endpoints_change(sys.argv[2], sys.argv[3])
         return
-    if len(sys.argv) != 4 or sys.argv[1] not in ("manifests", "iptables", "nft"):
+    gens = {"manifests": gen_manifests, "iptables": gen_iptables, "nft": gen_nft,
+            "iptables6": lambda n, f: gen_iptables(n, f, v6=True), "nft6": lambda n, f: gen_nft(n, f, v6=True)}
+    if len(sys.argv) != 4 or sys.argv[1] not in gens:
         sys.exit(__doc__)
-    n = int(sys.argv[2])
-    {"manifests": gen_manifests, "iptables": gen_iptables, "nft": gen_nft}[sys.argv[1]](n, sys.argv[3])
+    gens[sys.argv[1]](int(sys.argv[2]), sys.argv[3])
 
 
 if __name__ == "__main__":

@@ -89,14 +89,17 @@ class Report:
         rows = [("direct", 0, path)] + [(dp, n, path) for n in self.scales for dp in DPS[1:]]
         if path in V6_PATHS:
             p6 = V6_PATHS[path]
-            rows += [("direct", 0, p6)] + [("ferry", n, p6) for n in self.scales]
+            rows += [("direct", 0, p6)] + [(dp, n, p6) for n in self.scales for dp in DPS[1:]]
         for dp, n, path in rows:
-            label = dp + (" IPv6" if path.endswith("6") else "")
+            v6 = path.endswith("6")
+            label = dp + (" IPv6" if v6 else "")
+            # kube-proxy's IPv6 table is loaded on its own (program6_all_ms)
+            pk = "program6_all_ms" if v6 and dp in ("iptables", "nft") else "program_all_ms"
             crr = self.cell(dp, n, path, "crr_rate")
-            if crr is None and self.prog.get((dp, str(n), "program_all_ms")) not in ("timeout", "fail"):
+            if crr is None and self.prog.get((dp, str(n), pk)) not in ("timeout", "fail"):
                 continue
             if crr is None:
-                crr = "not run: programming %s" % self.prog.get((dp, str(n), "program_all_ms"))
+                crr = "not run: programming %s" % self.prog.get((dp, str(n), pk))
             lat = "%s / %s" % (fmt(self.t(dp, n, path, "crr_connect_p50_us")),
                                fmt(self.t(dp, n, path, "crr_connect_p99_us")))
             out.append("| %s | %s | %s | %s | %s | %s | %s |" % (
@@ -128,6 +131,9 @@ class Report:
                 else:
                     p, ch, rss, mem = fmt(p), "-", "-", "-"
                 out.append("| %s | %s | %s | %s | %s | %s |" % (dp, scale_label(str(n)), p, ch, rss, mem))
+                p6 = self.prog.get((dp, str(n), "program6_all_ms"))
+                if p6 is not None:  # kube-proxy's IPv6 table of the same services
+                    out.append("| %s, IPv6 table | %s | %s | - | - | - |" % (dp, scale_label(str(n)), fmt(p6)))
         return out
 
     # Issue 12's "now" column (measured on main before the event-driven
@@ -274,8 +280,10 @@ class Report:
               "ClusterIPs); the kube-proxy layouts stop at 10,000. Connection rate: ferry-crr, "
               "%s threads, connect + 1-byte request + 1-byte response + close per connection. "
               "Rows marked IPv6: the same paths over IPv6 (IPv6 ClusterIPs, the pods' IPv6 "
-              "addresses as endpoints), their ratio to IPv6 direct in the same run; measured for "
-              "direct and ferry, connection rate and TCP only." %
+              "addresses as endpoints), their ratio to IPv6 direct in the same run. ferry serves "
+              "them beside its N IPv4 services; kube-proxy's IPv6 tables (ip6tables-restore, nft "
+              "table ip6) hold the IPv6 twins of the N services, as in a dual-stack cluster, with "
+              "the measured ones last." %
               m.get("mode", "").split(", ")[-1].split(" ")[0], ""]
         L += ["## Programming", ""] + self.prog_table() + [""]
         L += ["ferry: from the manifests moved into the watched directory to the agent's log line "
@@ -283,7 +291,8 @@ class Report:
               "own figure for its last change (notification to last map write). Single endpoint "
               "change: the measured service's file rewritten with one endpoint removed, then restored "
               "(four changes). Baselines: `iptables-restore` / `nft -f` of the same set into "
-              "an empty node netns; `timeout` means the tool did not finish in the run's limit (the "
+              "an empty node netns (IPv6 rows: `ip6tables-restore` / `nft -f` of the IPv6 twins, "
+              "after the IPv4 table); `timeout` means the tool did not finish in the run's limit (the "
               "traffic rows of that scale are then not measured).", ""]
         L += ["## Event-driven control plane (issue 12)", ""] + self.event_table() + [""]
         L += ["Agent: from the inotify notification to the last map write of that change (its log "

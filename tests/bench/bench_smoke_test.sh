@@ -31,23 +31,24 @@ for dp in direct ferry iptables nft; do
     done
   done
 done
-# IPv6 rows: direct and ferry, connection rate and TCP
-for dp in direct ferry; do
+# IPv6 rows: every dataplane (kube-proxy's IPv6 tables too), every metric
+for dp in direct ferry iptables nft; do
   n=1; [[ $dp == direct ]] && n=0
   for path in local6 remote6; do
-    for m in crr_rate crr_connect_p50_us crr_connect_p99_us tcp1_gbps tcp4_gbps; do
+    for m in crr_rate crr_connect_p50_us crr_connect_p99_us tcp1_gbps tcp4_gbps udp64_kpps; do
       v=$(awk -F'\t' -v d="$dp" -v n="$n" -v p="$path" -v m="$m" \
             '$1 == d && $2 == n && $3 == p && $4 == m { print $5 }' "$R/traffic.tsv")
       if [[ "$v" =~ ^[0-9]+(\.[0-9]+)?$ ]]; then ok; else bad "traffic $dp $path $m: '${v:-missing}'"; fi
     done
   done
 done
-for s in "| direct IPv6 | - |" "| ferry IPv6 | 1 |"; do
+for s in "| direct IPv6 | - |" "| ferry IPv6 | 1 |" "| iptables IPv6 | 1 |" "| nft IPv6 | 1 |"; do
   if [[ $(grep -cF -- "$s" "$R/results.md") == 2 ]]; then ok; else bad "results.md: '$s' not in both tables"; fi
 done
 # programming
 for row in "ferry program_all_ms" "ferry program_all_agent_ms" "ferry endpoint_change_ms_1" \
-           "ferry agent_rss_mb" "ferry bpf_map_mb" "iptables program_all_ms" "nft program_all_ms"; do
+           "ferry agent_rss_mb" "ferry bpf_map_mb" "iptables program_all_ms" "nft program_all_ms" \
+           "iptables program6_all_ms" "nft program6_all_ms"; do
   read -r dp m <<<"$row"
   v=$(awk -F'\t' -v d="$dp" -v m="$m" '$1 == d && $2 == 1 && $3 == m { print $4 }' "$R/programming.tsv")
   if [[ "$v" =~ ^[0-9]+(\.[0-9]+)?$ ]]; then ok; else bad "programming $dp $m: '${v:-missing}'"; fi

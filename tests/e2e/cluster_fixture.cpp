@@ -732,6 +732,13 @@ std::string hostPort(const std::string& ip, int port) {
   return h + ":" + std::to_string(port);
 }
 
+bool ensureClientPod(std::string* err) {
+  if (access(("/run/netns/" + prefix() + "-pod-cl").c_str(), F_OK) == 0) return true;
+  ShResult r = sh(q(clusterSh()) + " pod " + prefix() + " node1 cl " + kCl + "," + kCl6, 30);
+  if (r.rc != 0) *err = "cluster.sh pod cl: " + r.out;
+  return r.rc == 0;
+}
+
 void ClusterTest::TearDown() {
   std::set<std::string> names;
   {

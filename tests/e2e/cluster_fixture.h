@@ -211,4 +211,11 @@ class ClusterFamilyTest : public ClusterTest, public ::testing::WithParamInterfa
 // "ip:port" as ferry-echo prints a socket address ("[ip]:port" for IPv6).
 std::string hostPort(const std::string& ip, int port);
 
+// The client pod "cl" on node1 (both families), shared by the conntrack and
+// endpoint-set cases: ensureClientPod adds it to the cluster if no earlier
+// case did (each case runs in a process of its own on the shared cluster).
+inline constexpr const char* kCl = "198.18.129.10";
+inline constexpr const char* kCl6 = "2001:db8:1:1::10";
+bool ensureClientPod(std::string* err);
+
 }  // namespace e2e

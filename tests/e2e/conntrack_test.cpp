@@ -6,10 +6,13 @@
 // client whose TX checksum offload is on.
 //
 // Services use EndpointSlices without selectors so membership is exact.
-// A client pod "cl" (node1, 198.18.129.10) is added to the shared cluster
-// on first use. Clients are small Python socket programs (connected UDP
-// with a fixed source port, two SO_REUSEADDR sockets on one port, an
-// upload), written to the run directory.
+// The client pod "cl" (node1, kCl / kCl6) is added to the shared cluster on
+// first use. Clients are small Python socket programs (connected UDP with a
+// fixed source port, two SO_REUSEADDR sockets on one port, an upload), of
+// the family of the address they are given, written to the run directory.
+// The cases of ConntrackFamilyE2E run in both families
+// (ByFamily/ConntrackFamilyE2E.<case>/IPv4|IPv6); in IPv6 the ICMP errors
+// are ICMPv6 ("packet too big", port unreachable).
 #include <unistd.h>
 
 #include <fstream>
@@ -20,12 +23,14 @@
 namespace e2e {
 namespace {
 
-constexpr const char* kCl = "198.18.129.10";
 constexpr const char* kPy = "/usr/bin/python3";
 
 const char* const kClientPy = R"PY(
 import socket, sys, time
 mode = sys.argv[1]
+
+def family(ip):
+    return socket.AF_INET6 if ":" in ip else socket.AF_INET
 
 def greet(s, t=3.0):
     s.settimeout(t)
@@ -42,17 +47,17 @@ def greet(s, t=3.0):
         return "error %s" % e.strerror
     return buf.decode().strip()
 
-def tcp_from(port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def tcp_from(port, peer="0.0.0.0"):  # a socket of peer's family bound to port
+    s = socket.socket(family(peer), socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", port))
+    s.bind(("::" if ":" in peer else "0.0.0.0", port))
     return s
 
 if mode == "udpflow":  # ip port srcport count interval_ms
     ip, port, sport, n, iv = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]) / 1000
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(family(ip), socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", sport))
+    s.bind(("::" if ":" in ip else "0.0.0.0", sport))
     s.connect((ip, port))
     s.settimeout(iv)
     for i in range(n):
@@ -68,10 +73,10 @@ if mode == "udpflow":  # ip port srcport count interval_ms
         time.sleep(max(0, iv - (time.monotonic() - t0)))
 elif mode == "twoconn":  # ip1 ip2 port srcport
     ip1, ip2, port, sport = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-    a = tcp_from(sport)
+    a = tcp_from(sport, ip1)
     a.settimeout(3)
     a.connect((ip1, port))
-    b = tcp_from(sport)
+    b = tcp_from(sport, ip2)
     b.settimeout(3)
     b.connect((ip2, port))
     print("1", greet(a), flush=True)
@@ -107,7 +112,7 @@ elif mode == "reuse":  # vip vport direct dport srcport rst|fin
         print("direct error", e.strerror, flush=True)
 elif mode == "upload":  # ip port bytes timeout_s
     ip, port, n, t = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s = socket.socket(family(ip), socket.SOCK_STREAM)
     s.settimeout(t)
     t0 = time.monotonic()
     try:
@@ -131,19 +136,8 @@ bool ensureClient(std::string* err) {
   static bool done = false;
   if (done) return true;
   std::ofstream(clientPy()) << kClientPy;
-  // Each case runs in a process of its own (one CTest entry per case) on the
-  // shared cluster: an earlier case may have added the pod already.
-  if (access(("/run/netns/" + prefix() + "-pod-cl").c_str(), F_OK) == 0) {
-    done = true;
-    return true;
-  }
-  ShResult r = sh(q(clusterSh()) + " pod " + prefix() + " node1 cl " + kCl, 30);
-  if (r.rc != 0) {
-    *err = "cluster.sh pod cl: " + r.out;
-    return false;
-  }
-  done = true;
-  return true;
+  done = ensureClientPod(err);
+  return done;
 }
 
 std::vector<std::string> lines(const std::string& s) {
@@ -155,21 +149,22 @@ std::vector<std::string> lines(const std::string& s) {
 }
 
 // A selector-less Service (ports: YAML flow sequence) and its one
-// EndpointSlice listing `ips` (on `node`) with one port.
+// EndpointSlice listing `ips` (on `node`) with one port, of the ClusterIP's family.
 std::string sliceService(const std::string& name, const std::string& vip, const std::string& ports,
                          const std::vector<std::string>& ips, const std::string& node,
                          int targetPort, const std::string& proto, const std::string& extra = "") {
   std::string y = "apiVersion: v1\nkind: Service\nmetadata: {name: " + name +
-                  ", namespace: default}\nspec:\n  clusterIP: " + vip + "\n" + extra +
+                  ", namespace: default}\nspec:\n  clusterIP: \"" + vip + "\"\n" + extra +
                   "  ports: " + ports + "\n---\n" +
                   "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: " +
                   name + "-1\n  namespace: default\n  labels: {kubernetes.io/service-name: " + name +
-                  "}\naddressType: IPv4\nports: [{name: p, port: " + std::to_string(targetPort) +
+                  "}\naddressType: " + (vip.find(':') != std::string::npos ? "IPv6" : "IPv4") +
+                  "\nports: [{name: p, port: " + std::to_string(targetPort) +
                   ", protocol: " + proto + "}]\nendpoints:";
   if (ips.empty()) return y + " []\n";
   y += "\n";
   for (const auto& ip : ips)
-    y += "- {addresses: [" + ip + "], conditions: {ready: true}, nodeName: " + node + "}\n";
+    y += "- {addresses: [\"" + ip + "\"], conditions: {ready: true}, nodeName: " + node + "}\n";
   return y;
 }
 
@@ -205,21 +200,60 @@ class ConntrackE2E : public ClusterTest {
   }
 };
 
+// Cases run in both families: ClusterIPs 198.19.10.x or 2001:db8:ffff::a<xx>,
+// endpoints, client and nodes' addresses of the family.
+class ConntrackFamilyE2E : public ConntrackE2E, public ::testing::WithParamInterface<Family> {
+ protected:
+  bool v6() const { return GetParam() == Family::IPv6; }
+  const FamilyAddrs& fam() const { return v6() ? kFamily6 : kFamily4; }
+  std::string cl() const { return v6() ? kCl6 : kCl; }
+  std::string ext() const { return v6() ? "2001:db8::100" : "198.18.0.100"; }
+  // The start of ferry-echo's "NAME <client>:<port> ..." for the client ip.
+  std::string answerFrom(const std::string& name, const std::string& ip) const {
+    return name + " " + (v6() ? "[" + ip + "]" : ip) + ":";
+  }
+  // Runs the udpflow client in pod cl in the background (output to `out`).
+  void udpflowInBackground(const std::string& vip, int sport, const std::string& out) {
+    std::string cmd = std::string(kPy) + " " + q(clientPy()) + " udpflow " + vip + " 53 " +
+                      std::to_string(sport) + " 24 250";
+    sh(q(clusterSh()) + " pod-exec " + prefix() + " cl " + cmd + " >" + q(out) + " 2>&1 &");
+  }
+  // An upload of 4 MB from `where` to ip:port while `pod`'s host-side veth
+  // (on `node`) has the smaller MTU: it completes, and `where` learnt the
+  // path MTU towards ip (the ICMP "fragmentation needed" / ICMPv6 "packet
+  // too big" reached it about its own flow). What it learnt before (route
+  // exceptions live 10 minutes) is forgotten first, so a rerun needs the
+  // error again.
+  void expectUploadLearnsPathMtu(const std::string& where, const std::string& ip, int port,
+                                 const std::string& node, const std::string& pod,
+                                 const std::string& what) {
+    const std::string ipr = v6() ? "ip -6 route" : "ip route";
+    exec(where, ipr + " flush cache");
+    MtuGuard g(node, pod);
+    ShResult r = py(where, "upload " + ip + " " + std::to_string(port) + " 4000000 8", 20);
+    EXPECT_EQ(r.out.rfind("ok ", 0), 0u) << what << ": " << r.out;
+    ShResult cache = exec(where, ipr + " get " + ip);
+    EXPECT_NE(cache.out.find("mtu 1400"), std::string::npos)
+        << what << ": " << where << " never learnt the path MTU towards " << ip << ":\n" << cache.out;
+  }
+};
+INSTANTIATE_TEST_SUITE_P(ByFamily, ConntrackFamilyE2E, kFamilies, familyName);
+
 // Case 1: a UDP flow stays on an endpoint that left its service while the
 // endpoint is still in another service. Expected: refused at once.
-TEST_F(ConntrackE2E, UdpFlowIsRefusedWhenItsEndpointLeavesTheService) {
+TEST_P(ConntrackFamilyE2E, UdpFlowIsRefusedWhenItsEndpointLeavesTheService) {
   const std::string ports = "[{name: p, port: 53, targetPort: 5353, protocol: UDP}]";
-  writeManifest("ct-uz.yaml", sliceService("uz", "198.19.10.1", ports, {kPodA}, "node1", 5353, "UDP"));
+  const std::string vip = fam().vip(10, 1), keep = fam().vip(10, 2);
+  writeManifest("ct-uz.yaml", sliceService("uz", vip, ports, {fam().podA}, "node1", 5353, "UDP"));
   writeManifest("ct-uzkeep.yaml",
-                sliceService("uzkeep", "198.19.10.2", ports, {kPodA}, "node1", 5353, "UDP"));
-  ASSERT_TRUE(waitUp("cl", "udp", "198.19.10.1", 53).ok());
-  ASSERT_TRUE(waitUp("cl", "udp", "198.19.10.2", 53).ok());
+                sliceService("uzkeep", keep, ports, {fam().podA}, "node1", 5353, "UDP"));
+  ASSERT_TRUE(waitUp("cl", "udp", vip, 53).ok());
+  ASSERT_TRUE(waitUp("cl", "udp", keep, 53).ok());
   // 24 packets, 250 ms apart; uz's slice empties after 2 s
   std::string out = runDir() + "/ct-udpflow.out";
-  std::string cmd = std::string(kPy) + " " + q(clientPy()) + " udpflow 198.19.10.1 53 41053 24 250";
-  sh(q(clusterSh()) + " pod-exec " + prefix() + " cl " + cmd + " >" + q(out) + " 2>&1 &");
+  udpflowInBackground(vip, 41053, out);
   std::this_thread::sleep_for(2s);
-  writeManifest("ct-uz.yaml", sliceService("uz", "198.19.10.1", ports, {}, "node1", 5353, "UDP"));
+  writeManifest("ct-uz.yaml", sliceService("uz", vip, ports, {}, "node1", 5353, "UDP"));
   std::this_thread::sleep_for(5s);
   std::ifstream in(out);
   std::stringstream ss;
@@ -230,21 +264,21 @@ TEST_F(ConntrackE2E, UdpFlowIsRefusedWhenItsEndpointLeavesTheService) {
   // allow a second for the agent to sync; after that, every packet refused
   for (size_t i = 14; i < got.size(); ++i) EXPECT_EQ(got[i], "refused") << "packet " << i << "\n" << ss.str();
   // and a fresh socket agrees
-  EXPECT_EQ(ask("cl", "udp", "198.19.10.1", 53, 1000).rc, 3);
+  EXPECT_EQ(ask("cl", "udp", vip, 53, 1000).rc, 3);
 }
 
 // Case 1, variant: uz's endpoint changes from a to c; the flow moves to c.
-TEST_F(ConntrackE2E, UdpFlowMovesToTheServicesNewEndpoint) {
+TEST_P(ConntrackFamilyE2E, UdpFlowMovesToTheServicesNewEndpoint) {
   const std::string ports = "[{name: p, port: 53, targetPort: 5353, protocol: UDP}]";
-  writeManifest("ct-uz2.yaml", sliceService("uz2", "198.19.10.3", ports, {kPodA}, "node1", 5353, "UDP"));
+  const std::string vip = fam().vip(10, 3);
+  writeManifest("ct-uz2.yaml", sliceService("uz2", vip, ports, {fam().podA}, "node1", 5353, "UDP"));
   writeManifest("ct-uzkeep2.yaml",
-                sliceService("uzkeep2", "198.19.10.4", ports, {kPodA}, "node1", 5353, "UDP"));
-  ASSERT_TRUE(waitUp("cl", "udp", "198.19.10.3", 53).ok());
+                sliceService("uzkeep2", fam().vip(10, 4), ports, {fam().podA}, "node1", 5353, "UDP"));
+  ASSERT_TRUE(waitUp("cl", "udp", vip, 53).ok());
   std::string out = runDir() + "/ct-udpmove.out";
-  std::string cmd = std::string(kPy) + " " + q(clientPy()) + " udpflow 198.19.10.3 53 41054 24 250";
-  sh(q(clusterSh()) + " pod-exec " + prefix() + " cl " + cmd + " >" + q(out) + " 2>&1 &");
+  udpflowInBackground(vip, 41054, out);
   std::this_thread::sleep_for(2s);
-  writeManifest("ct-uz2.yaml", sliceService("uz2", "198.19.10.3", ports, {kPodC}, "node2", 5353, "UDP"));
+  writeManifest("ct-uz2.yaml", sliceService("uz2", vip, ports, {fam().podC}, "node2", 5353, "UDP"));
   std::this_thread::sleep_for(5s);
   std::ifstream in(out);
   std::stringstream ss;
@@ -257,17 +291,18 @@ TEST_F(ConntrackE2E, UdpFlowMovesToTheServicesNewEndpoint) {
 
 // Case 2: two ClusterIPs, one backend, one client source port: both
 // connections work (the second one's reply tuple is remapped).
-TEST_F(ConntrackE2E, TwoClusterIPsOneBackendOneSourcePort) {
+TEST_P(ConntrackFamilyE2E, TwoClusterIPsOneBackendOneSourcePort) {
   const std::string ports = "[{name: p, port: 80, targetPort: 8080, protocol: TCP}]";
-  writeManifest("ct-va.yaml", sliceService("va", "198.19.10.5", ports, {kPodC}, "node2", 8080, "TCP"));
-  writeManifest("ct-vb.yaml", sliceService("vb", "198.19.10.6", ports, {kPodC}, "node2", 8080, "TCP"));
-  ASSERT_TRUE(waitUp("cl", "tcp", "198.19.10.5", 80).ok());
-  ASSERT_TRUE(waitUp("cl", "tcp", "198.19.10.6", 80).ok());
-  ShResult r = py("cl", "twoconn 198.19.10.5 198.19.10.6 80 42080");
+  const std::string va = fam().vip(10, 5), vb = fam().vip(10, 6);
+  writeManifest("ct-va.yaml", sliceService("va", va, ports, {fam().podC}, "node2", 8080, "TCP"));
+  writeManifest("ct-vb.yaml", sliceService("vb", vb, ports, {fam().podC}, "node2", 8080, "TCP"));
+  ASSERT_TRUE(waitUp("cl", "tcp", va, 80).ok());
+  ASSERT_TRUE(waitUp("cl", "tcp", vb, 80).ok());
+  ShResult r = py("cl", "twoconn " + va + " " + vb + " 80 42080");
   auto got = lines(r.out);
   ASSERT_EQ(got.size(), 2u) << r.out;
-  EXPECT_EQ(got[0].rfind("1 pod-c " + std::string(kCl) + ":", 0), 0u) << r.out;
-  EXPECT_EQ(got[1].rfind("2 pod-c " + std::string(kCl) + ":", 0), 0u) << r.out;
+  EXPECT_EQ(got[0].rfind("1 " + answerFrom("pod-c", cl()), 0), 0u) << r.out;
+  EXPECT_EQ(got[1].rfind("2 " + answerFrom("pod-c", cl()), 0), 0u) << r.out;
 }
 
 // Case 3: through a ClusterIP, closed (RST, then FIN), then directly to
@@ -291,38 +326,32 @@ TEST_F(ConntrackE2E, DirectConnectionFromThePortOfAClosedServiceConnection) {
 // Case 4: PMTU discovery through a ClusterIP: the endpoint's host-side
 // veth has a smaller MTU; the client's "fragmentation needed" must name
 // its own flow, or the upload stalls.
-TEST_F(ConntrackE2E, PathMtuDiscoveryThroughClusterIPSameNodeAndCrossNode) {
+TEST_P(ConntrackFamilyE2E, PathMtuDiscoveryThroughClusterIPSameNodeAndCrossNode) {
   const std::string ports = "[{name: p, port: 80, targetPort: 8080, protocol: TCP}]";
-  writeManifest("ct-big.yaml", sliceService("big", "198.19.10.8", ports, {kPodA}, "node1", 8080, "TCP"));
-  writeManifest("ct-big2.yaml", sliceService("big2", "198.19.10.9", ports, {kPodC}, "node2", 8080, "TCP"));
-  ASSERT_TRUE(waitUp("cl", "tcp", "198.19.10.8", 80).ok());
-  ASSERT_TRUE(waitUp("cl", "tcp", "198.19.10.9", 80).ok());
-  {
-    MtuGuard g("node1", "a");
-    ShResult r = py("cl", "upload 198.19.10.8 80 4000000 8", 20);
-    EXPECT_EQ(r.out.rfind("ok ", 0), 0u) << "same node: " << r.out;
-  }
-  {
-    MtuGuard g("node2", "c");
-    ShResult r = py("cl", "upload 198.19.10.9 80 4000000 8", 20);
-    EXPECT_EQ(r.out.rfind("ok ", 0), 0u) << "cross node: " << r.out;
-  }
+  const std::string big = fam().vip(10, 8), big2 = fam().vip(10, 9);
+  writeManifest("ct-big.yaml", sliceService("big", big, ports, {fam().podA}, "node1", 8080, "TCP"));
+  writeManifest("ct-big2.yaml", sliceService("big2", big2, ports, {fam().podC}, "node2", 8080, "TCP"));
+  ASSERT_TRUE(waitUp("cl", "tcp", big, 80).ok());
+  ASSERT_TRUE(waitUp("cl", "tcp", big2, 80).ok());
+  expectUploadLearnsPathMtu("cl", big, 80, "node1", "a", "same node");
+  expectUploadLearnsPathMtu("cl", big2, 80, "node2", "c", "cross node");
 }
 
 // Case 4, UDP form: a targetPort without a listener gives ECONNREFUSED
 // through the ClusterIP as it does directly (not a timeout).
-TEST_F(ConntrackE2E, UdpToTargetPortWithoutListenerIsRefused) {
+TEST_P(ConntrackFamilyE2E, UdpToTargetPortWithoutListenerIsRefused) {
   const std::string ports = "[{name: p, port: 53, targetPort: 5399, protocol: UDP}]";
+  const std::string vip = fam().vip(10, 10), vip2 = fam().vip(10, 11);
   writeManifest("ct-nolisten.yaml",
-                sliceService("nolisten", "198.19.10.10", ports, {kPodA}, "node1", 5399, "UDP"));
+                sliceService("nolisten", vip, ports, {fam().podA}, "node1", 5399, "UDP"));
   writeManifest("ct-nolisten2.yaml",
-                sliceService("nolisten2", "198.19.10.11", ports, {kPodC}, "node2", 5399, "UDP"));
-  EXPECT_EQ(ask("cl", "udp", kPodA, 5399, 2000).rc, 3) << "directly";
-  EXPECT_EQ(askUntil("cl", "udp", "198.19.10.10", 53, [](const Answer& a) { return a.rc == 3; },
+                sliceService("nolisten2", vip2, ports, {fam().podC}, "node2", 5399, "UDP"));
+  EXPECT_EQ(ask("cl", "udp", fam().podA, 5399, 2000).rc, 3) << "directly";
+  EXPECT_EQ(askUntil("cl", "udp", vip, 53, [](const Answer& a) { return a.rc == 3; },
                      Ms(6000), 1500).rc,
             3)
       << "same node, through the ClusterIP";
-  EXPECT_EQ(askUntil("cl", "udp", "198.19.10.11", 53, [](const Answer& a) { return a.rc == 3; },
+  EXPECT_EQ(askUntil("cl", "udp", vip2, 53, [](const Answer& a) { return a.rc == 3; },
                      Ms(6000), 1500).rc,
             3)
       << "cross node, through the ClusterIP";
@@ -338,42 +367,42 @@ std::string nodePortService(const std::string& name, const std::string& vip, int
 
 // Case 4 on the NodePort path: local endpoint (DNAT only) and remote
 // endpoint (SNAT), the endpoint's veth with a smaller MTU.
-TEST_F(ConntrackE2E, PathMtuDiscoveryThroughNodePortLocalAndRemote) {
-  writeManifest("ct-npl.yaml", nodePortService("npl", "198.19.10.12", 30090, kPodA, "node1"));
-  writeManifest("ct-npr.yaml", nodePortService("npr", "198.19.10.13", 30091, kPodC, "node2"));
-  ASSERT_TRUE(waitUp("ext", "tcp", kNode1, 30090).ok());
-  ASSERT_TRUE(waitUp("ext", "tcp", kNode1, 30091).ok());
-  {
-    MtuGuard g("node1", "a");
-    ShResult r = py("ext", std::string("upload ") + kNode1 + " 30090 4000000 8", 20);
-    EXPECT_EQ(r.out.rfind("ok ", 0), 0u) << "local endpoint: " << r.out;
-  }
-  {
-    MtuGuard g("node2", "c");
-    ShResult r = py("ext", std::string("upload ") + kNode1 + " 30091 4000000 8", 20);
-    EXPECT_EQ(r.out.rfind("ok ", 0), 0u) << "remote endpoint (SNAT): " << r.out;
-  }
+TEST_P(ConntrackFamilyE2E, PathMtuDiscoveryThroughNodePortLocalAndRemote) {
+  const std::string node1 = fam().node1;
+  writeManifest("ct-npl.yaml", nodePortService("npl", fam().vip(10, 12), 30090, fam().podA, "node1"));
+  writeManifest("ct-npr.yaml", nodePortService("npr", fam().vip(10, 13), 30091, fam().podC, "node2"));
+  Answer local = waitUp("ext", "tcp", node1, 30090);
+  ASSERT_EQ(local.name, "pod-a") << local;
+  EXPECT_EQ(local.clientIp, ext()) << "a local endpoint sees the client: " << local;
+  Answer remote = waitUp("ext", "tcp", node1, 30091);
+  ASSERT_EQ(remote.name, "pod-c") << remote;
+  EXPECT_EQ(remote.clientIp, node1) << "a remote endpoint sees node1 (SNAT): " << remote;
+  expectUploadLearnsPathMtu("ext", node1, 30090, "node1", "a", "local endpoint");
+  expectUploadLearnsPathMtu("ext", node1, 30091, "node2", "c", "remote endpoint (SNAT)");
 }
 
 // XDP and partial checksums: the external client's link with TX checksum
 // offload on (as a container's veth on a kind node) sends CHECKSUM_PARTIAL
 // frames; NodePort to another node's endpoint (XDP's SNAT + XDP_TX path)
 // must still deliver good checksums.
-TEST_F(ConntrackE2E, NodePortToRemoteEndpointWithClientTxOffloadOn) {
-  writeManifest("ct-npo.yaml", nodePortService("npo", "198.19.10.14", 30092, kPodC, "node2"));
+TEST_P(ConntrackFamilyE2E, NodePortToRemoteEndpointWithClientTxOffloadOn) {
+  const std::string node1 = fam().node1;
+  writeManifest("ct-npo.yaml", nodePortService("npo", fam().vip(10, 14), 30092, fam().podC, "node2"));
   struct Offload {
     Offload() { sh("ip netns exec " + prefix() + "-ext ethtool -K eth0 tx on"); }
     ~Offload() { sh("ip netns exec " + prefix() + "-ext ethtool -K eth0 tx off"); }
   } offload;
   ShResult k = sh("ip netns exec " + prefix() + "-ext ethtool -k eth0 | grep -q 'tx-checksum-ip-generic: on'");
   ASSERT_EQ(k.rc, 0) << "could not turn TX offload on in the client netns";
-  Answer a = waitUp("ext", "tcp", kNode1, 30092);
+  Answer a = waitUp("ext", "tcp", node1, 30092);
   ASSERT_TRUE(a.ok()) << a;
   EXPECT_EQ(a.name, "pod-c") << a;
-  auto [more, rc] = askMany("ext", "tcp", kNode1, 30092, 10);
+  EXPECT_EQ(a.clientIp, node1) << "SNAT to node1: " << a;
+  auto [more, rc] = askMany("ext", "tcp", node1, 30092, 10);
   EXPECT_EQ(rc, 0);
   EXPECT_EQ(more.size(), 10u);
-  ShResult r = py("ext", std::string("upload ") + kNode1 + " 30092 1000000 8", 20);
+  for (const Answer& m : more) EXPECT_EQ(m.name, "pod-c") << m;
+  ShResult r = py("ext", "upload " + node1 + " 30092 1000000 8", 20);
   EXPECT_EQ(r.out.rfind("ok ", 0), 0u) << r.out;
 }
 

@@ -7,9 +7,11 @@
 //
 // Services are selector-less with one EndpointSlice whose endpoints carry
 // explicit conditions (what the EndpointSlice controller writes while a
-// pod terminates), so each state is exact. ClusterIPs 198.19.14.x, node
-// ports 30060-30069. The client pod "cl" (node1, 198.18.129.10) is shared
-// with the conntrack tests and added on first use.
+// pod terminates), so each state is exact. Every case runs in both
+// families (ByFamily/EndpointSetsFamilyE2E.<case>/IPv4|IPv6): ClusterIPs
+// 198.19.14.x or 2001:db8:ffff::e<xx>, node ports 30060-30069 on the nodes'
+// addresses of the family. The client pod "cl" (node1, kCl / kCl6) is
+// shared with the conntrack tests and added on first use.
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,15 +23,6 @@
 
 namespace e2e {
 namespace {
-
-constexpr const char* kCl = "198.18.129.10";
-
-bool ensureClientPod(std::string* err) {
-  if (access(("/run/netns/" + prefix() + "-pod-cl").c_str(), F_OK) == 0) return true;
-  ShResult r = sh(q(clusterSh()) + " pod " + prefix() + " node1 cl " + kCl, 30);
-  if (r.rc != 0) *err = "cluster.sh pod cl: " + r.out;
-  return r.rc == 0;
-}
 
 // One endpoint of the slice: address, node and conditions.
 struct Ep {
@@ -93,38 +86,53 @@ class EndpointSetsE2E : public ClusterTest {
   }
 };
 
+// The cases in both families: addresses of the case's family.
+class EndpointSetsFamilyE2E : public EndpointSetsE2E,
+                              public ::testing::WithParamInterface<Family> {
+ protected:
+  bool v6() const { return GetParam() == Family::IPv6; }
+  const FamilyAddrs& fam() const { return v6() ? kFamily6 : kFamily4; }
+  std::string ext() const { return v6() ? "2001:db8::100" : "198.18.0.100"; }
+};
+INSTANTIATE_TEST_SUITE_P(ByFamily, EndpointSetsFamilyE2E, kFamilies, familyName);
+
 // "should fallback to terminating endpoints when there are no ready
 // endpoints with internalTrafficPolicy=Cluster"
-TEST_F(EndpointSetsE2E, FallbackToTerminatingEndpointsWithInternalTrafficPolicyCluster) {
-  const std::string vip = "198.19.14.1";
-  writeManifest("es-itpc.yaml", service("es-itpc", vip, kTcp80, {ready(kPodC, "node2")}, 8080, "TCP"));
+TEST_P(EndpointSetsFamilyE2E, FallbackToTerminatingEndpointsWithInternalTrafficPolicyCluster) {
+  const std::string vip = fam().vip(14, 1), podA = fam().podA, podC = fam().podC;
+  writeManifest("es-itpc.yaml", service("es-itpc", vip, kTcp80, {ready(podC, "node2")}, 8080, "TCP"));
   ASSERT_EQ(until("cl", "tcp", vip, 80, "pod-c").name, "pod-c");
   // The pod terminates: not ready, still serving. New connections use it.
   writeManifest("es-itpc.yaml",
-                service("es-itpc", vip, kTcp80, {terminating(kPodC, "node2")}, 8080, "TCP"));
+                service("es-itpc", vip, kTcp80, {terminating(podC, "node2")}, 8080, "TCP"));
   std::this_thread::sleep_for(1s);
   expectAll("cl", vip, 80, "pod-c");
   expectAll("node1", vip, 80, "pod-c");
   // A ready endpoint appears: it takes every new connection.
   writeManifest("es-itpc.yaml", service("es-itpc", vip, kTcp80,
-                                        {terminating(kPodC, "node2"), ready(kPodA, "node1")}, 8080,
+                                        {terminating(podC, "node2"), ready(podA, "node1")}, 8080,
                                         "TCP"));
   ASSERT_EQ(until("cl", "tcp", vip, 80, "pod-a").name, "pod-a");
   expectAll("cl", vip, 80, "pod-a");
-  // Not serving any more and nothing ready: no endpoints, refused.
+  // Not serving any more and nothing ready: no endpoints, refused. In IPv6
+  // the refusal (ICMPv6 port unreachable) comes back while connect() still
+  // holds its socket, and Linux's TCPv6 keeps it as a soft error until the
+  // SYN's retransmission 1 s later, as it does with ip6tables' REJECT: each
+  // ask waits 1.5 s, so a refusal is never mistaken for a timeout.
   writeManifest("es-itpc.yaml", service("es-itpc", vip, kTcp80,
-                                        {terminating(kPodC, "node2", false)}, 8080, "TCP"));
-  Answer a = askUntil("cl", "tcp", vip, 80, [](const Answer& x) { return x.rc == 3; });
+                                        {terminating(podC, "node2", false)}, 8080, "TCP"));
+  Answer a = askUntil("cl", "tcp", vip, 80, [](const Answer& x) { return x.rc == 3; }, Ms(6000),
+                      1500);
   EXPECT_EQ(a.rc, 3) << "refused: " << a;
 }
 
 // "should fallback to local terminating endpoints when there are no ready
 // endpoints with internalTrafficPolicy=Local"
-TEST_F(EndpointSetsE2E, FallbackToLocalTerminatingEndpointsWithInternalTrafficPolicyLocal) {
-  const std::string vip = "198.19.14.2";
+TEST_P(EndpointSetsFamilyE2E, FallbackToLocalTerminatingEndpointsWithInternalTrafficPolicyLocal) {
+  const std::string vip = fam().vip(14, 2), podA = fam().podA, podC = fam().podC;
   const std::string local = "  internalTrafficPolicy: Local\n";
   writeManifest("es-itpl.yaml", service("es-itpl", vip, kTcp80,
-                                        {terminating(kPodA, "node1"), ready(kPodC, "node2")}, 8080,
+                                        {terminating(podA, "node1"), ready(podC, "node2")}, 8080,
                                         "TCP", local));
   // node1's only endpoint is terminating: it still serves node1's clients,
   // never node2's ready one.
@@ -134,7 +142,7 @@ TEST_F(EndpointSetsE2E, FallbackToLocalTerminatingEndpointsWithInternalTrafficPo
   expectAll("c", vip, 80, "pod-c");
   // node1's endpoint stops serving: node1's clients are dropped, not refused.
   writeManifest("es-itpl.yaml", service("es-itpl", vip, kTcp80,
-                                        {terminating(kPodA, "node1", false), ready(kPodC, "node2")},
+                                        {terminating(podA, "node1", false), ready(podC, "node2")},
                                         8080, "TCP", local));
   Answer a = untilDropped("cl", vip, 80);
   EXPECT_EQ(a.rc, 4) << "dropped (timeout), as kube-proxy: " << a;
@@ -143,56 +151,57 @@ TEST_F(EndpointSetsE2E, FallbackToLocalTerminatingEndpointsWithInternalTrafficPo
 
 // "should fallback to local terminating endpoints when there are no ready
 // endpoints with externalTrafficPolicy=Local"
-TEST_F(EndpointSetsE2E, FallbackToLocalTerminatingEndpointsWithExternalTrafficPolicyLocal) {
-  const std::string vip = "198.19.14.3";
+TEST_P(EndpointSetsFamilyE2E, FallbackToLocalTerminatingEndpointsWithExternalTrafficPolicyLocal) {
+  const std::string vip = fam().vip(14, 3), podA = fam().podA, podC = fam().podC;
+  const std::string node1 = fam().node1, node2 = fam().node2;
   const std::string ports = "[{name: p, port: 80, targetPort: 8080, protocol: TCP, nodePort: 30060}]";
   const std::string spec = "  type: NodePort\n  externalTrafficPolicy: Local\n";
   writeManifest("es-etpl.yaml", service("es-etpl", vip, ports,
-                                        {terminating(kPodA, "node1"), ready(kPodC, "node2")}, 8080,
+                                        {terminating(podA, "node1"), ready(podC, "node2")}, 8080,
                                         "TCP", spec));
-  Answer a = until("ext", "tcp", kNode1, 30060, "pod-a");
+  Answer a = until("ext", "tcp", node1, 30060, "pod-a");
   ASSERT_EQ(a.name, "pod-a") << a;
-  EXPECT_EQ(a.clientIp, "198.18.0.100") << "Local keeps the client address: " << a;
-  expectAll("ext", kNode1, 30060, "pod-a");
-  expectAll("ext", kNode2, 30060, "pod-c");
+  EXPECT_EQ(a.clientIp, ext()) << "Local keeps the client address: " << a;
+  expectAll("ext", node1, 30060, "pod-a");
+  expectAll("ext", node2, 30060, "pod-c");
   // The ClusterIP (internal policy Cluster) prefers the ready endpoint.
   expectAll("cl", vip, 80, "pod-c");
 }
 
 // "should fail health check node port if there are only terminating endpoints"
-TEST_F(EndpointSetsE2E, HealthCheckNodePortFailsWithOnlyTerminatingEndpoints) {
-  const std::string vip = "198.19.14.4";
+TEST_P(EndpointSetsFamilyE2E, HealthCheckNodePortFailsWithOnlyTerminatingEndpoints) {
+  const std::string vip = fam().vip(14, 4), podA = fam().podA, node1 = fam().node1;
   const std::string ports = "[{name: p, port: 80, targetPort: 8080, protocol: TCP, nodePort: 30062}]";
   const std::string spec =
       "  type: LoadBalancer\n  externalTrafficPolicy: Local\n  healthCheckNodePort: 30061\n";
   auto status = [&] {
     ShResult r = exec("ext", "timeout 3 bash -c " +
-                                 q("exec 3<>/dev/tcp/" + std::string(kNode1) +
+                                 q("exec 3<>/dev/tcp/" + node1 +
                                    "/30061 && printf 'GET /healthz HTTP/1.1\\r\\nHost: x\\r\\n"
                                    "Connection: close\\r\\n\\r\\n' >&3 && timeout 2 head -1 <&3"),
                        6);
     return r.out;
   };
-  writeManifest("es-hc.yaml", service("es-hc", vip, ports, {ready(kPodA, "node1")}, 8080, "TCP", spec));
+  writeManifest("es-hc.yaml", service("es-hc", vip, ports, {ready(podA, "node1")}, 8080, "TCP", spec));
   std::string s;
   EXPECT_TRUE(waitFor([&] { return (s = status()).find(" 200 ") != std::string::npos; }, Ms(8000),
                       Ms(200)))
       << s;
   writeManifest("es-hc.yaml",
-                service("es-hc", vip, ports, {terminating(kPodA, "node1")}, 8080, "TCP", spec));
+                service("es-hc", vip, ports, {terminating(podA, "node1")}, 8080, "TCP", spec));
   EXPECT_TRUE(waitFor([&] { return (s = status()).find(" 503 ") != std::string::npos; }, Ms(8000),
                       Ms(200)))
       << "only terminating endpoints: " << s;
   // ... while the terminating endpoint still serves the node port.
-  expectAll("ext", kNode1, 30062, "pod-a");
+  expectAll("ext", node1, 30062, "pod-a");
 }
 
 // "should respect internalTrafficPolicy=Local Pod to Pod"
-TEST_F(EndpointSetsE2E, InternalTrafficPolicyLocalPodToPod) {
-  const std::string vip = "198.19.14.5";
+TEST_P(EndpointSetsFamilyE2E, InternalTrafficPolicyLocalPodToPod) {
+  const std::string vip = fam().vip(14, 5), podA = fam().podA, podC = fam().podC;
   const std::string local = "  internalTrafficPolicy: Local\n";
   writeManifest("es-itp.yaml", service("es-itp", vip, kTcp80,
-                                       {ready(kPodA, "node1"), ready(kPodC, "node2")}, 8080, "TCP",
+                                       {ready(podA, "node1"), ready(podC, "node2")}, 8080, "TCP",
                                        local));
   ASSERT_EQ(until("cl", "tcp", vip, 80, "pod-a").name, "pod-a");
   expectAll("cl", vip, 80, "pod-a", 12);
@@ -200,12 +209,12 @@ TEST_F(EndpointSetsE2E, InternalTrafficPolicyLocalPodToPod) {
   expectAll("c", vip, 80, "pod-c", 12);
   // node1 has no endpoint left: its pods' packets are dropped, not refused.
   writeManifest("es-itp.yaml",
-                service("es-itp", vip, kTcp80, {ready(kPodC, "node2")}, 8080, "TCP", local));
+                service("es-itp", vip, kTcp80, {ready(podC, "node2")}, 8080, "TCP", local));
   Answer a = untilDropped("cl", vip, 80);
   EXPECT_EQ(a.rc, 4) << a;
   expectAll("c", vip, 80, "pod-c");
   // With Cluster again, node1 reaches node2's endpoint.
-  writeManifest("es-itp.yaml", service("es-itp", vip, kTcp80, {ready(kPodC, "node2")}, 8080, "TCP"));
+  writeManifest("es-itp.yaml", service("es-itp", vip, kTcp80, {ready(podC, "node2")}, 8080, "TCP"));
   EXPECT_EQ(until("cl", "tcp", vip, 80, "pod-c").name, "pod-c");
 }
 
@@ -214,18 +223,18 @@ TEST_F(EndpointSetsE2E, InternalTrafficPolicyLocalPodToPod) {
 // the server pod is deleted (its endpoint leaves) and a new one comes up
 // on the same node. The client's packets reach the new pod at once, with
 // no conntrack entry left pointing at the old one.
-TEST_F(EndpointSetsE2E, PreserveUdpTrafficWhenServerPodCyclesForAClusterIPService) {
-  const std::string vip = "198.19.14.6";
+TEST_P(EndpointSetsFamilyE2E, PreserveUdpTrafficWhenServerPodCyclesForAClusterIPService) {
+  const std::string vip = fam().vip(14, 6), podA = fam().podA, podB = fam().podB;
   const std::string ports = "[{name: p, port: 53, targetPort: 5353, protocol: UDP}]";
-  writeManifest("es-udp.yaml", service("es-udp", vip, ports, {ready(kPodA, "node1")}, 5353, "UDP"));
+  writeManifest("es-udp.yaml", service("es-udp", vip, ports, {ready(podA, "node1")}, 5353, "UDP"));
   ASSERT_EQ(until("cl", "udp", vip, 53, "pod-a").name, "pod-a");
   const std::string py = runDir() + "/es_udp.py";
   std::ofstream(py) << R"PY(
 import socket, sys, time
 ip, port, sport, n, iv = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", sport))
+s.bind(("::" if ":" in ip else "0.0.0.0", sport))
 s.connect((ip, port))
 s.settimeout(iv)
 for i in range(n):
@@ -248,7 +257,7 @@ for i in range(n):
   writeManifest("es-udp.yaml", service("es-udp", vip, ports, {}, 5353, "UDP"));
   std::this_thread::sleep_for(1s);
   // ... and its replacement (pod b, same node) becomes ready.
-  writeManifest("es-udp.yaml", service("es-udp", vip, ports, {ready(kPodB, "node1")}, 5353, "UDP"));
+  writeManifest("es-udp.yaml", service("es-udp", vip, ports, {ready(podB, "node1")}, 5353, "UDP"));
   std::this_thread::sleep_for(6s);
   std::ifstream in(out);
   std::stringstream ss;
@@ -273,10 +282,6 @@ for i in range(n):
 // endpoint. The old endpoint (pod a) is still up here, so without the
 // sweep the socket would keep getting answers from it.
 // In both families (the sweep walks IPv4 and IPv6 UDP sockets).
-class EndpointSetsFamilyE2E : public EndpointSetsE2E,
-                              public ::testing::WithParamInterface<Family> {};
-INSTANTIATE_TEST_SUITE_P(ByFamily, EndpointSetsFamilyE2E, kFamilies, familyName);
-
 TEST_P(EndpointSetsFamilyE2E, NodeConnectedUdpSocketPinnedToARemovedEndpointIsDestroyed) {
   const bool v6 = GetParam() == Family::IPv6;
   const std::string vip = v6 ? "2001:db8:ffff::e07" : "198.19.14.7";

@@ -1,5 +1,6 @@
 // Changes while running: endpoint changes, service removal, agent restarts under
-// traffic, and invalid manifests next to valid ones.
+// traffic (these in both families: ByFamily/ClusterFamilyTest.<case>/IPv4|IPv6),
+// and invalid manifests next to valid ones.
 #include <fstream>
 #include <future>
 #include <set>
@@ -16,8 +17,8 @@ long msSince(Clock::time_point t0) {
   return std::chrono::duration_cast<Ms>(Clock::now() - t0).count();
 }
 
-TEST_F(ClusterTest, EndpointsChangeWhileRunning) {
-  const std::string vip = "198.19.1.7";
+TEST_P(ClusterFamilyTest, EndpointsChangeWhileRunning) {
+  const std::string vip = fam().vip(1, 7);
   const std::string ports = "[{name: web, port: 80, targetPort: 8080, protocol: TCP}]";
   writeManifest("t07-change.yaml", serviceYaml("t07-change", vip, "tier: front", ports));
   ASSERT_TRUE(askUntil("a", "tcp", vip, 80, [](const Answer& a) { return a.ok(); }).ok());
@@ -45,7 +46,7 @@ TEST_F(ClusterTest, EndpointsChangeWhileRunning) {
   ASSERT_EQ(rc2, 0);
   for (const auto& a : after) {
     EXPECT_EQ(a.name, "pod-c") << a;
-    EXPECT_EQ(a.clientIp, kPodA) << a;
+    EXPECT_EQ(a.clientIp, fam().podA) << a;
   }
 
   // Service file deleted: the ClusterIP is no longer answered by any pod
@@ -74,8 +75,8 @@ bool agentAlive(int pid) {
   return p != std::string::npos && p + 2 < st.size() && st[p + 2] != 'Z' && st[p + 2] != 'X';
 }
 
-TEST_F(ClusterTest, AgentRestartDuringTraffic) {
-  const std::string vip = "198.19.1.11";
+TEST_P(ClusterFamilyTest, AgentRestartDuringTraffic) {
+  const std::string vip = fam().vip(1, 11);
   writeManifest("t11-restart.yaml",
                 serviceYaml("t11-restart", vip, "name: c",
                             "[{name: iperf, port: 5201, targetPort: 5201, protocol: TCP},"
@@ -94,8 +95,8 @@ TEST_F(ClusterTest, AgentRestartDuringTraffic) {
   });
   // both flows are live at pod c before the agent goes: iperf3's control and
   // data connections from pod a, the held connection from pod b
-  auto flowsLive = [] {
-    return established("c", 5201, kPodA) >= 2 && established("c", 8080, kPodB) >= 1;
+  auto flowsLive = [&] {
+    return established("c", 5201, fam().podA) >= 2 && established("c", 8080, fam().podB) >= 1;
   };
   ASSERT_TRUE(waitFor(flowsLive, Ms(5000), Ms(100)))
       << "iperf3 / hold never connected through " << vip << ": "
@@ -138,7 +139,7 @@ TEST_F(ClusterTest, AgentRestartDuringTraffic) {
   // new connections work after the restarts, and the control socket answers
   Answer after = askUntil("a", "tcp", vip, 80, [](const Answer& a) { return a.ok(); });
   EXPECT_EQ(after.name, "pod-c") << after;
-  EXPECT_EQ(after.clientIp, kPodA) << after;
+  EXPECT_EQ(after.clientIp, fam().podA) << after;
   ShResult svc;
   ASSERT_TRUE(waitFor([&] {
     svc = ferryctl("node1", "get services");
