@@ -42,10 +42,10 @@ def greet(s, t=3.0):
         return "error %s" % e.strerror
     return buf.decode().strip()
 
-def tcp_from(port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def tcp_from(port, v6=False):
+    s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", port))
+    s.bind(("::" if v6 else "0.0.0.0", port))
     return s
 
 if mode == "udpflow":  # ip port srcport count interval_ms
@@ -83,7 +83,8 @@ elif mode == "twoconn":  # ip1 ip2 port srcport
         s.close()
 elif mode == "reuse":  # vip vport direct dport srcport rst|fin
     vip, vport, dip, dport, sport, how = sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
-    s = tcp_from(sport)
+    v6 = ":" in vip
+    s = tcp_from(sport, v6)
     s.settimeout(3)
     s.connect((vip, vport))
     print("svc", greet(s), flush=True)
@@ -95,7 +96,7 @@ elif mode == "reuse":  # vip vport direct dport srcport rst|fin
         greet(s)  # until the server's FIN
         s.close()
     time.sleep(0.2)
-    d = tcp_from(sport)
+    d = tcp_from(sport, v6)
     d.settimeout(3)
     t0 = time.monotonic()
     try:
@@ -270,21 +271,35 @@ TEST_F(ConntrackE2E, TwoClusterIPsOneBackendOneSourcePort) {
   EXPECT_EQ(got[1].rfind("2 pod-c " + std::string(kCl) + ":", 0), 0u) << r.out;
 }
 
+// ConntrackE2E in one IP family (ByFamily/ConntrackFamilyE2E.<case>/IPv4|IPv6):
+// the client is pod a (node1), which has an address in both families.
+class ConntrackFamilyE2E : public ConntrackE2E, public ::testing::WithParamInterface<Family> {
+ protected:
+  bool v6() const { return GetParam() == Family::IPv6; }
+  const FamilyAddrs& fam() const { return v6() ? kFamily6 : kFamily4; }
+};
+INSTANTIATE_TEST_SUITE_P(ByFamily, ConntrackFamilyE2E, kFamilies, familyName);
+
 // Case 3: through a ClusterIP, closed (RST, then FIN), then directly to
-// the pod from the same source port: connects at once.
-TEST_F(ConntrackE2E, DirectConnectionFromThePortOfAClosedServiceConnection) {
+// the pod from the same source port: connects at once, from that port
+// (the closed flow's reply tuple is taken over, not remapped).
+TEST_P(ConntrackFamilyE2E, DirectConnectionFromThePortOfAClosedServiceConnection) {
   const std::string ports = "[{name: p, port: 80, targetPort: 8080, protocol: TCP}]";
-  writeManifest("ct-vd.yaml", sliceService("vd", "198.19.10.7", ports, {kPodC}, "node2", 8080, "TCP"));
-  ASSERT_TRUE(waitUp("cl", "tcp", "198.19.10.7", 80).ok());
+  const std::string vip = fam().vip(10, 7);
+  std::string yaml = sliceService("vd", vip, ports, {fam().podC}, "node2", 8080, "TCP");
+  if (v6()) yaml.replace(yaml.find("addressType: IPv4"), 17, "addressType: IPv6");
+  writeManifest("ct-vd.yaml", yaml);
+  ASSERT_TRUE(waitUp("a", "tcp", vip, 80).ok());
   int port = 43080;
   for (const char* how : {"rst", "fin"}) {
-    ShResult r = py("cl", std::string("reuse 198.19.10.7 80 ") + kPodC + " 8080 " +
-                              std::to_string(port++) + " " + how);
+    ShResult r = py("a", "reuse " + vip + " 80 " + fam().podC + " 8080 " + std::to_string(port) +
+                             " " + how);
     auto got = lines(r.out);
     ASSERT_EQ(got.size(), 2u) << how << ": " << r.out;
     EXPECT_EQ(got[0].rfind("svc pod-c", 0), 0u) << how << ": " << r.out;
-    EXPECT_EQ(got[1].rfind("direct pod-c " + std::string(kCl) + ":", 0), 0u)
-        << how << ": the direct connection must connect at once: " << r.out;
+    EXPECT_EQ(got[1].rfind("direct pod-c " + hostPort(fam().podA, port) + " ", 0), 0u)
+        << how << ": the direct connection must connect at once, from its own port: " << r.out;
+    ++port;
   }
 }
 
