@@ -50,15 +50,21 @@ static __noinline int ext6_reject(struct __sk_buff *skb, const struct pkt6 *p)
 
 /* An ICMPv6 error about a flow this node source-NATed towards another
  * node's endpoint: back to the client, translated (ext_in_icmp for
- * IPv6). A frame of its own, beside ext6_in_apply's, for the stack. */
-static __noinline int ext6_in_icmp(struct __sk_buff *skb, const struct pkt6 *p)
+ * IPv6). Called by ferry_ext_in itself when ext6_in found ICMPv6
+ * (EXT6_IN_ICMP), not by ext6_in: its frame is too large to sit on top
+ * of ext6_in's within the 512-byte stack, so it parses the frame again. */
+static __noinline int ext6_in_icmp(struct __sk_buff *skb)
 {
 	union ferry_addr saddr = {}, daddr = {};
 	__u64 now = ferry_now(config_get());
 	struct bpf_fib_lookup fib;
+	struct pkt6 p;
 	int stat, rc;
 
-	stat = icmp6_xlate_skb(skb, p, ICMP4_REPLY, FERRY_CT_F_EXTERNAL | FERRY_CT_F_SNAT,
+	/* p is filled only for ICMPv6 (reading the rest would be undefined) */
+	if (PKT6_PARSE(skb, &p) != FERRY_STAT_PASS || p.proto != IPPROTO_ICMPV6)
+		return tc_verdict(FERRY_HOOK_EXT_TC_IN, FERRY_STAT_PASS);
+	stat = icmp6_xlate_skb(skb, &p, ICMP4_REPLY, FERRY_CT_F_EXTERNAL | FERRY_CT_F_SNAT,
 			       FERRY_CT_F_EXTERNAL | FERRY_CT_F_SNAT, now, &daddr);
 	if (stat != FERRY_STAT_ICMP_RELATED)
 		return tc_verdict(FERRY_HOOK_EXT_TC_IN, stat);
@@ -105,8 +111,12 @@ static __noinline int ext6_in_apply(struct __sk_buff *skb, const struct pkt6 *p,
 	return ext_in_send(skb, &fib, rc);
 }
 
+/* ext6_in's answer for an ICMPv6 packet: ext6_in_icmp's to handle. No
+ * tc verdict has this value. */
+#define EXT6_IN_ICMP (-100)
+
 /* An IPv6 frame: ext6_plan, then as for IPv4 (ICMPv6 errors about
- * SNATed flows go back to the client translated). */
+ * SNATed flows go back to the client translated: EXT6_IN_ICMP). */
 static __noinline int ext6_in(struct __sk_buff *skb)
 {
 	const struct ferry_config *cfg = config_get();
@@ -117,7 +127,7 @@ static __noinline int ext6_in(struct __sk_buff *skb)
 
 	stat = ext6_frag(&p, PKT6_PARSE(skb, &p));
 	if (stat == FERRY_STAT_PASS && p.proto == IPPROTO_ICMPV6)
-		return ext6_in_icmp(skb, &p);
+		return EXT6_IN_ICMP;
 	if (stat != FERRY_STAT_FWD_NEW)
 		return tc_verdict(FERRY_HOOK_EXT_TC_IN, stat);
 	now = ferry_now(cfg);
@@ -186,7 +196,11 @@ static __noinline int ext4_in(struct __sk_buff *skb)
 SEC("tc")
 int ferry_ext_in(struct __sk_buff *skb)
 {
-	if (skb->protocol == bpf_htons(ETH_P_IPV6))
-		return ext6_in(skb);
+	int verdict;
+
+	if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		verdict = ext6_in(skb);
+		return verdict == EXT6_IN_ICMP ? ext6_in_icmp(skb) : verdict;
+	}
 	return ext4_in(skb);
 }

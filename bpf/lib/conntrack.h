@@ -52,10 +52,16 @@ static __always_inline int ct_alive(const struct ferry_ct_value *v, __u64 now)
 	return v->expires_ns > now;
 }
 
+/* A TCP SYN without ACK or RST: the only packet that opens a flow. */
+static __always_inline int tcp_flags_bare_syn(__u8 proto, __u8 tcp_flags)
+{
+	return proto == IPPROTO_TCP &&
+	       (tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_RST)) == TCP_FLAG_SYN;
+}
+
 static __always_inline int tcp_bare_syn(const struct pkt4 *p)
 {
-	return p->proto == IPPROTO_TCP &&
-	       (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_RST)) == TCP_FLAG_SYN;
+	return tcp_flags_bare_syn(p->proto, p->tcp_flags);
 }
 
 /* Extends an entry's life, at most once per ct_refresh_ns; a FIN or RST

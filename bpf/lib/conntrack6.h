@@ -3,8 +3,8 @@
  * conntrack.h (FWD and REV entries holding each other's tuple, the
  * membership check on every packet, a unique reply tuple with a remapped
  * source port on a clash, a closed flow replaced by a new SYN) on 128-bit
- * addresses, in the same ferry_ct map. Not yet for IPv6: null bindings of
- * direct flows (ct4_direct); a direct IPv6 flow is not tracked. */
+ * addresses, in the same ferry_ct map, and the null bindings of direct
+ * flows from pods (ct6_direct, as ct4_direct). */
 #ifndef FERRY_BPF_CONNTRACK6_H
 #define FERRY_BPF_CONNTRACK6_H
 
@@ -53,8 +53,24 @@ struct xlate6 {
 
 static __always_inline int tcp6_bare_syn(const struct pkt6 *p)
 {
-	return p->proto == IPPROTO_TCP &&
-	       (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_RST)) == TCP_FLAG_SYN;
+	return tcp_flags_bare_syn(p->proto, p->tcp_flags);
+}
+
+static __always_inline void xlate6_forward(struct xlate6 *x, const struct flow6 *f)
+{
+	x->saddr = f->saddr;
+	x->sport = f->sport;
+	x->daddr = f->baddr;
+	x->dport = f->bport;
+}
+
+/* Reply: back to the frontend and the client's own tuple (xlate4_reply). */
+static __always_inline void xlate6_reply(struct xlate6 *x, const struct ferry_ct_value *ct)
+{
+	x->saddr = ct->nat_addr;
+	x->sport = ct->nat_port;
+	x->daddr = ct->alt_addr;
+	x->dport = ct->alt_port;
 }
 
 static __always_inline void ct6_value(struct ferry_ct_value *v, const union ferry_addr *nat_addr,
@@ -160,15 +176,43 @@ static __always_inline int ct6_create(const struct pkt6 *p, struct flow6 *f, __u
 	return 0;
 }
 
+/* Uses a live FWD entry for packet p: refreshes both directions (see
+ * ct4_use_fwd). */
+static __always_inline void ct6_use_fwd(const struct pkt6 *p, struct ferry_ct_value *ct,
+					struct flow6 *f, __u64 now)
+{
+	__u64 old_expiry = ct->expires_ns;
+	__u16 old_flags = ct->flags;
+
+	ct_refresh(ct, p->proto, p->tcp_flags, now);
+	f->baddr = ct->nat_addr;
+	f->bport = ct->nat_port;
+	f->saddr = ct->alt_addr;
+	f->sport = ct->alt_port;
+	f->backend_id = ct->backend_id;
+	f->svc_id = ct->svc_id;
+	f->flags = ct->flags;
+	if (ct->expires_ns != old_expiry || ct->flags != old_flags) {
+		/* keep the reply direction alive with the forward one */
+		struct ferry_ct_value *rev;
+		struct ferry_ct_key key;
+
+		ct6_key(&key, &f->baddr, &f->saddr, f->bport, f->sport, p->proto, FERRY_CT_REV);
+		rev = bpf_map_lookup_elem(&ferry_ct, &key);
+		if (rev) {
+			rev->expires_ns = ct->expires_ns;
+			rev->flags = ct->flags;
+		}
+	}
+}
+
 /* Forward lookup (see ct4_lookup_fwd): 1 with *f filled when an
  * established flow of svc_id goes on; *stat names what was found. */
 static __always_inline int ct6_lookup_fwd(const struct pkt6 *p, __u64 now, __u32 svc_id,
 					  struct flow6 *f, int *stat)
 {
-	struct ferry_ct_value *ct, *rev;
+	struct ferry_ct_value *ct;
 	struct ferry_ct_key key;
-	__u64 old_expiry;
-	__u16 old_flags;
 
 	*stat = FERRY_STAT_FWD_NEW;
 	ct6_key(&key, &p->saddr, &p->daddr, p->sport, p->dport, p->proto, FERRY_CT_FWD);
@@ -185,25 +229,7 @@ static __always_inline int ct6_lookup_fwd(const struct pkt6 *p, __u64 now, __u32
 		*stat = FERRY_STAT_FWD_RESELECT;
 		return 0;
 	}
-	old_expiry = ct->expires_ns;
-	old_flags = ct->flags;
-	ct_refresh(ct, p->proto, p->tcp_flags, now);
-	f->baddr = ct->nat_addr;
-	f->bport = ct->nat_port;
-	f->saddr = ct->alt_addr;
-	f->sport = ct->alt_port;
-	f->backend_id = ct->backend_id;
-	f->svc_id = ct->svc_id;
-	f->flags = ct->flags;
-	if (ct->expires_ns != old_expiry || ct->flags != old_flags) {
-		/* keep the reply direction alive with the forward one */
-		ct6_key(&key, &f->baddr, &f->saddr, f->bport, f->sport, p->proto, FERRY_CT_REV);
-		rev = bpf_map_lookup_elem(&ferry_ct, &key);
-		if (rev) {
-			rev->expires_ns = ct->expires_ns;
-			rev->flags = ct->flags;
-		}
-	}
+	ct6_use_fwd(p, ct, f, now);
 	*stat = FERRY_STAT_FWD_ESTABLISHED;
 	return 1;
 }
@@ -241,6 +267,49 @@ static __always_inline void ct6_use_rev(const struct pkt6 *p, struct ferry_ct_va
 		fwd->expires_ns = rev->expires_ns;
 		fwd->flags = rev->flags;
 	}
+}
+
+/* A direct IPv6 flow from a pod (aimed at no frontend): identity entries
+ * and, when its reply tuple is held by a live translated flow, a null
+ * binding with a remapped source port. The rules and returns of
+ * ct4_direct. */
+static __always_inline int ct6_direct(const struct pkt6 *p, __u64 now, struct xlate6 *x)
+{
+	struct ferry_ct_value *ct;
+	struct ferry_ct_key key;
+	struct flow6 f;
+	int stat, result = FERRY_STAT_PASS;
+
+	ct6_key(&key, &p->saddr, &p->daddr, p->sport, p->dport, p->proto, FERRY_CT_FWD);
+	ct = bpf_map_lookup_elem(&ferry_ct, &key);
+	if (ct && ct_alive(ct, now) && (ct->flags & FERRY_CT_F_NULLBIND)) {
+		if (!((ct->flags & FERRY_CT_F_CLOSING) && tcp6_bare_syn(p))) {
+			ct6_use_fwd(p, ct, &f, now);
+			xlate6_forward(x, &f);
+			return f.sport == p->sport ? FERRY_STAT_PASS : FERRY_STAT_NULLBIND;
+		}
+		ct6_kill_fwd(p, ct);
+	}
+	if (p->proto == IPPROTO_TCP && !tcp6_bare_syn(p))
+		return FERRY_STAT_PASS;
+	/* this packet's reply tuple */
+	ct6_key(&key, &p->daddr, &p->saddr, p->dport, p->sport, p->proto, FERRY_CT_REV);
+	ct = bpf_map_lookup_elem(&ferry_ct, &key);
+	if (ct && (!ct_alive(ct, now) || (ct->flags & FERRY_CT_F_CLOSING))) {
+		ct6_kill_rev(&key, ct);
+		result = FERRY_STAT_CT_REPLACED;
+	}
+	__builtin_memset(&f, 0, sizeof(f));
+	f.baddr = p->daddr;
+	f.bport = p->dport;
+	f.saddr = p->saddr;
+	f.sport = p->sport;
+	f.flags = FERRY_CT_F_NULLBIND;
+	stat = ct6_create(p, &f, now);
+	if (stat)
+		return stat;
+	xlate6_forward(x, &f);
+	return f.sport == p->sport ? result : FERRY_STAT_NULLBIND;
 }
 
 #endif

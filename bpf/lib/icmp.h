@@ -12,7 +12,10 @@
  * checksum over all of these changes.
  *
  * Only errors whose outer and embedded IP headers carry no options are
- * translated; others pass untouched. */
+ * translated; others pass untouched. A quoted first fragment (offset 0,
+ * MF set) carries the ports and is translated like any quote; a quoted
+ * later fragment carries none and passes untouched (why ferry_frags
+ * cannot lend them: icmp6.h). */
 #ifndef FERRY_BPF_ICMP_H
 #define FERRY_BPF_ICMP_H
 

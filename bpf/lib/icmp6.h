@@ -15,11 +15,21 @@
  * right when the whole TCP header is quoted (Linux quotes as much as
  * fits in 1280 bytes); UDP's is always within the 8 bytes quoted.
  *
- * Only errors whose outer header is followed directly by ICMPv6 and
- * whose embedded header directly by TCP or UDP (no extension headers,
- * so no embedded fragment header either) are translated; others, and
- * quotes shorter than the embedded IPv6 header and 8 bytes, pass
- * untouched. */
+ * The quoted packet's extension headers (hop-by-hop, routing,
+ * destination options, fragment) are skipped as parse6 skips the outer
+ * ones, bounded the same way, and left as they are. A quoted first
+ * fragment (offset 0, M set) carries the ports: it is translated like
+ * any other quote. A quoted later fragment carries none, and is left
+ * untouched: ferry_frags (frag.h) could lend it its ports, but its
+ * entries are keyed by the fragments' addresses before translation, and
+ * a quote holds them after it (client -> backend, frontend -> client),
+ * so a lookup would need the frontend the quote does not name; routers
+ * quote a later fragment only for packet too big on a later fragment,
+ * which the sender's PMTU cache handles from the first one's error.
+ *
+ * Only errors whose outer header is followed directly by ICMPv6 are
+ * translated; others, quotes cut inside their extension headers or
+ * shorter than 8 bytes of TCP/UDP, pass untouched. */
 #ifndef FERRY_BPF_ICMP6_H
 #define FERRY_BPF_ICMP6_H
 
@@ -56,21 +66,54 @@ struct icmp6_inner {
 	__u8 l4_full; /* the whole TCP header (with its checksum) is quoted */
 };
 
-/* Is this an ICMPv6 error we translate, and what flow does it quote? */
+/* Is this an ICMPv6 error we translate, and what flow does it quote?
+ * in->proto is the quoted L4 protocol (past its extension headers). */
 static __always_inline int icmp6_err_inner(const struct icmp6_err *h, struct icmp6_inner *in)
 {
 	if (h->icmp.type < ICMPV6_DEST_UNREACH || h->icmp.type > ICMPV6_PARAMPROB)
 		return 0;
 	if ((h->in_ip.vtc >> 4) != 6)
 		return 0;
-	if (h->in_ip.nexthdr != IPPROTO_TCP && h->in_ip.nexthdr != IPPROTO_UDP)
+	if (in->proto != IPPROTO_TCP && in->proto != IPPROTO_UDP)
 		return 0;
 	in->saddr = h->in_ip.saddr;
 	in->daddr = h->in_ip.daddr;
 	in->sport = *(__be16 *)&h->in_l4[0];
 	in->dport = *(__be16 *)&h->in_l4[2];
-	in->proto = h->in_ip.nexthdr;
 	return 1;
+}
+
+/* Skips the quoted packet's extension headers from offset off (just past
+ * its IPv6 header) as parse6 does: at most IPV6_EXT_MAX of them, within
+ * IPV6_HDRS_MAX bytes, none past `end` (the last byte quoted + 1).
+ * Returns the offset of the quoted L4 header with *proto its protocol,
+ * or 0: cut short, too many or too long, or a later fragment (no
+ * ports). */
+static __always_inline __u32 icmp6_in_l4_off(struct __sk_buff *skb, __u32 off, __u32 end,
+					     __u8 *proto)
+{
+	__u32 first = off;
+	__u8 nh = *proto, ext[4];
+	int i;
+
+	for (i = 0; i < IPV6_EXT_MAX; i++) {
+		if (nh != IPV6_NH_HOP && nh != IPV6_NH_ROUTING && nh != IPV6_NH_DSTOPTS &&
+		    nh != IPV6_NH_FRAGMENT)
+			break;
+		if (off - first > IPV6_HDRS_MAX - sizeof(struct ip6hdr) || off + 8 > end ||
+		    bpf_skb_load_bytes(skb, off, ext, sizeof(ext)))
+			return 0;
+		if (nh == IPV6_NH_FRAGMENT) {
+			if (ext[2] || (ext[3] & 0xf8)) /* fragment offset */
+				return 0;
+			off += 8;
+		} else {
+			off += ((__u32)ext[1] + 1) * 8;
+		}
+		nh = ext[0];
+	}
+	*proto = nh;
+	return off;
 }
 
 /* One address of the outer header: only the ICMPv6 checksum (its
@@ -101,26 +144,28 @@ static __always_inline void icmp6_in_rw(__u16 *icmpsum, __u16 *l4sum, union ferr
 }
 
 /* Rewrites the block: outer addresses to `outer`, the embedded tuple to
- * `inner`. Pure: works on a copy. */
+ * its reverse (the quoted packet went the other way). Pure: works on a
+ * copy. */
 static __always_inline void icmp6_err_rewrite(struct icmp6_err *h, const struct icmp6_inner *in,
-					      const struct xlate6 *outer, const struct xlate6 *inner)
+					      const struct xlate6 *outer)
 {
 	__u16 *icmpsum = (__u16 *)&h->icmp.checksum;
 	__u16 *l4sum = icmp_in_l4sum(h->in_l4, in->proto, in->l4_full);
 
 	icmp6_out_rw(icmpsum, &h->ip.saddr, &outer->saddr);
 	icmp6_out_rw(icmpsum, &h->ip.daddr, &outer->daddr);
-	icmp6_in_rw(icmpsum, l4sum, &h->in_ip.saddr, &inner->saddr);
-	icmp6_in_rw(icmpsum, l4sum, &h->in_ip.daddr, &inner->daddr);
-	icmp_in_rw16(icmpsum, l4sum, (__be16 *)&h->in_l4[0], inner->sport);
-	icmp_in_rw16(icmpsum, l4sum, (__be16 *)&h->in_l4[2], inner->dport);
+	icmp6_in_rw(icmpsum, l4sum, &h->in_ip.saddr, &outer->daddr);
+	icmp6_in_rw(icmpsum, l4sum, &h->in_ip.daddr, &outer->saddr);
+	icmp_in_rw16(icmpsum, l4sum, (__be16 *)&h->in_l4[0], outer->dport);
+	icmp_in_rw16(icmpsum, l4sum, (__be16 *)&h->in_l4[2], outer->sport);
 	icmp_in_udp0(icmpsum, l4sum, in->proto);
 }
 
-/* icmp_err_flow for IPv6: fills outer and inner translations. */
+/* icmp_err_flow for IPv6: fills the outer translation (the embedded
+ * one is its reverse). */
 static __always_inline struct ferry_ct_value *
 icmp6_err_lookup(const struct icmp6_inner *in, int dirs, __u16 want, __u16 want_mask, __u64 now,
-		 struct xlate6 *outer, struct xlate6 *inner)
+		 struct xlate6 *outer)
 {
 	struct ferry_ct_value *ct;
 	struct ferry_ct_key key;
@@ -140,51 +185,60 @@ icmp6_err_lookup(const struct icmp6_inner *in, int dirs, __u16 want, __u16 want_
 		outer->daddr = ct->nat_addr;
 		outer->dport = ct->nat_port;
 	}
-	inner->saddr = outer->daddr;
-	inner->sport = outer->dport;
-	inner->daddr = outer->saddr;
-	inner->dport = outer->sport;
 	return ct;
 }
 
 /* tc: translates an ICMPv6 error about a tracked flow in place. p is
  * parse6's result for an ICMPv6 packet (PASS with proto ICMPv6).
  * Returns ICMP_RELATED (translated; *out_daddr is the new outer
- * destination), PASS, or DROP_REWRITE. */
+ * destination), PASS, or DROP_REWRITE. The headers up to the quoted
+ * IPv6 header are read and written as one block, the quoted L4 header
+ * (8 bytes, or the 20 of a whole TCP header) as another, past any
+ * quoted extension headers. */
 static __always_inline int icmp6_xlate_skb(struct __sk_buff *skb, const struct pkt6 *p, int dirs,
 					   __u16 want, __u16 want_mask, __u64 now,
 					   union ferry_addr *out_daddr)
 {
+	const __u32 head = offsetof(struct icmp6_err, in_l4);
 	struct icmp6_inner in = {};
-	struct xlate6 outer, inner;
+	struct xlate6 outer;
 	struct icmp6_err h;
-	__u32 len = skb->len;
+	__u32 end, l4;
 
 	if (p->proto != IPPROTO_ICMPV6 || p->l4_off != p->l3_off + sizeof(struct ip6hdr) ||
-	    len < p->l3_off + ICMP6_ERR_MIN)
+	    skb->len < p->l3_off + ICMP6_ERR_MIN)
 		return FERRY_STAT_PASS;
 	__builtin_memset(&h, 0, sizeof(h));
-	if (len >= p->l3_off + sizeof(h)) {
-		if (bpf_skb_load_bytes(skb, p->l3_off, &h, sizeof(h)))
+	if (bpf_skb_load_bytes(skb, p->l3_off, &h, head))
+		return FERRY_STAT_PASS;
+	end = p->l3_off + sizeof(h.ip) + bpf_ntohs(h.ip.payload_len);
+	if (end > skb->len)
+		end = skb->len;
+	in.proto = h.in_ip.nexthdr;
+	l4 = icmp6_in_l4_off(skb, p->l3_off + head, end, &in.proto);
+	if (!l4 || l4 + 8 > end)
+		return FERRY_STAT_PASS;
+	in.l4_full = l4 + sizeof(h.in_l4) <= end;
+	if (in.l4_full) {
+		if (bpf_skb_load_bytes(skb, l4, h.in_l4, sizeof(h.in_l4)))
 			return FERRY_STAT_PASS;
-		in.l4_full = bpf_ntohs(h.ip.payload_len) >= sizeof(h) - sizeof(h.ip);
-	} else if (bpf_skb_load_bytes(skb, p->l3_off, &h, ICMP6_ERR_MIN)) {
+	} else if (bpf_skb_load_bytes(skb, l4, h.in_l4, 8)) {
 		return FERRY_STAT_PASS;
 	}
-	if (bpf_ntohs(h.ip.payload_len) < ICMP6_ERR_MIN - sizeof(h.ip))
-		return FERRY_STAT_PASS;
 	if (!icmp6_err_inner(&h, &in))
 		return FERRY_STAT_PASS;
 	/* A TCP header is whole only if its data offset fits what is quoted. */
 	if (in.proto == IPPROTO_TCP && in.l4_full && (h.in_l4[12] >> 4) < 5)
 		in.l4_full = 0;
-	if (!icmp6_err_lookup(&in, dirs, want, want_mask, now, &outer, &inner))
+	if (!icmp6_err_lookup(&in, dirs, want, want_mask, now, &outer))
 		return FERRY_STAT_PASS;
-	icmp6_err_rewrite(&h, &in, &outer, &inner);
+	icmp6_err_rewrite(&h, &in, &outer);
+	if (bpf_skb_store_bytes(skb, p->l3_off, &h, head, 0))
+		return FERRY_STAT_DROP_REWRITE;
 	if (in.l4_full) {
-		if (bpf_skb_store_bytes(skb, p->l3_off, &h, sizeof(h), 0))
+		if (bpf_skb_store_bytes(skb, l4, h.in_l4, sizeof(h.in_l4), 0))
 			return FERRY_STAT_DROP_REWRITE;
-	} else if (bpf_skb_store_bytes(skb, p->l3_off, &h, ICMP6_ERR_MIN, 0)) {
+	} else if (bpf_skb_store_bytes(skb, l4, h.in_l4, 8, 0)) {
 		return FERRY_STAT_DROP_REWRITE;
 	}
 	*out_daddr = h.ip.daddr;

@@ -4,8 +4,8 @@
  * lb_select (the same selection as IPv4), replies translated back,
  * hairpin through the node's IPv6 address (ferry_config.snat6), and
  * "no endpoints" refused with ICMPv6 port unreachable, and ICMPv6 errors
- * about translated flows translated back (icmp6.h).
- * Not yet for IPv6: null bindings of direct flows. */
+ * about translated flows translated back (icmp6.h), and direct flows
+ * kept apart from translated ones (null bindings, ct6_direct). */
 #ifndef FERRY_BPF_SVC6_TC_H
 #define FERRY_BPF_SVC6_TC_H
 
@@ -38,7 +38,34 @@ static __always_inline int lb6_hairpin(struct __sk_buff *skb)
 	return FERRY_STAT_HAIRPIN;
 }
 
-/* Pod -> service (IPv6). Returns the stat that names the outcome. */
+/* A packet for no frontend (lb4_direct for IPv6): untouched, unless it
+ * is a direct flow whose reply tuple a translated flow holds. */
+static __always_inline int lb6_direct(struct __sk_buff *skb, const struct pkt6 *p, __u64 now)
+{
+	struct xlate6 x;
+	int stat;
+
+	/* a null binding remaps the source port, which a later fragment
+	 * does not carry; and a later fragment never starts a flow */
+	if (p->frag == PKT_FRAG_LATER)
+		return FERRY_STAT_FRAGMENT;
+	stat = ct6_direct(p, now, &x);
+	if (stat != FERRY_STAT_NULLBIND)
+		return stat; /* untouched (identity entries) or dropped */
+	if (nat6_apply(skb, p, &x))
+		return FERRY_STAT_DROP_REWRITE;
+	return stat;
+}
+
+/* Answers of the pod paths that the entry program hands to a subprogram
+ * of its own, each with its own stack frame (no tc verdict and no stat
+ * has these values): an ICMPv6 packet (pod6_icmp), a packet for no
+ * frontend (pod6_direct). The subprogram parses the frame again. */
+#define POD6_ICMP (-100)
+#define POD6_DIRECT (-101)
+
+/* Pod -> service (IPv6); POD6_DIRECT for a packet aimed at no
+ * frontend. Returns the stat that names the outcome. */
 static __always_inline int lb6_forward(struct __sk_buff *skb, const struct pkt6 *p,
 				       const struct ferry_config *cfg)
 {
@@ -55,7 +82,7 @@ static __always_inline int lb6_forward(struct __sk_buff *skb, const struct pkt6 
 	 * NodePort on an address of this node (svc_lookup_frontend) */
 	svc = svc_lookup_frontend(&p->daddr, p->dport, p->proto, 1, &fe);
 	if (!svc)
-		return FERRY_STAT_PASS;
+		return POD6_DIRECT;
 	__builtin_memset(&f, 0, sizeof(f));
 	if (!ct6_lookup_fwd(p, now, svc->svc_id, &f, &stat)) {
 		/* a FIN or RST of an untracked flow starts nothing, nor does
@@ -93,10 +120,7 @@ static __always_inline int lb6_forward(struct __sk_buff *skb, const struct pkt6 
 		if (err)
 			return err;
 	}
-	x.saddr = f.saddr;
-	x.sport = f.sport;
-	x.daddr = f.baddr;
-	x.dport = f.bport;
+	xlate6_forward(&x, &f);
 	if (nat6_apply(skb, p, &x))
 		return FERRY_STAT_DROP_REWRITE;
 	if (f.flags & FERRY_CT_F_HAIRPIN)
@@ -123,10 +147,7 @@ static __always_inline int lb6_reverse(struct __sk_buff *skb, const struct pkt6 
 	ct6_use_rev(p, ct, now);
 	if ((ct->flags & (FERRY_CT_F_NULLBIND | FERRY_CT_F_REMAP)) == FERRY_CT_F_NULLBIND)
 		return FERRY_STAT_PASS;
-	x.saddr = ct->nat_addr;
-	x.sport = ct->nat_port;
-	x.daddr = ct->alt_addr;
-	x.dport = ct->alt_port;
+	xlate6_reply(&x, ct);
 	if (nat6_apply(skb, p, &x))
 		return FERRY_STAT_DROP_REWRITE;
 	if (hairpin)
@@ -135,20 +156,17 @@ static __always_inline int lb6_reverse(struct __sk_buff *skb, const struct pkt6 
 }
 
 /* from_pod for an IPv6 frame: a hairpin reply (addressed to the node)
- * is caught before the stack would deliver it locally; the pod's own
- * ICMPv6 errors are about a flow it served (a backend's port
- * unreachable) or about a reply it got (a client's). */
+ * is caught before the stack would deliver it locally; a packet for no
+ * frontend is POD6_DIRECT, ICMPv6 POD6_ICMP. Returns a stat. */
 static __always_inline int pod6_from(struct __sk_buff *skb, const struct ferry_config *cfg)
 {
 	const union ferry_addr *snat;
-	union ferry_addr daddr;
 	struct pkt6 p;
 	int stat;
 
 	stat = frag6_ports(&p, PKT6_PARSE(skb, &p));
 	if (stat == FERRY_STAT_PASS && p.proto == IPPROTO_ICMPV6)
-		return icmp6_xlate_skb(skb, &p, ICMP4_REPLY | ICMP4_ORIG, 0, 0, ferry_now(cfg),
-				       &daddr);
+		return POD6_ICMP;
 	if (stat != FERRY_STAT_FWD_NEW)
 		return stat;
 	snat = snat6_addr(cfg);
@@ -160,21 +178,49 @@ static __always_inline int pod6_from(struct __sk_buff *skb, const struct ferry_c
 	return lb6_forward(skb, &p, cfg);
 }
 
-/* to_pod for an IPv6 frame: replies of every backend, and ICMPv6
- * errors about the pod's translated flows (packet too big, port
- * unreachable). */
+/* to_pod for an IPv6 frame: replies of every backend; ICMPv6 is
+ * POD6_ICMP. Returns a stat. */
 static __always_inline int pod6_to(struct __sk_buff *skb, const struct ferry_config *cfg)
 {
-	union ferry_addr daddr;
 	struct pkt6 p;
 	int stat;
 
 	stat = frag6_ports(&p, PKT6_PARSE(skb, &p));
 	if (stat == FERRY_STAT_PASS && p.proto == IPPROTO_ICMPV6)
-		return icmp6_xlate_skb(skb, &p, ICMP4_REPLY, 0, 0, ferry_now(cfg), &daddr);
+		return POD6_ICMP;
 	if (stat != FERRY_STAT_FWD_NEW)
 		return stat;
 	return lb6_reverse(skb, &p, cfg, 0);
+}
+
+/* A packet from a pod for no frontend (POD6_DIRECT): lb6_direct. */
+static __always_inline int pod6_direct(struct __sk_buff *skb, const struct ferry_config *cfg)
+{
+	struct pkt6 p;
+
+	if (frag6_ports(&p, PKT6_PARSE(skb, &p)) != FERRY_STAT_FWD_NEW)
+		return FERRY_STAT_PASS;
+	return lb6_direct(skb, &p, ferry_now(cfg));
+}
+
+/* An ICMPv6 packet on a pod's veth: an error about a translated flow is
+ * translated back (icmp6.h). From the pod (dirs ICMP4_REPLY |
+ * ICMP4_ORIG) it is about a flow it served (a backend's port
+ * unreachable) or about a reply it got (a client's); to the pod
+ * (ICMP4_REPLY) it is about its own translated flow (packet too big,
+ * port unreachable). Parses the frame again (see POD6_ICMP). Returns a
+ * stat. */
+static __always_inline int pod6_icmp(struct __sk_buff *skb, const struct ferry_config *cfg,
+				     int dirs)
+{
+	union ferry_addr daddr;
+	struct pkt6 p;
+
+	/* p is filled only for ICMPv6: clang takes a read of the rest as
+	 * undefined, which the verifier refuses */
+	if (PKT6_PARSE(skb, &p) != FERRY_STAT_PASS || p.proto != IPPROTO_ICMPV6)
+		return FERRY_STAT_PASS;
+	return icmp6_xlate_skb(skb, &p, dirs, 0, 0, ferry_now(cfg), &daddr);
 }
 
 #endif

@@ -162,46 +162,53 @@ TEST_F(ConntrackTest, SynOnClosedTupleStartsANewFlow) {
 }
 
 // Issue 10 case 3: through the ClusterIP, closed, then directly to the
-// pod from the same port: the direct flow's replies are its own.
-TEST_F(ConntrackTest, DirectConnectionAfterClosedTranslatedFlowIsUntouched) {
-  addBackend(1, kBackendB, 8080);
-  addService(kVip, 80, 6, {1});
+// pod from the same port: the direct flow's replies are its own. Both
+// families (IPv6: ct6_direct).
+class ConntrackFamilyTest : public DatapathFamilyTest {};
+
+TEST_P(ConntrackFamilyTest, DirectConnectionAfterClosedTranslatedFlowIsUntouched) {
+  addBackend(1, fam().backendB, 8080);
+  addService(fam().vip, 80, 6, {1});
   for (uint8_t close : {uint8_t(0x14), uint8_t(0x11)}) {
-    Pkt p;
+    Pkt p = toVip();
     run(Program::FromPod, build(p));
     if (close == 0x11) {  // FIN from both sides
       p.tcpFlags = 0x11;
       run(Program::FromPod, build(p));
-      run(Program::ToPod, build(replyFrom(kBackendB, 8080, kClient, 40000, 6, 0x11)));
+      run(Program::ToPod, build(replyFrom(fam().backendB, 8080, fam().client, 40000, 6, 0x11)));
     } else {
       p.tcpFlags = close;
       run(Program::FromPod, build(p));
     }
-    Pkt direct;
-    direct.daddr = kBackendB;
+    Pkt direct = toVip();
+    direct.daddr = fam().backendB;
     direct.dport = 8080;
     auto in = build(direct);
     Result r = run(Program::FromPod, in);
     EXPECT_EQ(hex(in), hex(r.out));
-    Pkt synack = replyFrom(kBackendB, 8080, kClient, 40000);
+    Pkt synack = replyFrom(fam().backendB, 8080, fam().client, 40000);
     auto rin = build(synack);
     r = run(Program::ToPod, rin);
     EXPECT_EQ(hex(rin), hex(r.out)) << "the direct flow's SYN-ACK was translated to the ClusterIP";
   }
+  // the first round replaced the closed flow; in the second the translated
+  // flow got a remapped port beside the direct flow's live identity entries
+  EXPECT_EQ(stat(FERRY_HOOK_FROM_POD, FERRY_STAT_CT_REPLACED), 1u);
 }
 
 // The same while the translated flow is still open: the direct flow gets
 // a null binding (its own source port), and both flows' replies are
-// right.
-TEST_F(ConntrackTest, DirectConnectionBesideALiveTranslatedFlowIsRemapped) {
-  addBackend(1, kBackendB, 8080);
-  addService(kVip, 80, 6, {1});
-  Pkt p;
+// right; the direct flow's next packets keep that port.
+TEST_P(ConntrackFamilyTest, DirectConnectionBesideALiveTranslatedFlowIsRemapped) {
+  addBackend(1, fam().backendB, 8080);
+  addService(fam().vip, 80, 6, {1});
+  Pkt p = toVip();
   run(Program::FromPod, build(p));
-  Pkt direct;
-  direct.daddr = kBackendB;
+  Pkt direct = toVip();
+  direct.daddr = fam().backendB;
   direct.dport = 8080;
   Result r = run(Program::FromPod, build(direct));
+  EXPECT_EQ(r.verdict, uint32_t(TC_ACT_OK));
   ferry_ct_value v{};
   ASSERT_TRUE(ctLookup(direct, FERRY_CT_FWD, &v));
   EXPECT_TRUE(v.flags & FERRY_CT_F_NULLBIND);
@@ -210,18 +217,30 @@ TEST_F(ConntrackTest, DirectConnectionBesideALiveTranslatedFlowIsRemapped) {
   Pkt want = direct;
   want.sport = port;
   EXPECT_BYTES(build(want), r.out);
+  EXPECT_EQ(checkChecksums(r.out), "");
   EXPECT_EQ(stat(FERRY_STAT_NULLBIND), 1u);
 
-  Pkt rep = replyFrom(kBackendB, 8080, kClient, port);
+  Pkt rep = replyFrom(fam().backendB, 8080, fam().client, port);
   Pkt wantRep = rep;
   wantRep.dport = 40000;
   EXPECT_BYTES(build(wantRep), run(Program::ToPod, build(rep)).out);
-  Pkt repSvc = replyFrom(kBackendB, 8080, kClient, 40000);
+  Pkt repSvc = replyFrom(fam().backendB, 8080, fam().client, 40000);
   Pkt wantSvc = repSvc;
-  wantSvc.saddr = kVip;
+  wantSvc.saddr = fam().vip;
   wantSvc.sport = 80;
   EXPECT_BYTES(build(wantSvc), run(Program::ToPod, build(repSvc)).out);
+
+  Pkt ack = direct;
+  ack.tcpFlags = 0x10;
+  ack.payload = {'d'};
+  Pkt wantAck = ack;
+  wantAck.sport = port;
+  EXPECT_BYTES(build(wantAck), run(Program::FromPod, build(ack)).out);
+  EXPECT_EQ(stat(FERRY_STAT_NULLBIND), 2u);
 }
+
+INSTANTIATE_TEST_SUITE_P(Families, ConntrackFamilyTest, ::testing::Values(kFamily4, kFamily6),
+                         [](const auto& info) { return std::string(info.param.name); });
 
 // A FIN or RST of a flow nobody tracks does not start one (it would
 // claim a reply tuple for a connection that ended).

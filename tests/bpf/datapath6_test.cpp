@@ -205,12 +205,47 @@ TEST_F(Datapath6Test, EstablishedFlowStaysAndFinClosesIt) {
 }
 
 // ICMPv6 errors translated back are the IPv6 instances of
-// DatapathFamilyTest's ICMP cases; what only IPv6 has: an outer
-// extension header before the ICMPv6 header, or an embedded one before
-// the quoted TCP header, leaves the error untouched (its quote would be
-// read at the wrong offset), as does a quote of the IPv6 header cut
-// short. The same error without them is translated.
-TEST_F(Datapath6Test, IcmpErrorsWithExtensionHeadersOrCutQuotesPassUntouched) {
+// DatapathFamilyTest's ICMP cases; what only IPv6 has: the quoted packet
+// carried extension headers (hop-by-hop, routing, destination options, a
+// first fragment's header): they are skipped as the outer parser skips
+// them and the quote translated back, every checksum right, the
+// extension headers as they were.
+TEST_F(Datapath6Test, IcmpErrorsQuotingExtensionHeadersAreTranslatedBack) {
+  Pkt::Ext6 routing{43, std::vector<uint8_t>(24, 0)};
+  routing.bytes[1] = 2;
+  const std::vector<std::vector<Pkt::Ext6>> chains{
+      {opts8(0)}, {routing}, {opts8(60)}, {frag(0x0001)}, {opts8(0), routing, opts8(60)}};
+  uint16_t sport = 41000;
+  for (const auto& chain : chains) {
+    size_t extLen = 0;
+    for (const auto& e : chain) extLen += e.bytes.size();
+    Pkt p = toVip();
+    p.sport = sport++;
+    p.ext6 = chain;
+    run(Program::FromPod, build(p));  // SYN through the same headers: the flow
+    Pkt sent = p;
+    sent.daddr = kBackendA6;
+    sent.dport = 8080;
+    // a whole TCP header quoted (its checksum kept right), and 8 bytes
+    for (size_t l4 : {20, 8}) {
+      auto in = test::icmpError(2, 0, kNode6, kClient6, build(sent), 40 + extLen + l4, 1400);
+      ASSERT_EQ(checkChecksums(in), "");
+      Result r = run(Program::ToPod, in);
+      EXPECT_EQ(r.verdict, TC_ACT_OK);
+      auto want = test::icmpError(2, 0, kVip6, kClient6, build(p), 40 + extLen + l4, 1400);
+      EXPECT_BYTES(want, r.out) << chain.size() << " headers, " << l4 << " bytes of TCP";
+      EXPECT_EQ(checkChecksums(r.out), "");
+    }
+  }
+  EXPECT_EQ(stat(FERRY_HOOK_TO_POD, FERRY_STAT_ICMP_RELATED), 2 * chains.size());
+}
+
+// An outer extension header before the ICMPv6 header leaves the error
+// untouched (only the quote's are skipped), as do a quote with more
+// extension headers than parse6 walks, one cut inside an extension
+// header, and a quote of the IPv6 header cut short. The same error
+// without them is translated.
+TEST_F(Datapath6Test, IcmpErrorsWithOuterExtensionHeadersOrCutQuotesPassUntouched) {
   run(Program::FromPod, build(toVip()));
   Pkt sent = toVip();
   sent.daddr = kBackendA6;
@@ -223,12 +258,16 @@ TEST_F(Datapath6Test, IcmpErrorsWithExtensionHeadersOrCutQuotesPassUntouched) {
   outerExt.insert(outerExt.begin() + 14 + 40, opts.begin(), opts.end());
   outerExt[14 + 6] = 60;
   outerExt[14 + 5] += 8;
-  // embedded: the quoted packet carried a hop-by-hop header
+  // embedded: 7 destination options headers (parse6 walks 6)
+  Pkt sentLong = sent;
+  for (int i = 0; i < 7; ++i) sentLong.ext6.push_back(opts8(60));
+  auto innerLong = test::icmpError(2, 0, kNode6, kClient6, build(sentLong), 40 + 56 + 20, 1400);
+  // embedded: a hop-by-hop header cut after 4 of its 8 bytes
   Pkt sentExt = sent;
   sentExt.ext6 = {opts8(0)};
-  auto innerExt = test::icmpError(2, 0, kNode6, kClient6, build(sentExt), 40 + 8 + 20, 1400);
+  auto innerCut = test::icmpError(2, 0, kNode6, kClient6, build(sentExt), 40 + 4, 1400);
   auto cut = test::icmpError(2, 0, kNode6, kClient6, build(sent), 40, 1400);
-  for (const auto& frame : {outerExt, innerExt, cut}) {
+  for (const auto& frame : {outerExt, innerLong, innerCut, cut}) {
     ASSERT_EQ(checkChecksums(frame), "");
     Result r = run(Program::ToPod, frame);
     EXPECT_EQ(r.verdict, TC_ACT_OK);

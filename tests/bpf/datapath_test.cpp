@@ -282,6 +282,8 @@ TEST_P(DatapathFamilyTest, HairpinSourceNatsToNodeAndRedirectsBack) {
 // port unreachable, time exceeded; IPv6 (RFC 4443) packet too big,
 // destination unreachable (port), time exceeded.
 
+std::vector<uint8_t> pattern(size_t n);
+
 struct IcmpKind {
   uint8_t type, code;
 };
@@ -417,6 +419,42 @@ TEST_P(DatapathFamilyTest, IcmpAboutUnknownFlowsNonErrorsAndShortQuotesPassUntou
       EXPECT_EQ(hex(shortErr), hex(run(prog, shortErr).out)) << l4 << " bytes of L4";
   }
   EXPECT_EQ(stat(FERRY_STAT_ICMP_RELATED), 0u);
+}
+
+// An error quoting the first fragment of a translated datagram (offset 0,
+// more fragments; IPv6: a fragment header in the quote) carries the UDP
+// ports: translated back like any other quote. One quoting a later
+// fragment has no ports and passes untouched (icmp.h, icmp6.h).
+TEST_P(DatapathFamilyTest, ErrorQuotingAFirstFragmentIsTranslatedBackALaterOneIsNot) {
+  addBackend(1, fam().backendA, 5353, 17);
+  addService(fam().vip, 53, 17, {1});
+  Pkt q = toVip();
+  q.proto = 17;
+  q.dport = 53;
+  q.payload = pattern(200);
+  auto in = test::fragment(build(q), 104, 0x4242);
+  for (const auto& f : in) run(Program::FromPod, f);
+  Pkt sent = q;
+  sent.daddr = fam().backendA;
+  sent.dport = 5353;
+  auto wire = test::fragment(build(sent), 104, 0x4242);
+  auto k = tooBig(fam());
+  const size_t fragHdr = fam().vip == kVip6 ? 8 : 0;
+  const size_t quote = ipLen(fam()) + fragHdr + 8 + 24;
+  auto first = test::icmpError(k.type, k.code, fam().node, fam().client, wire[0], quote, 1280);
+  ASSERT_EQ(checkChecksums(first), "");
+  Result r = run(Program::ToPod, first);
+  EXPECT_EQ(r.verdict, uint32_t(TC_ACT_OK));
+  auto want = test::icmpError(k.type, k.code, fam().vip, fam().client, in[0], quote, 1280);
+  EXPECT_BYTES(want, r.out);
+  EXPECT_EQ(checkChecksums(r.out), "");
+  EXPECT_EQ(stat(FERRY_HOOK_TO_POD, FERRY_STAT_ICMP_RELATED), 1u);
+
+  auto later = test::icmpError(k.type, k.code, fam().node, fam().client, wire[1], quote, 1280);
+  r = run(Program::ToPod, later);
+  EXPECT_EQ(r.verdict, uint32_t(TC_ACT_OK));
+  EXPECT_EQ(hex(later), hex(r.out));
+  EXPECT_EQ(stat(FERRY_HOOK_TO_POD, FERRY_STAT_ICMP_RELATED), 1u);
 }
 
 // --- IP fragments -----------------------------------------------------------

@@ -88,7 +88,7 @@ elif mode == "twoconn":  # ip1 ip2 port srcport
         s.close()
 elif mode == "reuse":  # vip vport direct dport srcport rst|fin
     vip, vport, dip, dport, sport, how = sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
-    s = tcp_from(sport)
+    s = tcp_from(sport, vip)
     s.settimeout(3)
     s.connect((vip, vport))
     print("svc", greet(s), flush=True)
@@ -100,7 +100,7 @@ elif mode == "reuse":  # vip vport direct dport srcport rst|fin
         greet(s)  # until the server's FIN
         s.close()
     time.sleep(0.2)
-    d = tcp_from(sport)
+    d = tcp_from(sport, vip)
     d.settimeout(3)
     t0 = time.monotonic()
     try:
@@ -306,20 +306,23 @@ TEST_P(ConntrackFamilyE2E, TwoClusterIPsOneBackendOneSourcePort) {
 }
 
 // Case 3: through a ClusterIP, closed (RST, then FIN), then directly to
-// the pod from the same source port: connects at once.
-TEST_F(ConntrackE2E, DirectConnectionFromThePortOfAClosedServiceConnection) {
+// the pod from the same source port: connects at once, from that port
+// (the closed flow's reply tuple is taken over, not remapped).
+TEST_P(ConntrackFamilyE2E, DirectConnectionFromThePortOfAClosedServiceConnection) {
   const std::string ports = "[{name: p, port: 80, targetPort: 8080, protocol: TCP}]";
-  writeManifest("ct-vd.yaml", sliceService("vd", "198.19.10.7", ports, {kPodC}, "node2", 8080, "TCP"));
-  ASSERT_TRUE(waitUp("cl", "tcp", "198.19.10.7", 80).ok());
+  const std::string vip = fam().vip(10, 7);
+  writeManifest("ct-vd.yaml", sliceService("vd", vip, ports, {fam().podC}, "node2", 8080, "TCP"));
+  ASSERT_TRUE(waitUp("cl", "tcp", vip, 80).ok());
   int port = 43080;
   for (const char* how : {"rst", "fin"}) {
-    ShResult r = py("cl", std::string("reuse 198.19.10.7 80 ") + kPodC + " 8080 " +
-                              std::to_string(port++) + " " + how);
+    ShResult r = py("cl", "reuse " + vip + " 80 " + fam().podC + " 8080 " + std::to_string(port) +
+                              " " + how);
     auto got = lines(r.out);
     ASSERT_EQ(got.size(), 2u) << how << ": " << r.out;
     EXPECT_EQ(got[0].rfind("svc pod-c", 0), 0u) << how << ": " << r.out;
-    EXPECT_EQ(got[1].rfind("direct pod-c " + std::string(kCl) + ":", 0), 0u)
-        << how << ": the direct connection must connect at once: " << r.out;
+    EXPECT_EQ(got[1].rfind("direct pod-c " + hostPort(cl(), port) + " ", 0), 0u)
+        << how << ": the direct connection must connect at once, from its own port: " << r.out;
+    ++port;
   }
 }
 
