@@ -87,11 +87,13 @@ TEST_P(ClusterFamilyTest, AgentRestartDuringTraffic) {
 
   const std::string cs = q(clusterSh()) + " ";
   const std::string P = prefix();
+  // The flows outlast the graceful restart even on a busy 2-core machine,
+  // where loading the programs alone takes ferryd 7 s or more.
   auto iperf = std::async(std::launch::async, [&] {
-    return exec("a", "iperf3 -c " + vip + " -p 5201 -t 8 -b 2G --connect-timeout 3000", 40);
+    return exec("a", "iperf3 -c " + vip + " -p 5201 -t 12 -b 2G --connect-timeout 3000", 40);
   });
   auto hold = std::async(std::launch::async, [&] {
-    return exec("b", q(echoBin()) + " hold tcp " + vip + " 80 --seconds 8", 40);
+    return exec("b", q(echoBin()) + " hold tcp " + vip + " 80 --seconds 12", 40);
   });
   // both flows are live at pod c before the agent goes: iperf3's control and
   // data connections from pod a, the held connection from pod b
