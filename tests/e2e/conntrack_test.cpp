@@ -71,14 +71,15 @@ if mode == "udpflow":  # ip port srcport count interval_ms
             r = "timeout"
         print(r, flush=True)
         time.sleep(max(0, iv - (time.monotonic() - t0)))
-elif mode == "twoconn":  # ip1 ip2 port srcport
+elif mode == "twoconn":  # ip1 ip2 port srcport [port2]
     ip1, ip2, port, sport = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+    port2 = int(sys.argv[6]) if len(sys.argv) > 6 else port
     a = tcp_from(sport, ip1)
     a.settimeout(3)
     a.connect((ip1, port))
     b = tcp_from(sport, ip2)
     b.settimeout(3)
-    b.connect((ip2, port))
+    b.connect((ip2, port2))
     print("1", greet(a), flush=True)
     print("2", greet(b), flush=True)
     for s in (a, b):
@@ -324,6 +325,25 @@ TEST_P(ConntrackFamilyE2E, DirectConnectionFromThePortOfAClosedServiceConnection
         << how << ": the direct connection must connect at once, from its own port: " << r.out;
     ++port;
   }
+}
+
+// The same while the service connection is still open: the direct
+// connection's reply tuple is the open one's, so it gets a null binding
+// (another source port, as nf_nat gives it) and both connections work.
+TEST_P(ConntrackFamilyE2E, DirectConnectionBesideAnOpenServiceConnectionFromOnePort) {
+  const std::string ports = "[{name: p, port: 80, targetPort: 8080, protocol: TCP}]";
+  const std::string vip = fam().vip(10, 20);
+  writeManifest("ct-vn.yaml", sliceService("vn", vip, ports, {fam().podC}, "node2", 8080, "TCP"));
+  ASSERT_TRUE(waitUp("cl", "tcp", vip, 80).ok());
+  ShResult r = py("cl", "twoconn " + vip + " " + fam().podC + " 80 44080 8080");
+  auto got = lines(r.out);
+  ASSERT_EQ(got.size(), 2u) << r.out;
+  EXPECT_EQ(got[0].rfind("1 pod-c " + hostPort(cl(), 44080) + " ", 0), 0u) << r.out;
+  const std::string host = hostPort(cl(), 0);
+  EXPECT_EQ(got[1].rfind("2 pod-c " + host.substr(0, host.size() - 1), 0), 0u)
+      << "the direct connection must connect: " << r.out;
+  EXPECT_EQ(got[1].find(hostPort(cl(), 44080)), std::string::npos)
+      << "its source port must be remapped: " << r.out;
 }
 
 // Case 4: PMTU discovery through a ClusterIP: the endpoint's host-side
