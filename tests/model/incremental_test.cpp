@@ -82,5 +82,14 @@ TEST(Incremental, LongSequenceHeldServicesFollowPods) {
   runSequence(17, 1300);
 }
 
+// Dual-stack seed 25 reaches, at step 336, a PreferDualStack LoadBalancer
+// service whose only pool stopped auto-assigning: it ends pending, but kept
+// its IPv4 address through the allocation pass and so turned away two
+// requests for that address, which a build from scratch grants
+// (LoadBalancerDualStack.SurelyPendingServiceHoldsNothingDuringThePass).
+TEST(Incremental, DualStackSeed25PendingServiceHoldsNothing) {
+  runSequence(25, 337, true);
+}
+
 }  // namespace
 }  // namespace ferry

@@ -181,8 +181,19 @@ Expected<std::unique_ptr<Agent>> Agent::create(const AgentConfig& cfg) {
 // object's later event is never applied first.
 constexpr auto kSliceBudget = std::chrono::microseconds(3000);
 constexpr size_t kMinEventsPerPass = 32, kMaxEventsPerPass = 20000;
+// A map delta of more entries than this (the initial programming, a
+// re-list, a large file) is written in slices of kSliceBudget, one per
+// pass of the loop (ControlPlane::continueWrite); nothing else is applied
+// until it is done, so deltas stay in order. Smaller deltas (an endpoint
+// edit) are written at once: their latency is what a change costs.
+constexpr size_t kSlicedWriteMin = 2048;
 
 void Agent::sync(ControlPlane::Clock::time_point arrival) {
+  if (cp_->writing()) {
+    std::optional<ChangeReport> done = cp_->continueWrite(Clock::now() + kSliceBudget);
+    if (done) finishSync(std::move(*done), writingFirst_);
+    return;
+  }
   if (!planned_ && !source_->ready()) return;  // nothing planned before every initial list
   if (!planned_ && kube_ && !cidrsChosen_) {
     cidrsChosen_ = true;
@@ -269,7 +280,10 @@ void Agent::sync(ControlPlane::Clock::time_point arrival) {
       cfg_.serviceCidrs = *newCidrs;
       cidrs = cp_->setServiceCidrs(*newCidrs, arrival);
     }
-    if (!update.empty()) r = cp_->apply(update, arrival, true);
+    if (!update.empty()) {
+      if (!newCidrs && !retry) cp_->allowSlicedWrite(kSlicedWriteMin);
+      r = cp_->apply(update, arrival, true);
+    }
     if (newCidrs) {
       r.changes.services.insert(cidrs.changes.services.begin(), cidrs.changes.services.end());
       r.mapEntries += cidrs.mapEntries;
@@ -292,6 +306,7 @@ void Agent::sync(ControlPlane::Clock::time_point arrival) {
     return;
   }
   if (first) {
+    cp_->allowSlicedWrite(kSlicedWriteMin);
     r = cp_->apply(SourceUpdate{}, arrival, true);  // everything, against the pinned maps
   } else if (retry) {
     ChangeReport again = cp_->retryAllocations(arrival);
@@ -304,6 +319,14 @@ void Agent::sync(ControlPlane::Clock::time_point arrival) {
       for (auto& f : again.failures) r.failures.push_back(std::move(f));
     }
   }
+  if (cp_->writing()) {  // finished by the next passes of the loop
+    writingFirst_ = first;
+    return;
+  }
+  finishSync(std::move(r), first);
+}
+
+void Agent::finishSync(ChangeReport r, bool first) {
   // A record locked by another process, unwritable or on a full disk:
   // retried on a timer, not only at the next manifest change.
   if (cp_->recordFailed())
@@ -671,7 +694,7 @@ Status Agent::run() {
     if (pending && Clock::now() >= *pending) {
       pending.reset();
       sync(arrival);
-      if (!backlog_.events.empty() || source_->more())
+      if (!backlog_.events.empty() || source_->more() || cp_->writing())
         pending = Clock::now();  // the next slice, after one pass of the loop
     }
     if (Clock::now() >= nextDriftCheck) {

@@ -76,6 +76,9 @@ class Agent {
  private:
   explicit Agent(AgentConfig cfg) : cfg_(std::move(cfg)) {}
   void sync(ControlPlane::Clock::time_point arrival);
+  // The rest of a sync once its map writes are done (errors, DNS,
+  // announcements, the log line); `first`: the initial programming.
+  void finishSync(ChangeReport r, bool first);
   void syncDevices();
   void attachExternal(const Link& link);
   bool isExternalDevice(const Link& link) const;
@@ -114,6 +117,7 @@ class Agent {
   std::set<std::string> knownErrors_;  // logged already
   SourceUpdate backlog_;  // events of a large update not applied yet (Agent::sync)
   size_t backlogAt_ = 0;      // the next event of backlog_ to apply
+  bool writingFirst_ = false;  // the sliced write going on is the initial programming
   size_t sliceEvents_ = 256;  // events per slice, adapted to a time budget (Agent::sync)
   bool planned_ = false;  // the first list is in the maps
   std::set<int> attached_;     // pod devices carrying our tc programs

@@ -1,5 +1,7 @@
 #include "agent/control_plane.h"
 
+#include <utility>
+
 namespace ferry {
 
 namespace {
@@ -57,7 +59,7 @@ ChangeReport ControlPlane::setServiceCidrs(std::vector<IpPrefix> cidrs, Clock::t
 }
 
 std::string ControlPlane::repairDrift() {
-  if (!planned_) return "";
+  if (!planned_ || writing_) return "";  // a sliced write is not drift
   ProgrammedState now = writer_.readBack();
   const ProgrammedState& want = planner_.programmed();
   if (now.frontends == want.frontends && now.backends == want.backends &&
@@ -109,17 +111,47 @@ ChangeReport ControlPlane::finish(ChangeSet cs, Clock::time_point arrival, Clock
   }
   auto tPlanned = Clock::now();
   r.mapEntries = delta.size();
-  if (delta.size()) r.failures = writer_.apply(delta);
+  size_t sliced = std::exchange(slicedMin_, 0);
+  if (writing_) {
+    // A sliced write still going (not expected: the agent waits for it):
+    // finished at once before this delta, its failures reported here.
+    writer_.step(Clock::time_point::max());
+    for (auto& f : writer_.takeFailures()) r.failures.push_back(std::move(f));
+    writing_.reset();
+  }
+  r.waitUs = usBetween(arrival, t0);
+  r.modelUs = usBetween(t0, tModel);
+  r.planUs = usBetween(tModel, tPlanned);
+  if (sliced && delta.size() > sliced && r.failures.empty()) {
+    writer_.begin(std::move(delta));
+    writing_ = Writing{std::move(r), arrival, tPlanned};
+    return ChangeReport{};
+  }
+  if (delta.size())
+    for (auto& f : writer_.apply(std::move(delta))) r.failures.push_back(std::move(f));
+  complete(r, arrival, tPlanned);
+  return r;
+}
+
+std::optional<ChangeReport> ControlPlane::continueWrite(Clock::time_point deadline) {
+  if (!writing_) return std::nullopt;
+  if (!writer_.step(deadline)) return std::nullopt;
+  Writing w = std::move(*writing_);
+  writing_.reset();
+  w.report.failures = writer_.takeFailures();
+  complete(w.report, w.arrival, w.planned);
+  return std::move(w.report);
+}
+
+void ControlPlane::complete(ChangeReport& r, Clock::time_point arrival,
+                            Clock::time_point tPlanned) {
   if (!r.failures.empty()) {
     // Some entries are not what the planner believes: start over from the maps.
     MapDelta again = planner_.reset(model_.snapshot(), writer_.readBack());
     r.mapEntries += again.size();
-    for (auto& f : writer_.apply(again)) r.failures.push_back(f);
+    for (auto& f : writer_.apply(std::move(again))) r.failures.push_back(f);
   }
   auto done = Clock::now();
-  r.waitUs = usBetween(arrival, t0);
-  r.modelUs = usBetween(t0, tModel);
-  r.planUs = usBetween(tModel, tPlanned);
   r.mapsUs = usBetween(tPlanned, done);
   r.totalUs = usBetween(arrival, done);
   r.at = rfc3339Now();
@@ -135,7 +167,6 @@ ChangeReport ControlPlane::finish(ChangeSet cs, Clock::time_point arrival, Clock
   }
   recent_.push_back(r);
   if (recent_.size() > kRecent) recent_.pop_front();
-  return r;
 }
 
 ClusterSnapshot ControlPlane::loadBalancerView() const {
@@ -167,6 +198,9 @@ nlohmann::json ControlPlane::verify(const DnsRecords* dns, const std::string& do
   for (const auto& [fk, fe] : have.frontends)
     if (!want.frontends.count(fk) && desiredDiffs++ < 20)
       diffs.push_back("frontend " + fk.str() + " (" + fe.owner + "): only in the incremental plan");
+  if (writing_)
+    diffs.push_back("maps: a large delta is still being written in slices (check again when the "
+                    "agent logs \"synced\")");
   ProgrammedState inMaps = writer_.readBack();
   ProgrammedState after;
   MapDelta missing = planDelta(inMaps, want, &after);

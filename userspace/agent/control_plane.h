@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <deque>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,16 @@ class ControlPlane {
   // the model moves; the services it changed are planned with the next
   // apply that plans, so the maps never see half of the initial list.
   ChangeReport apply(const SourceUpdate& u, Clock::time_point arrival, bool plan = true);
+  // Deltas of more than `minEntries` map entries (0: none) planned by the
+  // next apply() are written in slices (MapWriter::begin/step) instead of
+  // at once: apply() returns with writing() true and the report
+  // unfinished; continueWrite() writes on each pass of the event loop.
+  void allowSlicedWrite(size_t minEntries) { slicedMin_ = minEntries; }
+  bool writing() const { return writing_.has_value(); }
+  // Writes on until `deadline` (at least one chunk); once everything is
+  // written (a failed entry re-plans everything against the maps, written
+  // at once, as apply() does) returns the change's finished report.
+  std::optional<ChangeReport> continueWrite(Clock::time_point deadline);
   // The allocation transaction again for services waiting on the record
   // (ClusterModel::retryAllocations), planned like any change (`plan` as
   // for apply()).
@@ -95,6 +106,13 @@ class ControlPlane {
   std::deque<ChangeReport> recent_;
   std::set<std::string> lbSeen_;  // LoadBalancer services after the last change
   std::set<std::string> unplanned_;  // changed by apply(plan = false)
+  size_t slicedMin_ = 0;             // allowSlicedWrite, for the next apply only
+  struct Writing {
+    ChangeReport report;
+    Clock::time_point arrival, planned;
+  };
+  std::optional<Writing> writing_;   // a delta being written in slices
+  void complete(ChangeReport& r, Clock::time_point arrival, Clock::time_point planned);
 };
 
 }  // namespace ferry

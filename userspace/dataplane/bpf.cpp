@@ -83,15 +83,43 @@ Status Map<K, V>::update(const K& k, const V& v) const {
 
 template <typename K, typename V>
 Status Map<K, V>::updateMany(const std::vector<K>& keys, const std::vector<V>& values,
-                             size_t* failedAt) const {
+                             size_t* failedAt, size_t from, size_t to) const {
   constexpr size_t kChunk = 4096;
-  for (size_t off = 0; off < keys.size(); off += kChunk) {
-    uint32_t n = static_cast<uint32_t>(std::min(kChunk, keys.size() - off));
-    LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
-    uint32_t count = n;
-    if (bpf_map_update_batch(fd_, &keys[off], &values[off], &count, &opts) == 0) continue;
-    for (size_t i = off; i < off + n; ++i) {  // find and name the failing entry
+  to = std::min(to, keys.size());
+  for (size_t off = from; off < to; off += kChunk) {
+    size_t n = std::min(kChunk, to - off);
+    if (batch_) {
+      LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
+      uint32_t count = static_cast<uint32_t>(n);
+      if (bpf_map_update_batch(fd_, &keys[off], &values[off], &count, &opts) == 0) continue;
+    }
+    for (size_t i = off; i < off + n; ++i) {  // per entry; names the failing one
       Status s = update(keys[i], values[i]);
+      if (!s) {
+        if (failedAt) *failedAt = i;
+        return s;
+      }
+    }
+  }
+  return Status::ok();
+}
+
+template <typename K, typename V>
+Status Map<K, V>::eraseMany(const std::vector<K>& keys, size_t* failedAt, size_t from,
+                            size_t to) const {
+  constexpr size_t kChunk = 4096;
+  to = std::min(to, keys.size());
+  for (size_t off = from; off < to; off += kChunk) {
+    size_t n = std::min(kChunk, to - off);
+    size_t done = 0;
+    if (batch_) {
+      LIBBPF_OPTS(bpf_map_batch_opts, opts);
+      uint32_t count = static_cast<uint32_t>(n);
+      if (bpf_map_delete_batch(fd_, &keys[off], &count, &opts) == 0) continue;
+      done = std::min<size_t>(count, n);  // deleted before the one that stopped it
+    }
+    for (size_t i = off + done; i < off + n; ++i) {
+      Status s = erase(keys[i]);
       if (!s) {
         if (failedAt) *failedAt = i;
         return s;
@@ -274,6 +302,17 @@ Expected<std::unique_ptr<Datapath>> Datapath::load(const DatapathOptions& opts) 
   auto dp = std::unique_ptr<Datapath>(new Datapath(skel, opts.pinDir));
   dp->replacedMaps_ = std::move(changes);
   dp->maglevTableSize_ = opts.maglevTableSize;
+  // Batched writes, probed once: an empty batch is refused by a map type
+  // without batch ops (ENOTSUPP) and accepted otherwise.
+  dp->batchOk_ = true;
+  for (bpf_map* m : {skel->maps.ferry_svc, skel->maps.ferry_backends, skel->maps.ferry_members,
+                     skel->maps.ferry_src_ranges}) {
+    LIBBPF_OPTS(bpf_map_batch_opts, bo, .elem_flags = BPF_ANY);
+    uint32_t count = 0;
+    std::vector<uint8_t> k(bpf_map__key_size(m)), v(bpf_map__value_size(m));
+    if (bpf_map_update_batch(bpf_map__fd(m), k.data(), v.data(), &count, &bo) != 0)
+      dp->batchOk_ = false;
+  }
   return dp;
 }
 
@@ -318,10 +357,10 @@ Expected<size_t> Datapath::sweepStaleUdpSockets() const {
 }
 
 Map<ferry_svc_key, ferry_svc_value> Datapath::services() const {
-  return Map<ferry_svc_key, ferry_svc_value>(bpf_map__fd(skel_->maps.ferry_svc));
+  return Map<ferry_svc_key, ferry_svc_value>(bpf_map__fd(skel_->maps.ferry_svc), batchWrites());
 }
 Map<uint32_t, ferry_backend> Datapath::backends() const {
-  return Map<uint32_t, ferry_backend>(bpf_map__fd(skel_->maps.ferry_backends));
+  return Map<uint32_t, ferry_backend>(bpf_map__fd(skel_->maps.ferry_backends), batchWrites());
 }
 Map<ferry_ct_key, ferry_ct_value> Datapath::conntrack() const {
   return Map<ferry_ct_key, ferry_ct_value>(bpf_map__fd(skel_->maps.ferry_ct));
@@ -330,10 +369,10 @@ Map<uint32_t, ferry_config> Datapath::config() const {
   return Map<uint32_t, ferry_config>(bpf_map__fd(skel_->maps.ferry_config));
 }
 Map<ferry_src_range_key, uint8_t> Datapath::srcRanges() const {
-  return Map<ferry_src_range_key, uint8_t>(bpf_map__fd(skel_->maps.ferry_src_ranges));
+  return Map<ferry_src_range_key, uint8_t>(bpf_map__fd(skel_->maps.ferry_src_ranges), batchWrites());
 }
 Map<ferry_member_key, uint8_t> Datapath::members() const {
-  return Map<ferry_member_key, uint8_t>(bpf_map__fd(skel_->maps.ferry_members));
+  return Map<ferry_member_key, uint8_t>(bpf_map__fd(skel_->maps.ferry_members), batchWrites());
 }
 
 Map<ferry_affinity_key, ferry_affinity_value> Datapath::affinity() const {

@@ -22,20 +22,33 @@ namespace ferry {
 template <typename K, typename V>
 class Map {
  public:
-  explicit Map(int fd = -1) : fd_(fd) {}
+  // `batch`: the map takes BPF_MAP_UPDATE_BATCH / BPF_MAP_DELETE_BATCH
+  // (probed once at load, Datapath::batchWrites); false: one call per entry.
+  explicit Map(int fd = -1, bool batch = false) : fd_(fd), batch_(batch) {}
   Status update(const K& k, const V& v) const;
-  // Many entries in one system call (chunked); on failure falls back to
-  // one call per entry so the error names the entry that failed.
+  // keys[from, to) with values[from, to): in batches of up to 4,096 entries
+  // per system call when the map takes them (in order: a batch is applied
+  // entry by entry in array order, kernel/bpf/syscall.c
+  // generic_map_update_batch and htab's batch, so the result equals the
+  // per-entry loop); on failure falls back to one call per entry so the
+  // error names the entry that failed (*failedAt, an index into keys).
+  // to == SIZE_MAX: to the end.
   Status updateMany(const std::vector<K>& keys, const std::vector<V>& values,
-                    size_t* failedAt) const;
+                    size_t* failedAt, size_t from = 0, size_t to = SIZE_MAX) const;
   Status erase(const K& k) const;  // missing key is not an error
+  // keys[from, to) erased; missing keys are not an error (a batch stops at
+  // one: the rest of that batch goes one by one). *failedAt as above.
+  Status eraseMany(const std::vector<K>& keys, size_t* failedAt, size_t from = 0,
+                   size_t to = SIZE_MAX) const;
   bool lookup(const K& k, V* v) const;
   // Visits every entry (snapshot semantics of bpf_map_get_next_key).
   void forEach(const std::function<void(const K&, const V&)>& fn) const;
   int fd() const { return fd_; }
+  bool batch() const { return batch_; }
 
  private:
   int fd_;
+  bool batch_;
 };
 
 struct DatapathOptions {
@@ -92,6 +105,13 @@ class Datapath {
   Map<ferry_member_key, uint8_t> members() const;
   // sessionAffinity: ClientIP entries.
   Map<ferry_affinity_key, ferry_affinity_value> affinity() const;
+  // Whether the maps the writer fills (services, backends, members, source
+  // ranges) take batched updates and deletes: probed once at load with an
+  // empty BPF_MAP_UPDATE_BATCH (ENOTSUPP/EINVAL on a kernel or map type
+  // without it, e.g. LPM tries before generic batch ops). Tests turn it off
+  // to compare against the per-entry path.
+  bool batchWrites() const { return batchOn_ && batchOk_; }
+  void setBatchWrites(bool on) { batchOn_ = on; }
   // Maglev tables by service id (each exactly maglevTableSize() ids).
   Status maglevUpdate(uint32_t svcId, const std::vector<uint32_t>& table) const;
   Status maglevErase(uint32_t svcId) const;  // missing is not an error
@@ -144,6 +164,8 @@ class Datapath {
   std::string pinDir_;
   std::vector<PinnedMapChange> replacedMaps_;
   uint32_t maglevTableSize_ = FERRY_MAGLEV_TABLE_DEFAULT;
+  bool batchOk_ = false;  // every written map took the probe
+  bool batchOn_ = true;
 };
 
 // Is `path` on a bpf filesystem? (statfs magic)

@@ -1,5 +1,8 @@
 #include "dataplane/planner.h"
 
+#include <iterator>
+#include <unordered_map>
+
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -10,6 +13,17 @@
 #include "model/endpoint_sets.h"
 
 namespace ferry {
+
+size_t BackendKeyHash::operator()(const BackendKey& k) const noexcept {
+  // FNV-1a over the 19 bytes of the key, then a final mix.
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](uint8_t b) { h = (h ^ b) * 1099511628211ull; };
+  for (uint8_t b : k.addr.bytes) mix(b);
+  mix(uint8_t(k.port >> 8));
+  mix(uint8_t(k.port));
+  mix(k.proto);
+  return size_t(h ^ (h >> 29));
+}
 
 std::string FrontendKey::str() const {
   return addr.str() + ":" + std::to_string(port) + "/" + (proto == 6 ? "TCP" : "UDP");
@@ -378,31 +392,41 @@ MapDelta planDelta(const ProgrammedState& cur, const Desired& want, ProgrammedSt
   const ProgrammedState& st = cur;
   uint32_t nextBackendId = cur.nextBackendId, nextSvcId = cur.nextSvcId;
 
-  // Backends: keep ids of those that stay; new ones get fresh ids.
+  // Backends: keep ids of those that stay; new ones get fresh ids. Both
+  // maps are in key order: one merge, no lookups; ids are given in key
+  // order as before.
   std::map<BackendKey, ProgrammedBackend> backends;
+  std::unordered_map<BackendKey, uint32_t, BackendKeyHash> idOf;
+  idOf.reserve(want.backendFlags.size());
+  auto old = st.backends.begin();
   for (const auto& [bk, flags] : want.backendFlags) {
-    auto it = st.backends.find(bk);
+    for (; old != st.backends.end() && old->first < bk; ++old)
+      delta.backendDeletes.push_back(old->second.id);
+    bool had = old != st.backends.end() && old->first == bk;
     ProgrammedBackend pb;
-    if (it != st.backends.end()) {
-      pb = it->second;
+    if (had) {
+      pb = old->second;
+      ++old;
     } else {
       pb.id = nextBackendId++;
     }
-    bool changed = it == st.backends.end() || pb.flags != flags;
+    bool changed = !had || pb.flags != flags;
     pb.flags = flags;
     if (changed) delta.backendUpserts.emplace_back(pb.id, toBackend(bk, flags));
-    backends[bk] = pb;
+    backends.emplace_hint(backends.end(), bk, pb);
+    idOf.emplace(bk, pb.id);
   }
-  for (const auto& [bk, pb] : st.backends)
-    if (!backends.count(bk)) delta.backendDeletes.push_back(pb.id);
+  for (; old != st.backends.end(); ++old) delta.backendDeletes.push_back(old->second.id);
 
   std::map<FrontendKey, ProgrammedFrontend> frontends;
   std::set<std::pair<uint32_t, IpPrefix>> srcRanges;
   std::map<uint32_t, std::vector<uint32_t>> maglev;
   std::set<uint32_t> liveSvcIds;
+  std::vector<std::pair<uint32_t, uint32_t>> memberList, keptList;
   for (const auto& [fk, fe] : want.frontends) {
     std::vector<uint32_t> ids;
-    for (const BackendKey& bk : fe.backends) ids.push_back(backends.at(bk).id);
+    ids.reserve(fe.backends.size());
+    for (const BackendKey& bk : fe.backends) ids.push_back(idOf.at(bk));
     auto it = st.frontends.find(fk);
     ProgrammedFrontend pf;
     std::vector<uint32_t> oldSlots;
@@ -440,7 +464,9 @@ MapDelta planDelta(const ProgrammedState& cur, const Desired& want, ProgrammedSt
       delta.slotDeletes.push_back(toSvcKey(fk, i + 1));
     planMaglev(st.maglev, pf.svcId, &fe, ids, delta, maglev);
     liveSvcIds.insert(pf.svcId);
-    frontends[fk] = pf;
+    for (uint32_t id : pf.slots) memberList.emplace_back(pf.svcId, id);
+    for (const BackendKey& bk : fe.keep) keptList.emplace_back(pf.svcId, idOf.at(bk));
+    frontends.emplace_hint(frontends.end(), fk, std::move(pf));
   }
   for (const auto& [svcId, ids] : st.maglev)  // tables of frontends that went
     if (!liveSvcIds.count(svcId)) delta.maglevDeletes.push_back(svcId);
@@ -455,21 +481,37 @@ MapDelta planDelta(const ProgrammedState& cur, const Desired& want, ProgrammedSt
   for (const auto& r : st.srcRanges)
     if (!srcRanges.count(r)) delta.srcRangeDeletes.push_back(toSrcRangeKey(r.first, r.second));
 
-  std::set<std::pair<uint32_t, uint32_t>> members, keptOnly;
-  for (const auto& [fk, pf] : frontends)
-    for (uint32_t id : pf.slots) members.insert({pf.svcId, id});
-  for (const auto& [fk, fe] : want.frontends)
-    for (const BackendKey& bk : fe.keep) {
-      std::pair<uint32_t, uint32_t> m{frontends.at(fk).svcId, backends.at(bk).id};
-      if (members.insert(m).second) keptOnly.insert(m);
+  // Members: the slots' pairs, then the kept pairs not among them (sorted
+  // vectors, then sets built from sorted ranges in linear time).
+  std::sort(memberList.begin(), memberList.end());
+  memberList.erase(std::unique(memberList.begin(), memberList.end()), memberList.end());
+  std::sort(keptList.begin(), keptList.end());
+  keptList.erase(std::unique(keptList.begin(), keptList.end()), keptList.end());
+  std::vector<std::pair<uint32_t, uint32_t>> keptOnlyList;
+  std::set_difference(keptList.begin(), keptList.end(), memberList.begin(), memberList.end(),
+                      std::back_inserter(keptOnlyList));
+  std::set<std::pair<uint32_t, uint32_t>> keptOnly(keptOnlyList.begin(), keptOnlyList.end());
+  std::vector<std::pair<uint32_t, uint32_t>> all;
+  all.reserve(memberList.size() + keptOnlyList.size());
+  std::merge(memberList.begin(), memberList.end(), keptOnlyList.begin(), keptOnlyList.end(),
+             std::back_inserter(all));
+  std::set<std::pair<uint32_t, uint32_t>> members(all.begin(), all.end());
+  {
+    auto o = st.members.begin();
+    auto k = keptOnly.begin();
+    for (const auto& m : all) {
+      for (; o != st.members.end() && *o < m; ++o) delta.memberDeletes.push_back({o->first, o->second});
+      bool had = o != st.members.end() && *o == m;
+      if (had) ++o;
+      while (k != keptOnly.end() && *k < m) ++k;
+      bool keep = k != keptOnly.end() && *k == m;
+      if (!had || st.keptOnly.count(m) != size_t(keep)) {
+        delta.memberUpserts.push_back({m.first, m.second});
+        delta.memberValues.push_back(keep ? FERRY_MEMBER_KEEP : FERRY_MEMBER_NEW);
+      }
     }
-  for (const auto& m : members)
-    if (!st.members.count(m) || st.keptOnly.count(m) != keptOnly.count(m)) {
-      delta.memberUpserts.push_back({m.first, m.second});
-      delta.memberValues.push_back(keptOnly.count(m) ? FERRY_MEMBER_KEEP : FERRY_MEMBER_NEW);
-    }
-  for (const auto& m : st.members)
-    if (!members.count(m)) delta.memberDeletes.push_back({m.first, m.second});
+    for (; o != st.members.end(); ++o) delta.memberDeletes.push_back({o->first, o->second});
+  }
 
   next->members = std::move(members);
   next->keptOnly = std::move(keptOnly);

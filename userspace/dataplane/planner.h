@@ -35,6 +35,12 @@ struct BackendKey {
   bool operator==(const BackendKey&) const = default;
 };
 
+// Hash of a BackendKey, for the planner's unordered indexes (where key
+// order is not part of the result).
+struct BackendKeyHash {
+  size_t operator()(const BackendKey& k) const noexcept;
+};
+
 struct DesiredFrontend {
   std::string owner;                  // "Service default/web port http (80/TCP)"
   std::vector<BackendKey> backends;   // for new flows (endpoint_sets.h), sorted

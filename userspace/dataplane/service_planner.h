@@ -14,6 +14,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <unordered_map>
 
 #include "dataplane/planner.h"
 
@@ -46,7 +47,9 @@ class ServicePlanner {
   ProgrammedState st_;
   std::map<std::string, Desired> pieces_;  // per service (ns/name)
   std::map<FrontendKey, std::set<std::string>> owners_;
-  std::map<BackendKey, BackendRef> refs_;
+  // References per backend; hashed (its order is not part of any result:
+  // desired() sorts, update() walks the changed keys in order).
+  std::unordered_map<BackendKey, BackendRef, BackendKeyHash> refs_;
   // Topology: the snapshot's nodes while planning, the zone of every node
   // last planned with, and the services whose sets depend on them (a
   // Node label change re-plans those).

@@ -2,89 +2,203 @@
 
 #include <algorithm>
 #include <set>
+#include <utility>
 
 #include "dataplane/maglev.h"
 
 namespace ferry {
 
-std::vector<std::string> MapWriter::apply(const MapDelta& d) {
-  std::vector<std::string> errors;
+namespace {
+// Entries per system call and per check of the deadline: about 1.5 ms of
+// kernel time on the development VM (about 3 us per batched hash entry).
+constexpr size_t kChunk = 512;
+constexpr size_t kMaglevChunk = 8;  // a table is maglevTableSize ids (64 KiB by default)
+}  // namespace
+
+void MapWriter::begin(MapDelta delta) {
+  d_ = std::move(delta);
+  phase_ = 0;
+  at_ = 0;
+  errors_.clear();
+  beIds_.clear();
+  beValues_.clear();
+  for (const auto& [id, b] : d_.backendUpserts) {
+    beIds_.push_back(id);
+    beValues_.push_back(b);
+  }
+  for (int i = 0; i < 2; ++i) {
+    const auto& list = i == 0 ? d_.slotUpserts : d_.masterUpserts;
+    svcKeys_[i].clear();
+    svcValues_[i].clear();
+    svcKeys_[i].reserve(list.size());
+    svcValues_[i].reserve(list.size());
+    for (const auto& u : list) {
+      svcKeys_[i].push_back(u.key);
+      svcValues_[i].push_back(u.value);
+    }
+  }
+  srValues_.assign(d_.srcRangeUpserts.size(), 1);
+  writing_ = true;
+}
+
+bool MapWriter::step(std::chrono::steady_clock::time_point deadline) {
+  if (!writing_) return true;
   auto note = [&](const Status& s, const std::string& what) {
-    if (!s) errors.push_back(what + ": " + s.message());
+    if (!s) errors_.push_back(what + ": " + s.message());
   };
   auto svc = dp_.services();
   auto be = dp_.backends();
   auto ranges = dp_.srcRanges();
-  {
-    std::vector<uint32_t> ids;
-    std::vector<ferry_backend> values;
-    for (const auto& [id, b] : d.backendUpserts) {
-      ids.push_back(id);
-      values.push_back(b);
-    }
-    size_t failedAt = 0;
-    Status s = be.updateMany(ids, values, &failedAt);
-    if (!s) note(s, "backend " + std::to_string(ids[failedAt]));
-  }
   auto members = dp_.members();
-  for (const auto& k : d.srcRangeUpserts) note(ranges.update(k, 1), "source range");
-  {
-    size_t failedAt = 0;
-    Status s = members.updateMany(d.memberUpserts, d.memberValues, &failedAt);
-    if (!s)
-      note(s, "membership of backend " + std::to_string(d.memberUpserts[failedAt].backend_id) +
-                  " in service id " + std::to_string(d.memberUpserts[failedAt].svc_id));
-  }
-  for (const auto& u : d.maglevUpserts) {
-    uint32_t m = dp_.maglevTableSize();
-    if (warn_ && uint64_t(u.backends.size()) * 100 >= m)
-      warn_(u.owner + ": Maglev table size " + std::to_string(m) + " is not more than 100 x its " +
-            std::to_string(u.backends.size()) +
-            " endpoints: an endpoint change may move more than 1/N of the flows "
-            "(raise --maglev-table-size)");
-    note(dp_.maglevUpdate(u.svcId, maglevTable(u.backends, m)), u.owner);
-  }
-  // Slots and masters go in batches (a full resync of 10,000 services is
-  // 200,000 entries); slots strictly before masters, as the delta orders.
-  for (const auto* list : {&d.slotUpserts, &d.masterUpserts}) {
-    std::vector<ferry_svc_key> keys;
-    std::vector<ferry_svc_value> values;
-    keys.reserve(list->size());
-    values.reserve(list->size());
-    for (const auto& u : *list) {
-      keys.push_back(u.key);
-      values.push_back(u.value);
+  // One chunk of phase_ from at_; returns the size of the phase.
+  // The phases are the delta's order (planner.h MapDelta): every upsert
+  // that something points at before what points at it, then the deletes.
+  auto chunk = [&]() -> size_t {
+    size_t from = at_;
+    switch (phase_) {
+      case 0: {  // backends; the first failure ends the phase (a full re-plan follows)
+        size_t n = beIds_.size(), to = std::min(n, from + kChunk), failedAt = 0;
+        at_ = to;
+        if (Status s = be.updateMany(beIds_, beValues_, &failedAt, from, to); !s) {
+          note(s, "backend " + std::to_string(beIds_[failedAt]));
+          at_ = n;
+        }
+        return n;
+      }
+      case 1: {  // source ranges, before masters name them
+        size_t n = d_.srcRangeUpserts.size(), to = std::min(n, from + kChunk), failedAt = 0;
+        at_ = to;
+        if (Status s = ranges.updateMany(d_.srcRangeUpserts, srValues_, &failedAt, from, to); !s) {
+          note(s, "source range");
+          at_ = failedAt + 1;
+        }
+        return n;
+      }
+      case 2: {  // memberships, before slots name them; the first failure ends the phase
+        size_t n = d_.memberUpserts.size(), to = std::min(n, from + kChunk), failedAt = 0;
+        at_ = to;
+        if (Status s = members.updateMany(d_.memberUpserts, d_.memberValues, &failedAt, from, to);
+            !s) {
+          note(s, "membership of backend " + std::to_string(d_.memberUpserts[failedAt].backend_id) +
+                      " in service id " + std::to_string(d_.memberUpserts[failedAt].svc_id));
+          at_ = n;
+        }
+        return n;
+      }
+      case 3: {  // Maglev tables, before the masters that set FERRY_SVC_F_MAGLEV
+        size_t n = d_.maglevUpserts.size(), to = std::min(n, from + kMaglevChunk);
+        for (size_t i = from; i < to; ++i) {
+          const auto& u = d_.maglevUpserts[i];
+          uint32_t m = dp_.maglevTableSize();
+          if (warn_ && uint64_t(u.backends.size()) * 100 >= m)
+            warn_(u.owner + ": Maglev table size " + std::to_string(m) +
+                  " is not more than 100 x its " + std::to_string(u.backends.size()) +
+                  " endpoints: an endpoint change may move more than 1/N of the flows "
+                  "(raise --maglev-table-size)");
+          note(dp_.maglevUpdate(u.svcId, maglevTable(u.backends, m)), u.owner);
+        }
+        at_ = to;
+        return n;
+      }
+      case 4:
+      case 5: {  // slots strictly before masters; every failure is named
+        int i = phase_ - 4;
+        const auto& list = i == 0 ? d_.slotUpserts : d_.masterUpserts;
+        size_t n = list.size(), to = std::min(n, from + kChunk), failedAt = 0;
+        at_ = to;
+        if (Status s = svc.updateMany(svcKeys_[i], svcValues_[i], &failedAt, from, to); !s) {
+          note(s, list[failedAt].owner);
+          at_ = failedAt + 1;
+        }
+        return n;
+      }
+      case 6:
+      case 7: {  // removed masters, then stale slots
+        const auto& keys = phase_ == 6 ? d_.masterDeletes : d_.slotDeletes;
+        size_t n = keys.size(), to = std::min(n, from + kChunk), failedAt = 0;
+        at_ = to;
+        if (Status s = svc.eraseMany(keys, &failedAt, from, to); !s) {
+          note(s, "frontend " + fromSvcKey(keys[failedAt]).str());
+          at_ = failedAt + 1;
+        }
+        return n;
+      }
+      case 8: {
+        size_t n = d_.maglevDeletes.size(), to = std::min(n, from + kChunk);
+        for (size_t i = from; i < to; ++i)
+          note(dp_.maglevErase(d_.maglevDeletes[i]),
+               "Maglev table of service id " + std::to_string(d_.maglevDeletes[i]));
+        at_ = to;
+        return n;
+      }
+      case 9: {
+        size_t n = d_.memberDeletes.size(), to = std::min(n, from + kChunk), failedAt = 0;
+        at_ = to;
+        if (Status s = members.eraseMany(d_.memberDeletes, &failedAt, from, to); !s) {
+          note(s, "membership");
+          at_ = failedAt + 1;
+        }
+        return n;
+      }
+      case 10: {
+        size_t n = d_.backendDeletes.size(), to = std::min(n, from + kChunk), failedAt = 0;
+        at_ = to;
+        if (Status s = be.eraseMany(d_.backendDeletes, &failedAt, from, to); !s) {
+          note(s, "backend " + std::to_string(d_.backendDeletes[failedAt]));
+          at_ = failedAt + 1;
+        }
+        return n;
+      }
+      case 11: {
+        size_t n = d_.srcRangeDeletes.size(), to = std::min(n, from + kChunk), failedAt = 0;
+        at_ = to;
+        if (Status s = ranges.eraseMany(d_.srcRangeDeletes, &failedAt, from, to); !s) {
+          note(s, "source range");
+          at_ = failedAt + 1;
+        }
+        return n;
+      }
+      default: {
+        // Connected UDP sockets of the node pinned to a backend that left
+        // (kubernetes#125467); without bpf_sock_destroy they stay until the
+        // application reconnects (documented in the README).
+        if ((!d_.memberDeletes.empty() || !d_.masterDeletes.empty()) &&
+            Datapath::canDestroySockets()) {
+          auto n = dp_.sweepStaleUdpSockets();
+          // Not a map failure (that would replan everything): kept apart.
+          if (n)
+            destroyed_ += *n;
+          else
+            sweepError_ = n.status().message();
+        }
+        at_ = 1;
+        return 1;
+      }
     }
-    size_t failedAt = 0;
-    Status s = svc.updateMany(keys, values, &failedAt);
-    if (!s) {
-      note(s, (*list)[failedAt].owner);
-      // the rest of this list, one by one, so every failure is named
-      for (size_t i = failedAt + 1; i < list->size(); ++i)
-        note(svc.update((*list)[i].key, (*list)[i].value), (*list)[i].owner);
+  };
+  while (phase_ <= kLastPhase) {
+    size_t n = chunk();
+    if (at_ >= n) {
+      ++phase_;
+      at_ = 0;
     }
+    // empty phases cost nothing: the deadline is looked at after real work
+    if (n && phase_ <= kLastPhase && std::chrono::steady_clock::now() >= deadline) return false;
   }
-  for (const auto& k : d.masterDeletes) note(svc.erase(k), "frontend " + fromSvcKey(k).str());
-  for (const auto& k : d.slotDeletes) note(svc.erase(k), "frontend " + fromSvcKey(k).str());
-  for (uint32_t id : d.maglevDeletes)
-    note(dp_.maglevErase(id), "Maglev table of service id " + std::to_string(id));
-  for (const auto& k : d.memberDeletes) note(members.erase(k), "membership");
-  for (uint32_t id : d.backendDeletes) note(be.erase(id), "backend " + std::to_string(id));
-  for (const auto& k : d.srcRangeDeletes) note(ranges.erase(k), "source range");
-  // Connected UDP sockets of the node pinned to a backend that left
-  // (kubernetes#125467); without bpf_sock_destroy they stay until the
-  // application reconnects (documented in the README).
-  if ((!d.memberDeletes.empty() || !d.masterDeletes.empty()) && Datapath::canDestroySockets()) {
-    auto n = dp_.sweepStaleUdpSockets();
-    // Not a map failure (that would replan everything): kept apart.
-    if (n)
-      destroyed_ += *n;
-    else
-      sweepError_ = n.status().message();
-  }
-  return errors;
+  writing_ = false;
+  d_ = MapDelta{};
+  return true;
 }
 
+std::vector<std::string> MapWriter::takeFailures() { return std::exchange(errors_, {}); }
+
+std::vector<std::string> MapWriter::apply(const MapDelta& d) { return apply(MapDelta(d)); }
+
+std::vector<std::string> MapWriter::apply(MapDelta&& d) {
+  begin(std::move(d));
+  step(std::chrono::steady_clock::time_point::max());
+  return takeFailures();
+}
 ProgrammedState MapWriter::readBack() const {
   ProgrammedState st;
   std::map<FrontendKey, std::map<uint16_t, uint32_t>> slots;

@@ -2,6 +2,7 @@
 // state back from the (pinned) maps.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <string>
 #include <vector>
@@ -22,6 +23,19 @@ class MapWriter {
   // (Datapath::sweepStaleUdpSockets), so the application reconnects to a
   // live backend at once.
   std::vector<std::string> apply(const MapDelta& delta);
+  std::vector<std::string> apply(MapDelta&& delta);
+  // The same writes in slices, so the event loop keeps serving while a
+  // large delta (initial programming, a re-list) goes in: begin() takes the
+  // delta, each step() writes on in the delta's order, in chunks of up to
+  // 512 entries (one batched system call each), until `deadline` has passed
+  // (at least one chunk per call) and returns true once everything is
+  // written; takeFailures() then gives apply()'s messages. Between steps
+  // the maps hold a prefix of the delta: the same states a reader could see
+  // during apply(), only for longer. apply() is begin() + one unbounded step.
+  void begin(MapDelta delta);
+  bool step(std::chrono::steady_clock::time_point deadline);
+  bool writing() const { return writing_; }
+  std::vector<std::string> takeFailures();
   // Sockets destroyed by the sweeps so far.
   size_t socketsDestroyed() const { return destroyed_; }
   const std::string& sweepError() const { return sweepError_; }  // the last one, "" = none
@@ -36,6 +50,19 @@ class MapWriter {
   std::function<void(const std::string&)> warn_;
   size_t destroyed_ = 0;
   std::string sweepError_;
+  // The delta being written: phase_ (0 backends .. 11 source range
+  // deletes, 12 the UDP socket sweep) and the next entry at_ of it.
+  static constexpr int kLastPhase = 12;
+  MapDelta d_;
+  bool writing_ = false;
+  int phase_ = 0;
+  size_t at_ = 0;
+  std::vector<std::string> errors_;
+  std::vector<uint32_t> beIds_;
+  std::vector<ferry_backend> beValues_;
+  std::vector<ferry_svc_key> svcKeys_[2];  // slots, masters
+  std::vector<ferry_svc_value> svcValues_[2];
+  std::vector<uint8_t> srValues_;
 };
 
 }  // namespace ferry
