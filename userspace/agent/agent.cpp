@@ -635,6 +635,9 @@ Status Agent::run() {
             source_->describe() + "; the dataplane stays as it is until then");
 
   std::optional<Clock::time_point> pending;
+  // The first sync may have begun a sliced map write or left a backlog:
+  // continued by the loop's next passes.
+  if (cp_->writing() || !backlog_.events.empty()) pending = Clock::now();
   Clock::time_point arrival = Clock::now();
   Clock::time_point nextDriftCheck = Clock::now() + kDriftCheck;
   for (;;) {

@@ -1,7 +1,5 @@
 #include "dataplane/service_planner.h"
 
-#include <algorithm>
-
 #include "model/endpoint_sets.h"
 
 namespace ferry {
@@ -65,12 +63,10 @@ const DesiredFrontend* ServicePlanner::winner(const FrontendKey& fk) const {
 
 Desired ServicePlanner::desired() const {
   Desired d;
+  // both in key order: appended at the end, no search
   for (const auto& [fk, owners] : owners_) d.frontends.emplace_hint(d.frontends.end(), fk, *winner(fk));
-  std::vector<std::pair<BackendKey, uint8_t>> flags;
-  flags.reserve(refs_.size());
-  for (const auto& [bk, r] : refs_) flags.emplace_back(bk, r.local ? FERRY_BE_F_LOCAL : 0);
-  std::sort(flags.begin(), flags.end());
-  for (const auto& [bk, f] : flags) d.backendFlags.emplace_hint(d.backendFlags.end(), bk, f);
+  for (const auto& [bk, r] : refs_)
+    d.backendFlags.emplace_hint(d.backendFlags.end(), bk, r.local ? FERRY_BE_F_LOCAL : 0);
   return d;
 }
 

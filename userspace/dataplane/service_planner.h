@@ -14,7 +14,6 @@
 #include <map>
 #include <set>
 #include <string>
-#include <unordered_map>
 
 #include "dataplane/planner.h"
 
@@ -47,9 +46,7 @@ class ServicePlanner {
   ProgrammedState st_;
   std::map<std::string, Desired> pieces_;  // per service (ns/name)
   std::map<FrontendKey, std::set<std::string>> owners_;
-  // References per backend; hashed (its order is not part of any result:
-  // desired() sorts, update() walks the changed keys in order).
-  std::unordered_map<BackendKey, BackendRef, BackendKeyHash> refs_;
+  std::map<BackendKey, BackendRef> refs_;
   // Topology: the snapshot's nodes while planning, the zone of every node
   // last planned with, and the services whose sets depend on them (a
   // Node label change re-plans those).
