@@ -375,8 +375,13 @@ TEST_F(HardeningTest, RestartWhileRecordLockedKeepsPinnedServices) {
   ASSERT_EQ(sh(cs + "stop-agent " + prefix() + " node1", 30).rc, 0);
   const std::string lock = manifestsDir() + "/.ferry/allocations.json.lock";
   const std::string held = runDir() + "/hx-lkr-held";
+  // The lock is held until the test has seen the agent keep its pinned state
+  // (the held file is removed), at most 25 s: a fixed hold raced the agent's
+  // start on a loaded machine, which then found the lock already free.
   auto holder = std::async(std::launch::async, [&] {
-    return sh("flock " + q(lock) + " sh -c 'touch " + q(held) + "; sleep 5'", 30);
+    return sh("flock " + q(lock) + " sh -c 'touch " + q(held) + "; i=0; while [ -e " + q(held) +
+                  " ] && [ $i -lt 250 ]; do sleep 0.1; i=$((i+1)); done'",
+              40);
   });
   ASSERT_TRUE(waitFor([&] { return access(held.c_str(), F_OK) == 0; }));
   Loop conn = Loop::connections("a", dyn, 40, 8282);
@@ -384,13 +389,13 @@ TEST_F(HardeningTest, RestartWhileRecordLockedKeepsPinnedServices) {
   ASSERT_EQ(r.rc, 0) << r.out;
   ASSERT_TRUE(waitFor([&] {
     return slurp(runDir() + "/node1.log").find("keeping the pinned state") != std::string::npos;
-  })) << "the agent never reported the unusable record";
+  }, Ms(15000))) << "the agent never reported the unusable record";
   for (int i = 0; i < 5; ++i) {
     EXPECT_TRUE(ask("a", "tcp", dyn, 8282).ok()) << "a pinned service was dropped while the record was locked";
     EXPECT_TRUE(ask("a", "tcp", kGoodVip, 80).ok()) << "a pinned service was dropped while the record was locked";
   }
-  holder.get();
   sh("rm -f " + q(held), 5);
+  holder.get();
   EXPECT_TRUE(waitFor([&] { return clusterIPOf("node1", "hx-lkr-dyn") == dyn; }))
       << "the service did not come back with its address once the lock was released";
   auto [ok, failed] = connFigures(conn.finish());
