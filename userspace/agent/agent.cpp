@@ -321,6 +321,8 @@ void Agent::sync(ControlPlane::Clock::time_point arrival) {
   }
   if (cp_->writing()) {  // finished by the next passes of the loop
     writingFirst_ = first;
+    logInfo("writing " + std::to_string(cp_->writingEntries()) +
+            " map entries in slices, one per pass of the loop");
     return;
   }
   finishSync(std::move(r), first);

@@ -57,6 +57,8 @@ class ControlPlane {
   // unfinished; continueWrite() writes on each pass of the event loop.
   void allowSlicedWrite(size_t minEntries) { slicedMin_ = minEntries; }
   bool writing() const { return writing_.has_value(); }
+  // The map entries of the sliced write going on (0 if none).
+  size_t writingEntries() const { return writing_ ? writing_->report.mapEntries : 0; }
   // Writes on until `deadline` (at least one chunk); once everything is
   // written (a failed entry re-plans everything against the maps, written
   // at once, as apply() does) returns the change's finished report.
