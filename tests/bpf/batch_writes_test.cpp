@@ -5,7 +5,12 @@
 // between two slices.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <cstring>
+#include <functional>
+#include <set>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -14,6 +19,7 @@
 #include <vector>
 
 #include "dataplane/bpf.h"
+#include "dataplane/drift.h"
 #include "dataplane/planner.h"
 #include "dataplane/writer.h"
 
@@ -202,6 +208,239 @@ TEST_P(BatchWritesTest, SlicedDeltaNeverDangles) {
     EXPECT_TRUE(read(*sliced) == read(*whole));
   }
   expectState(w.readBack(), after);
+}
+
+// Runs a drift round to its end, one chunk per step (the agent's slices,
+// with a deadline already past); `between` runs after every step.
+DriftScan::Result runScan(DriftScan& scan, const Datapath& dp, const ProgrammedState& want,
+                          const MapWriter& w, int* steps = nullptr,
+                          const std::function<void(int)>& between = nullptr) {
+  auto past = std::chrono::steady_clock::now();
+  DriftScan::Result r;
+  int n = 0;
+  while ((r = scan.step(dp, want, w.generation(), past)) == DriftScan::Result::More) {
+    if (between) between(n);
+    if (++n > 100000) break;  // bounded: a walk that never ends fails below
+  }
+  if (steps) *steps = n;
+  return r;
+}
+
+size_t entries(const Contents& c) { return c.svc.size() + c.backends.size() + c.members.size() + c.ranges.size(); }
+
+// The drift check reads the maps in slices (issue 12: a whole read stopped
+// the loop for seconds at 100,000 services) and finds nothing on maps as
+// programmed: every entry read once.
+TEST_P(BatchWritesTest, DriftScanInSlicesFindsNothingOnProgrammedMaps) {
+  bool v6 = GetParam();
+  for (Datapath* dp : {batched_.get(), single_.get()}) {
+    MapWriter w(*dp);
+    ProgrammedState st;
+    ASSERT_TRUE(w.apply(planDelta(w.readBack(), makeDesired(300, 8, 0, v6), &st)).empty());
+    DriftScan scan;
+    int steps = 0;
+    EXPECT_EQ(runScan(scan, *dp, st, w, &steps), DriftScan::Result::Clean) << scan.detail();
+    Contents c = read(*dp);
+    EXPECT_GT(steps, 2);
+    // Maglev tables count M / 64 each in entriesRead().
+    size_t maglev = c.maglev.size() * (dp->maglevTableSize() / 64);
+    EXPECT_EQ(scan.entriesRead(), entries(c) + maglev);
+    EXPECT_EQ(scan.countsSkipped(), 0u);
+  }
+}
+
+// Each kind of change behind the agent's back is found: a changed,
+// missing or unknown entry in every map the writer fills.
+TEST_P(BatchWritesTest, DriftScanFindsEachKindOfDrift) {
+  bool v6 = GetParam();
+  Datapath& dp = *batched_;
+  struct Case {
+    const char* name;
+    const char* detail;  // in DriftScan::detail()
+    std::function<void(const Contents&)> tamper;
+  };
+  auto firstSlot = [](const Contents& c) {
+    for (const auto& [k, v] : c.svc)
+      if (std::get<1>(k) != 0) {
+        ferry_svc_key key;
+        std::memcpy(&key, std::get<0>(k).data(), sizeof key);
+        key.slot = std::get<1>(k);
+        return key;
+      }
+    return ferry_svc_key{};
+  };
+  std::vector<Case> cases = {
+      {"slot names another backend", "slot",
+       [&](const Contents& c) {
+         ferry_svc_key k = firstSlot(c);
+         ferry_svc_value v{};
+         ASSERT_TRUE(dp.services().lookup(k, &v));
+         v.backend_id += 1;
+         ASSERT_TRUE(dp.services().update(k, v));
+       }},
+      {"master deleted", "services:",
+       [&](const Contents& c) {
+         ferry_svc_key k = firstSlot(c);
+         k.slot = 0;
+         ASSERT_TRUE(dp.services().erase(k));
+       }},
+      {"slot deleted", "services:",
+       [&](const Contents& c) { ASSERT_TRUE(dp.services().erase(firstSlot(c))); }},
+      {"unknown frontend", "unknown frontend",
+       [&](const Contents& c) {
+         ferry_svc_key k = firstSlot(c);
+         k.slot = 0;
+         k.port = htons(9);
+         ASSERT_TRUE(dp.services().update(k, ferry_svc_value{}));
+       }},
+      {"backend flags changed", "backends:",
+       [&](const Contents& c) {
+         uint32_t id = c.backends.begin()->first;
+         ferry_backend b{};
+         ASSERT_TRUE(dp.backends().lookup(id, &b));
+         b.flags ^= FERRY_BE_F_LOCAL;
+         ASSERT_TRUE(dp.backends().update(id, b));
+       }},
+      {"backend deleted", "backends:",
+       [&](const Contents& c) { ASSERT_TRUE(dp.backends().erase(c.backends.rbegin()->first)); }},
+      {"membership turned keep-only", "members:",
+       [&](const Contents& c) {
+         auto [m, v] = *c.members.begin();
+         ASSERT_TRUE(dp.members().update(ferry_member_key{m.first, m.second}, uint8_t(FERRY_MEMBER_KEEP)));
+       }},
+      {"membership deleted", "members:",
+       [&](const Contents& c) {
+         auto m = c.members.rbegin()->first;
+         ASSERT_TRUE(dp.members().erase(ferry_member_key{m.first, m.second}));
+       }},
+      {"Maglev table deleted", "Maglev",
+       [&](const Contents& c) { ASSERT_TRUE(dp.maglevErase(c.maglev.begin()->first)); }},
+      {"Maglev table names another backend", "Maglev",
+       [&](const Contents& c) {
+         auto [svc, table] = *c.maglev.begin();
+         table[0] = 0xfffffff0;
+         ASSERT_TRUE(dp.maglevUpdate(svc, table));
+       }},
+  };
+  if (!v6) {
+    cases.push_back({"source range deleted", "source ranges:", [&](const Contents& c) {
+                       ferry_src_range_key k;
+                       std::memcpy(&k, c.ranges.begin()->first.data(), sizeof k);
+                       ASSERT_TRUE(dp.srcRanges().erase(k));
+                     }});
+    cases.push_back({"unknown source range", "source ranges:", [&](const Contents& c) {
+                       ferry_src_range_key k;
+                       std::memcpy(&k, c.ranges.begin()->first.data(), sizeof k);
+                       k.svc_id = 0xffff;
+                       ASSERT_TRUE(dp.srcRanges().update(k, 1));
+                     }});
+  }
+  for (const Case& t : cases) {
+    SCOPED_TRACE(t.name);
+    SetUp();  // empty maps
+    MapWriter w(dp);
+    ProgrammedState st;
+    ASSERT_TRUE(w.apply(planDelta(w.readBack(), makeDesired(300, 8, 0, v6), &st)).empty());
+    Contents c = read(dp);
+    ASSERT_FALSE(c.maglev.empty());
+    t.tamper(c);
+    DriftScan scan;
+    EXPECT_EQ(runScan(scan, dp, st, w), DriftScan::Result::Drifted);
+    EXPECT_NE(scan.detail().find(t.detail), std::string::npos) << scan.detail();
+  }
+}
+
+// The agent writes between slices of a round: entries are still checked
+// one by one against what it programmed last (a stray one is found), the
+// walk neither loops nor fails, and only the count of a map written
+// meanwhile is skipped (a missing entry waits for a round without writes).
+TEST_P(BatchWritesTest, DriftScanAcrossTheAgentsOwnWrites) {
+  bool v6 = GetParam();
+  Datapath& dp = *batched_;
+  MapWriter w(dp);
+  ProgrammedState a, b;
+  ASSERT_TRUE(w.apply(planDelta(w.readBack(), makeDesired(300, 8, 0, v6), &a)).empty());
+  // A round in which, after its first step, the agent writes `change`
+  // (its state moving from *from to *to) and `behind` runs.
+  auto round = [&](ProgrammedState* from, ProgrammedState* to, const Desired& next,
+                   const std::function<void()>& behind) {
+    MapDelta change = planDelta(*from, next, to);
+    const ProgrammedState* want = from;
+    DriftScan scan;
+    auto past = std::chrono::steady_clock::now();
+    DriftScan::Result r;
+    int n = 0;
+    while ((r = scan.step(dp, *want, w.generation(), past)) == DriftScan::Result::More) {
+      if (n++ == 0) {
+        EXPECT_TRUE(w.apply(change).empty());
+        want = to;
+        if (behind) behind();
+      }
+      if (n > 100000) break;
+    }
+    return std::make_pair(r, scan);
+  };
+  auto [r1, s1] = round(&a, &b, makeDesired(300, 8, 3, v6), nullptr);
+  EXPECT_EQ(r1, DriftScan::Result::Clean) << s1.detail();
+  EXPECT_GT(s1.countsSkipped(), 0u);
+  // A master deleted behind the agent's back in a round with writes: the
+  // count that would find it is skipped; the next round without writes
+  // finds it.
+  ferry_svc_key master{};
+  auto [r2, s2] = round(&b, &a, makeDesired(300, 8, 0, v6), [&] {
+    bool found = false;
+    dp.services().forEach([&](const ferry_svc_key& k, const ferry_svc_value&) {
+      if (!found && k.slot == 0) master = k, found = true;
+    });
+    ASSERT_TRUE(dp.services().erase(master));
+  });
+  EXPECT_EQ(r2, DriftScan::Result::Clean) << s2.detail();
+  DriftScan quiet;
+  EXPECT_EQ(runScan(quiet, dp, a, w), DriftScan::Result::Drifted);
+  EXPECT_NE(quiet.detail().find("expected"), std::string::npos) << quiet.detail();
+  ASSERT_TRUE(w.apply(planDelta(w.readBack(), makeDesired(300, 8, 0, v6), &a)).empty());
+  // A stray entry present through a round with writes is found (one
+  // added during the round may fall in a bucket already read: the next
+  // round finds it).
+  ferry_svc_key stray{};
+  stray.port = htons(9);
+  stray.proto = 17;
+  ASSERT_TRUE(dp.services().update(stray, ferry_svc_value{}));
+  auto [r3, s3] = round(&a, &b, makeDesired(300, 8, 3, v6), nullptr);
+  EXPECT_EQ(r3, DriftScan::Result::Drifted);
+  EXPECT_NE(s3.detail().find("unknown frontend"), std::string::npos) << s3.detail();
+}
+
+// Map::scan on a hash map: entries deleted or added between chunks never
+// restart the walk (the cursor is a bucket index); every entry present
+// throughout is seen exactly once.
+TEST_P(BatchWritesTest, MapScanSurvivesDeletesBetweenChunks) {
+  Datapath& dp = GetParam() ? *batched_ : *single_;
+  auto members = dp.members();
+  constexpr uint32_t kN = 5000;
+  for (uint32_t i = 0; i < kN; ++i) ASSERT_TRUE(members.update(ferry_member_key{i / 10 + 1, i + 1}, 1));
+  std::map<uint32_t, int> seen;
+  MapCursor cur;
+  int chunks = 0;
+  while (members.scan(&cur, 64, [&](const ferry_member_key& k, const uint8_t&) { ++seen[k.backend_id]; })) {
+    // Between chunks: delete every 7th entry (seen or not) and add some.
+    if (chunks < 40)
+      for (uint32_t i = chunks; i < kN; i += 40 * 7) ASSERT_TRUE(members.erase(ferry_member_key{i / 10 + 1, i + 1}));
+    if (chunks < 5) ASSERT_TRUE(members.update(ferry_member_key{9999, 100000u + chunks}, 1));
+    ASSERT_LT(++chunks, 10000);
+  }
+  EXPECT_TRUE(cur.done);
+  std::set<uint32_t> deleted;
+  for (int ch = 0; ch < 40; ++ch)
+    for (uint32_t i = ch; i < kN; i += 40 * 7) deleted.insert(i + 1);
+  for (uint32_t id = 1; id <= kN; ++id) {
+    if (deleted.count(id)) {
+      EXPECT_LE(seen[id], 1) << id;
+      continue;
+    }
+    EXPECT_EQ(seen[id], 1) << "backend id " << id;
+  }
+  for (const auto& [id, n] : seen) EXPECT_LE(n, 1) << id;
 }
 
 INSTANTIATE_TEST_SUITE_P(Family, BatchWritesTest, ::testing::Values(false, true),

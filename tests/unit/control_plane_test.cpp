@@ -72,5 +72,56 @@ TEST(ControlPlaneSlicedWrite, LargeDeltaIsWrittenOverSeveralPasses) {
   EXPECT_EQ(writer.readBack().frontends.size(), 199u);
 }
 
+// The drift check as the agent drives it (Agent::checkDrift): a round is
+// read over several passes, never while a sliced write goes on, finds
+// nothing on maps as programmed, and on an entry deleted behind the
+// agent's back runs the full repair, which puts it back.
+TEST(ControlPlaneDrift, RoundsAreReadInSlicesAndRepairWhatWasDeleted) {
+  auto dp = Datapath::load(DatapathOptions{});
+  ASSERT_TRUE(dp) << dp.status().message();
+  MapWriter writer(**dp);
+  MemoryAllocationStore store;
+  BuildOptions opts;
+  opts.serviceCidrs = {*IpPrefix::parse("198.19.0.0/16")};
+  ControlPlane cp(opts, store, writer, "node1");
+  FileTracker tracker;
+  std::string found = "unset";
+  EXPECT_FALSE(cp.driftStep(ControlPlane::Clock::now(), &found)) << "nothing planned yet";
+  cp.allowSlicedWrite(100);
+  cp.apply(tracker.apply({FileChange{"m.yaml", manifests(200, 5)}}), ControlPlane::Clock::now(), true);
+  ASSERT_TRUE(cp.writing());
+  EXPECT_FALSE(cp.driftStep(ControlPlane::Clock::now(), &found)) << "a sliced write is not drift";
+  EXPECT_EQ(cp.driftEntriesRead(), 0u);
+  int passes = 0;
+  while (!cp.continueWrite(ControlPlane::Clock::now())) ASSERT_LT(++passes, 10000);
+  // One chunk per pass (a deadline already past), bounded.
+  auto round = [&](int* passes) {
+    *passes = 0;
+    while (!cp.driftStep(ControlPlane::Clock::now(), &found))
+      if (++*passes > 10000) return false;
+    return true;
+  };
+  ASSERT_TRUE(round(&passes));
+  EXPECT_EQ(found, "");
+  EXPECT_GE(passes, 2) << "about 2,200 entries in chunks of " << DriftScan::kChunk;
+  size_t read = cp.driftEntriesRead();
+  EXPECT_GT(read, 2000u);
+  // A master and a backend deleted behind the agent's back.
+  ferry_svc_key master{};
+  (*dp)->services().forEach([&](const ferry_svc_key& k, const ferry_svc_value&) {
+    if (k.slot == 0) master = k;
+  });
+  ASSERT_TRUE((*dp)->services().erase(master));
+  ASSERT_TRUE(round(&passes));
+  EXPECT_NE(found.find("services: "), std::string::npos) << found;
+  EXPECT_NE(found.find("1 frontends missing or changed"), std::string::npos) << found;
+  ferry_svc_value v{};
+  EXPECT_TRUE((*dp)->services().lookup(master, &v)) << "the master was not written again";
+  nlohmann::json verify = cp.verify(nullptr, "cluster.local");
+  EXPECT_TRUE(verify["ok"].get<bool>()) << verify.dump();
+  ASSERT_TRUE(round(&passes));
+  EXPECT_EQ(found, "") << "a second round after the repair";
+}
+
 }  // namespace
 }  // namespace ferry

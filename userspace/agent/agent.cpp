@@ -38,8 +38,15 @@ static_assert(std::size(kHookNames) == FERRY_HOOK_MAX, "FERRY_HOOK_NAMES out of 
 
 std::string qdiscRecord(const std::string& stateDir) { return stateDir + "/created-qdiscs"; }
 // How often the maps are compared with what the agent believes it
-// programmed (one read of every entry; about 10 ms per 10,000 frontends).
+// programmed: a round starts kDriftCheck after the last one ended and reads
+// every entry in slices of kDriftSlice, one slice every kDriftPace (so at
+// most 1/20 of a core while a round goes on; a round reads about 3,000
+// entries per slice, at 100,000 services x 10 endpoints (3.1 million
+// entries) about 20 s). A whole read at once stopped the loop for seconds
+// at that scale.
 constexpr auto kDriftCheck = std::chrono::seconds(10);
+constexpr auto kDriftSlice = std::chrono::milliseconds(1);
+constexpr auto kDriftPace = std::chrono::milliseconds(20);
 // A failed use of the allocation record (locked, disk full) is retried
 // after this, whether or not a manifest changes.
 constexpr auto kRecordRetry = std::chrono::seconds(1);
@@ -373,9 +380,12 @@ AllocationRecord Agent::recoverAllocations() {
 // Someone else (a second agent before the pin lock existed, bpftool, a
 // crashed write) changed the maps: they are read back and what is missing
 // is written again.
-void Agent::checkDrift() {
-  std::string what = cp_->repairDrift();
+// One slice of the drift round; returns true when the round is over.
+bool Agent::checkDrift() {
+  std::string what;
+  bool over = cp_->driftStep(Clock::now() + kDriftSlice, &what);
   if (!what.empty()) logWarn("maps drifted from what this agent programmed, repaired: " + what);
+  return over;
 }
 
 void Agent::recordQdisc(const std::string& ifname) {
@@ -703,8 +713,8 @@ Status Agent::run() {
         pending = Clock::now();  // the next slice, after one pass of the loop
     }
     if (Clock::now() >= nextDriftCheck) {
-      if (planned_) checkDrift();
-      nextDriftCheck = Clock::now() + kDriftCheck;
+      bool over = !planned_ || checkDrift();
+      nextDriftCheck = Clock::now() + (over ? kDriftCheck : kDriftPace);
     }
   }
   close(sfd);

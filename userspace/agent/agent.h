@@ -86,7 +86,7 @@ class Agent {
   void updateNodeIp();
   nlohmann::json handle(const nlohmann::json& req) const;
   void recordQdisc(const std::string& ifname);
-  void checkDrift();
+  bool checkDrift();  // one slice of the drift round (true: the round is over)
   AllocationRecord recoverAllocations();
 
   AgentConfig cfg_;

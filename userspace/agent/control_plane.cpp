@@ -89,6 +89,23 @@ std::string ControlPlane::repairDrift() {
   return out;
 }
 
+bool ControlPlane::driftStep(Clock::time_point deadline, std::string* found) {
+  found->clear();
+  if (!planned_ || writing_) return false;
+  size_t before = drift_.entriesRead();
+  DriftScan::Result r =
+      drift_.step(writer_.dataplane(), planner_.programmed(), writer_.generation(), deadline);
+  driftRead_ += drift_.entriesRead() - before;
+  if (r == DriftScan::Result::More) return false;
+  if (r == DriftScan::Result::Drifted) {
+    // The scan only detects; the full read decides and repairs.
+    *found = repairDrift();
+    if (!found->empty()) *found = drift_.detail() + "; " + *found;
+  }
+  drift_.reset();
+  return true;
+}
+
 ChangeReport ControlPlane::finish(ChangeSet cs, Clock::time_point arrival, Clock::time_point t0,
                                   bool plan) {
   ChangeReport r;

@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "dataplane/drift.h"
 #include "dataplane/service_planner.h"
 #include "dataplane/writer.h"
 #include "dns/records.h"
@@ -79,6 +80,14 @@ class ControlPlane {
   // against what they hold and writes the difference. Returns what was
   // found ("" when nothing drifted).
   std::string repairDrift();
+  // The drift check in slices (DriftScan): reads the maps on until
+  // `deadline`; on the first entry that differs runs repairDrift(). Returns
+  // true when a round is over, with *found what the repair found ("" when
+  // the maps were as programmed); false when more is to read (nothing is
+  // read while a sliced write goes on, or before the first plan).
+  bool driftStep(Clock::time_point deadline, std::string* found);
+  // Entries read by the drift rounds so far (for the log and tests).
+  size_t driftEntriesRead() const { return driftRead_; }
   const ObjectStore& objects() const { return model_.objects(); }
 
   const ClusterSnapshot& snapshot() const { return model_.snapshot(); }
@@ -114,6 +123,8 @@ class ControlPlane {
     Clock::time_point arrival, planned;
   };
   std::optional<Writing> writing_;   // a delta being written in slices
+  DriftScan drift_;                  // the drift round going on
+  size_t driftRead_ = 0;
   void complete(ChangeReport& r, Clock::time_point arrival, Clock::time_point planned);
 };
 

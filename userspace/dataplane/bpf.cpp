@@ -142,14 +142,64 @@ bool Map<K, V>::lookup(const K& k, V* v) const {
 
 template <typename K, typename V>
 void Map<K, V>::forEach(const std::function<void(const K&, const V&)>& fn) const {
-  K key{}, next{};
-  V value{};
-  K* prev = nullptr;
-  while (bpf_map_get_next_key(fd_, prev, &next) == 0) {
-    if (bpf_map_lookup_elem(fd_, &next, &value) == 0) fn(next, value);
-    key = next;
-    prev = &key;
+  MapCursor c;
+  while (scan(&c, 4096, fn)) {
   }
+}
+
+template <typename K, typename V>
+bool Map<K, V>::scan(MapCursor* c, size_t max, const std::function<void(const K&, const V&)>& fn) const {
+  if (c->done) return false;
+  max = std::max<size_t>(max, 1);
+  if (!c->perEntry) {
+    // The token is a u32 bucket index for hash maps and a key for the
+    // generic batch ops: room for either.
+    if (c->token.empty()) c->token.assign(std::max<size_t>(sizeof(K), 8), 0);
+    std::vector<uint8_t> out(c->token.size());
+    // A bucket is handed out whole: a call whose room is smaller than the
+    // next bucket fails with ENOSPC and is retried with more room.
+    size_t room = std::max<size_t>(max, 64);
+    for (int tries = 0; tries < 8; ++tries, room *= 4) {
+      std::vector<K> keys(room);
+      std::vector<V> values(room);
+      uint32_t count = static_cast<uint32_t>(room);
+      LIBBPF_OPTS(bpf_map_batch_opts, opts);
+      int r = bpf_map_lookup_batch(fd_, c->started ? c->token.data() : nullptr, out.data(),
+                                   keys.data(), values.data(), &count, &opts);
+      int err = r ? errno : 0;
+      if (r == 0 || err == ENOENT) {
+        c->started = true;
+        c->token = out;
+        for (uint32_t i = 0; i < count && i < room; ++i) fn(keys[i], values[i]);
+        c->visited += count;
+        if (err == ENOENT) c->done = true;  // the end (with the last entries, if any)
+        return !c->done;
+      }
+      if (err == ENOSPC) continue;
+      break;  // no batch lookup for this map (or the kernel): per entry
+    }
+    if (c->started) {  // a batch walk that failed midway: done, as far as it got
+      c->done = true;
+      return false;
+    }
+    c->perEntry = true;
+    c->token.clear();
+  }
+  K next{};
+  V value{};
+  for (size_t n = 0; n < max; ++n) {
+    const void* prev = c->token.empty() ? nullptr : c->token.data();
+    if (bpf_map_get_next_key(fd_, prev, &next) != 0) {
+      c->done = true;
+      return false;
+    }
+    c->token.assign(reinterpret_cast<const uint8_t*>(&next),
+                    reinterpret_cast<const uint8_t*>(&next) + sizeof(K));
+    c->started = true;
+    ++c->visited;
+    if (bpf_map_lookup_elem(fd_, &next, &value) == 0) fn(next, value);
+  }
+  return true;
 }
 
 template class Map<ferry_svc_key, ferry_svc_value>;
@@ -390,6 +440,11 @@ Status Datapath::maglevErase(uint32_t svcId) const {
   if (bpf_map_delete_elem(bpf_map__fd(skel_->maps.ferry_maglev), &svcId) && errno != ENOENT)
     return Status::sys("Maglev table delete", errno);
   return Status::ok();
+}
+
+bool Datapath::maglevTable(uint32_t svcId, std::vector<uint32_t>* table) const {
+  table->resize(maglevTableSize_);
+  return bpf_map_lookup_elem(bpf_map__fd(skel_->maps.ferry_maglev), &svcId, table->data()) == 0;
 }
 
 std::map<uint32_t, std::vector<uint32_t>> Datapath::maglevTables() const {

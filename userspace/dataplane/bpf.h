@@ -18,6 +18,14 @@ struct ferry_bpf;  // generated skeleton
 
 namespace ferry {
 
+// Where a resumable walk over a map stands (Map::scan). Default: the start.
+struct MapCursor {
+  bool started = false, done = false;
+  bool perEntry = false;       // the map refused BPF_MAP_LOOKUP_BATCH: get_next_key
+  std::vector<uint8_t> token;  // batch: the kernel's out_batch; per entry: the last key
+  size_t visited = 0;          // entries handed out so far
+};
+
 // A typed view of one map (the Datapath owns the fd).
 template <typename K, typename V>
 class Map {
@@ -41,8 +49,19 @@ class Map {
   Status eraseMany(const std::vector<K>& keys, size_t* failedAt, size_t from = 0,
                    size_t to = SIZE_MAX) const;
   bool lookup(const K& k, V* v) const;
-  // Visits every entry (snapshot semantics of bpf_map_get_next_key).
+  // Visits every entry (scan() to the end: batched lookups where the map
+  // takes them).
   void forEach(const std::function<void(const K&, const V&)>& fn) const;
+  // Visits up to about `max` entries from `*cursor` (a batch may hand out a
+  // whole hash bucket more) and returns false once the map is done
+  // (cursor->done). Hash maps are read with BPF_MAP_LOOKUP_BATCH, whose
+  // cursor is a bucket index (kernel/bpf/hashtab.c
+  // __htab_map_lookup_and_delete_batch): entries written or deleted between
+  // calls never restart the walk, each entry present throughout is seen
+  // exactly once. Other map types (the LPM trie) go by
+  // bpf_map_get_next_key from the last key; a key deleted in between
+  // restarts the walk from the first key, so callers bound it by `visited`.
+  bool scan(MapCursor* cursor, size_t max, const std::function<void(const K&, const V&)>& fn) const;
   int fd() const { return fd_; }
   bool batch() const { return batch_; }
 
@@ -116,6 +135,8 @@ class Datapath {
   Status maglevUpdate(uint32_t svcId, const std::vector<uint32_t>& table) const;
   Status maglevErase(uint32_t svcId) const;  // missing is not an error
   std::map<uint32_t, std::vector<uint32_t>> maglevTables() const;
+  // One service's table (false when it has none).
+  bool maglevTable(uint32_t svcId, std::vector<uint32_t>* table) const;
   uint32_t maglevTableSize() const { return maglevTableSize_; }
   // Counters summed over CPUs, indexed by hook * FERRY_STAT_MAX + stat.
   std::vector<uint64_t> stats() const;

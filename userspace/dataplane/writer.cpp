@@ -16,6 +16,7 @@ constexpr size_t kMaglevChunk = 8;  // a table is maglevTableSize ids (64 KiB by
 }  // namespace
 
 void MapWriter::begin(MapDelta delta) {
+  ++generation_;
   d_ = std::move(delta);
   phase_ = 0;
   at_ = 0;

@@ -36,9 +36,14 @@ class MapWriter {
   bool step(std::chrono::steady_clock::time_point deadline);
   bool writing() const { return writing_; }
   std::vector<std::string> takeFailures();
+  // Counts the deltas begun (apply() included): a reader that saw the same
+  // generation before and after saw no write of this writer in between
+  // (DriftScan).
+  uint64_t generation() const { return generation_; }
   // Sockets destroyed by the sweeps so far.
   size_t socketsDestroyed() const { return destroyed_; }
   const std::string& sweepError() const { return sweepError_; }  // the last one, "" = none
+  const Datapath& dataplane() const { return dp_; }
   // The state held by the maps (used at start and after a failure).
   ProgrammedState readBack() const;
   // Receives warnings (a Maglev table too small for its backends: the
@@ -49,6 +54,7 @@ class MapWriter {
   Datapath& dp_;
   std::function<void(const std::string&)> warn_;
   size_t destroyed_ = 0;
+  uint64_t generation_ = 0;
   std::string sweepError_;
   // The delta being written: phase_ (0 backends .. 11 source range
   // deletes, 12 the UDP socket sweep) and the next entry at_ of it.
