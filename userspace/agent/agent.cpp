@@ -677,7 +677,7 @@ Status Agent::run() {
     if (dns_ && dns_->timeoutMs() >= 0)
       timeout = timeout < 0 ? dns_->timeoutMs() : std::min(timeout, dns_->timeoutMs());
     for (int t : {health_.timeoutMs(), announce_->timeoutMs(), control_->timeoutMs(),
-                  healthz_ ? healthz_->timeoutMs() : -1})
+                  healthz_ ? healthz_->timeoutMs() : -1, logTick()})
       if (t >= 0) timeout = timeout < 0 ? t : std::min(timeout, t);
     int n = poll(fds.data(), fds.size(), timeout);
     if (n < 0 && errno != EINTR) return Status::sys("poll", errno);

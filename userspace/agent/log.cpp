@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 #include "common/limits.h"
@@ -41,6 +42,25 @@ std::unordered_map<std::string, Repeat> repeats;
 Clock::time_point secondStart;
 int linesThisSecond = 0;
 long droppedThisSecond = 0;
+// The last line the per-second cap dropped, written when its second ends.
+struct Held {
+  spdlog::level::level_enum level = spdlog::level::info;
+  std::string msg;
+  spdlog::log_clock::time_point at;
+};
+std::optional<Held> held;
+
+// A new second: the count of dropped lines, then the last of them.
+void rollOver(Clock::time_point now) {
+  if (droppedThisSecond)
+    logger().warn("{} log lines dropped in the last second (limit {} lines/s){}", droppedThisSecond,
+                  kLogLinesPerSecond, held ? "; the last one follows" : "");
+  if (held) logger().log(held->at, spdlog::source_loc{}, held->level, held->msg);
+  held.reset();
+  secondStart = now;
+  linesThisSecond = 0;
+  droppedThisSecond = 0;
+}
 
 void write(spdlog::level::level_enum level, const std::string& raw) {
   std::string msg = limits::truncate(raw, kLogLineBytes);
@@ -58,22 +78,27 @@ void write(spdlog::level::level_enum level, const std::string& raw) {
     ++r.suppressed;
     return;
   }
-  if (now - secondStart >= std::chrono::seconds(1)) {
-    if (droppedThisSecond)
-      logger().warn("{} log lines dropped in the last second (limit {} lines/s)", droppedThisSecond,
-                    kLogLinesPerSecond);
-    secondStart = now;
-    linesThisSecond = 0;
-    droppedThisSecond = 0;
-  }
+  if (now - secondStart >= std::chrono::seconds(1)) rollOver(now);
   if (++linesThisSecond > kLogLinesPerSecond) {
     ++droppedThisSecond;
+    held = Held{level, msg, spdlog::log_clock::now()};
     return;
   }
   logger().log(level, "{}", msg);
 }
 
 }  // namespace
+
+int logTick() {
+  std::lock_guard<std::mutex> g(mu);
+  if (!droppedThisSecond) return -1;
+  auto now = Clock::now();
+  auto due = secondStart + std::chrono::seconds(1);
+  if (now < due)
+    return static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(due - now).count()) + 1;
+  rollOver(now);
+  return -1;
+}
 
 void logInfo(const std::string& m) { write(spdlog::level::info, m); }
 void logWarn(const std::string& m) { write(spdlog::level::warn, m); }
