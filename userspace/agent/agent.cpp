@@ -713,8 +713,11 @@ Status Agent::run() {
         pending = Clock::now();  // the next slice, after one pass of the loop
     }
     if (Clock::now() >= nextDriftCheck) {
-      bool over = !planned_ || checkDrift();
-      nextDriftCheck = Clock::now() + (over ? kDriftCheck : kDriftPace);
+      // Not while a change is being applied (a backlog of slices, a sliced
+      // write): the round waits, the change's passes go first.
+      bool busy = pending || !backlog_.events.empty();
+      bool over = !planned_ || (!busy && checkDrift());
+      nextDriftCheck = Clock::now() + (over && !busy ? kDriftCheck : kDriftPace);
     }
   }
   close(sfd);
