@@ -315,6 +315,10 @@ agent_start() {
   die "ferryd: no control socket after 10 s"
 }
 
+cpu_ticks() { # user + system time of a process and all its threads, clock ticks
+  awk '{ print $14 + $15 }' /proc/"$1"/stat 2>/dev/null || echo 0
+}
+
 map_memory_mb() { # memlock of the maps the agent holds
   local pid=$1
   awk 'FNR == 1 { m = 0 } /^map_type/ { m = 1 } /^memlock/ { if (m) s += $2 } END { printf "%.1f", s / 1048576 }' \
@@ -335,7 +339,8 @@ bench_ferry() {
   from=$(wc -l <"$RUN/node1.log")
   # control-socket round trips while the agent programs everything (its loop's stall)
   python3 "$CHURN" ping "$RUN/node1.sock" "$PROGRAM_TIMEOUT" >"$OUT/work/ping-$n.tsv" 2>/dev/null &
-  local pinger=$!
+  local pinger=$! cpu0
+  cpu0=$(cpu_ticks "$(cat "$RUN/node1.pid")")
   t0=$(now_sod)
   for f in "$stage"/fillers-*.json "$stage"/99-measured.json; do
     [[ -e "$f" ]] && mv "$f" "$RUN/manifests/"
@@ -347,6 +352,9 @@ bench_ferry() {
       "$OUT/work/ping-$n.tsv" >>"$PROG"
     ms=$(log_ms_since "${line%% *}" "$t0")
     recp ferry "$n" program_all_ms "$ms"
+    # CPU, not wall time, is what a shared machine does not blur
+    recp ferry "$n" program_all_cpu_s "$(awk -v a="$cpu0" -v b="$(cpu_ticks "$(cat "$RUN/node1.pid")")" \
+      -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }')"
     recp ferry "$n" program_all_agent_ms "$(sed -n 's/.* in \([0-9]*\) us.*/\1/p' <<<"$line" | awk '{ printf "%.1f", $1 / 1000 }')"
   else
     kill -TERM "$pinger" 2>/dev/null || true

@@ -151,6 +151,7 @@ class Report:
          {}, {"*": "p99 < 10"}),
         ("initial programming (files moved in -> last service synced), ms", "program_all_ms",
          {"10000": "2,200", "100000": "10,000"}, {"10000": "< 500", "100000": "< 5,000"}),
+        ("agent CPU during initial programming (all its threads), s", "program_all_cpu_s", {}, {}),
         ("agent RSS, MiB", "agent_rss_mb", {"100000": "1,600"}, {"100000": "< 400"}),
     ]
 

@@ -2,9 +2,12 @@
 // (IPv4 as IPv4-mapped ::ffff:a.b.c.d), the same form as the BPF ABI.
 #pragma once
 
+#include <endian.h>
+
 #include <array>
 #include <compare>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,8 +22,24 @@ struct IpAddr {
   bool isV4() const;
   uint32_t v4() const;  // host order; only when isV4()
   std::string str() const;
-  auto operator<=>(const IpAddr&) const = default;
-  bool operator==(const IpAddr&) const = default;
+  // Byte-wise order (the defaulted one), as two big-endian 64-bit words:
+  // the default called memcmp for every compare, 12-15% of the agent's CPU
+  // in the planner's and the model's ordered maps at 100,000 services.
+  std::strong_ordering operator<=>(const IpAddr& o) const {
+    uint64_t a = hi(), b = o.hi();
+    if (a != b) return a <=> b;
+    return lo() <=> o.lo();
+  }
+  bool operator==(const IpAddr& o) const { return hi() == o.hi() && lo() == o.lo(); }
+
+ private:
+  uint64_t word(size_t at) const {
+    uint64_t w;
+    std::memcpy(&w, bytes.data() + at, sizeof w);
+    return be64toh(w);
+  }
+  uint64_t hi() const { return word(0); }
+  uint64_t lo() const { return word(8); }
 };
 
 struct IpPrefix {
