@@ -19,7 +19,9 @@ export FERRY_OWNER=$$
 trap '"$ROOT/scripts/cluster.sh" down "$FERRY_PREFIX" >/dev/null 2>&1 || true' EXIT
 cd "$ROOT/build"
 # One job per core: the e2e cases, bench_smoke, the kubectl checks and the
-# sanitized run each bring up network namespaces and hold the CTest resource
-# lock e2e_cluster (one at a time); the in-process suites (BPF golden
-# packets, unit, model, DNS) run beside them. FERRY_TEST_JOBS=1 runs serially.
+# sanitized e2e subset each bring up network namespaces and hold the CTest
+# resource lock e2e_cluster (one at a time); the in-process suites (BPF
+# golden packets, unit, model, DNS) and the sanitized build and suites
+# (sanitized_build, sanitized_suites) run beside them. FERRY_TEST_JOBS=1
+# runs serially.
 ctest --output-on-failure --timeout 900 -j "${FERRY_TEST_JOBS:-$(nproc)}" "$@"

@@ -50,7 +50,10 @@ TEST(HostileCatalogue, EveryCaseIsAClearErrorAndHarmsNothingElse) {
     ClusterSnapshot snap = buildSnapshot(readAll(), opts, store, nullptr);
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                   std::chrono::steady_clock::now() - t0).count();
-    EXPECT_LT(ms, 3000) << "took " << ms << " ms";
+    // (under ASan/UBSan, FERRY_SANITIZED from scripts/sanitize.sh, the model
+    // is several times slower and runs beside the e2e cases: 4x, as in the
+    // e2e HardeningTest)
+    EXPECT_LT(ms, std::getenv("FERRY_SANITIZED") ? 12000 : 3000) << "took " << ms << " ms";
     ASSERT_EQ(snap.services.count("default/hx-good"), 1u);
     EXPECT_EQ(snap.services.at("default/hx-good").clusterIPs.at(0).str(), "198.19.7.1");
     std::vector<ManifestError> mine;
