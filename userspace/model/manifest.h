@@ -57,8 +57,8 @@ struct EndpointPort {
 
 struct EndpointAddress {
   IpAddr ip;
-  std::string nodeName, hostname;
-  std::string targetRef;  // "Pod ns/name" or ""
+  SharedString nodeName, hostname;  // model/shared_string.h
+  SharedString targetRef;  // "Pod ns/name" or ""
   bool operator==(const EndpointAddress&) const = default;
 };
 
@@ -78,9 +78,9 @@ struct EndpointsObject {
 struct SliceEndpoint {
   std::vector<IpAddr> addresses;
   bool ready = true, serving = true, terminating = false;  // nil = true/true/false
-  std::string nodeName, hostname, targetRef;
+  SharedString nodeName, hostname, targetRef;  // model/shared_string.h
   // hints.forZones[].name / hints.forNodes[].name (topology-aware routing).
-  std::vector<std::string> zoneHints, nodeHints;
+  SharedList<std::string> zoneHints, nodeHints;
   bool operator==(const SliceEndpoint&) const = default;
 };
 
