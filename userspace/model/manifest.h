@@ -70,7 +70,8 @@ struct EndpointSubset {
 
 // A v1 Endpoints object.
 struct EndpointsObject {
-  std::string ns, name, file;
+  std::string ns, name;
+  SharedString file;  // interned: a file's objects share its path
   std::vector<EndpointSubset> subsets;
   bool operator==(const EndpointsObject&) const = default;
 };
@@ -85,7 +86,8 @@ struct SliceEndpoint {
 };
 
 struct EndpointSlice {
-  std::string ns, name, file;
+  std::string ns, name;
+  SharedString file;  // interned: a file's objects share its path
   std::string serviceName;  // label kubernetes.io/service-name ("" = not attached)
   std::string addressType;  // IPv4 / IPv6 / FQDN (FQDN endpoints are not used)
   std::vector<SliceEndpoint> endpoints;

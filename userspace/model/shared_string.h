@@ -50,6 +50,7 @@ class SharedString {
   const std::string& str() const { return rep_ ? rep_->text : emptyString(); }
   operator const std::string&() const { return str(); }
   bool empty() const { return !rep_; }
+  void clear() { *this = SharedString(); }
   size_t size() const { return str().size(); }
   const char* c_str() const { return str().c_str(); }
 

@@ -137,8 +137,10 @@ struct Service {
   std::vector<IpAddr> loadBalancerIngress;
   // ... or, when there is none, why ("no available IPs in pool(s) ...").
   std::string loadBalancerPending;
-  std::string creationTimestamp;         // RFC 3339, from manifest or allocation record
-  std::string file;                      // where it was defined
+  // Interned (model/shared_string.h): a file's services share its path,
+  // and the allocation record stamps many with one time.
+  SharedString creationTimestamp;        // RFC 3339, from manifest or allocation record
+  SharedString file;                     // where it was defined
   SharedJson object;                     // the manifest as read (for -o json), shared by copies
   bool operator==(const Service& o) const;  // compares everything but `object`
   std::string key() const { return ns + "/" + name; }
