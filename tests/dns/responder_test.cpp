@@ -429,8 +429,7 @@ TEST(DnsRecords, PtrOffersOfSeveralServicesFollowRankAndKeyOrder) {
   ClusterSnapshot snap = snapshot({b});
   auto inc = DnsRecords::buildIncremental(snap, "cluster.local", 5, 1);
   auto served = [&] {
-    const std::string* t = inc->ptr("7.129.18.198.in-addr.arpa.");
-    return t ? *t : std::string("-");
+    return inc->ptr("7.129.18.198.in-addr.arpa.").value_or("-");
   };
   auto same = [&](std::vector<Service> all) {
     return DnsRecords::build(snapshot(std::move(all)), "cluster.local", 5, 1)->sameContent(*inc);

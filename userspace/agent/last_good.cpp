@@ -65,8 +65,8 @@ std::string LastGoodStore::save(const std::map<std::string, ObjectPtr>& held) {
   for (const auto& [key, obj] : held) {
     const Service* s = std::get_if<Service>(obj.get());
     if (!s) continue;
-    services[key] = {{"file", s->file}, {"object", s->object.get()}};
-    next[key] = {s->file, s->object.get().dump()};
+    services[key] = {{"file", s->file.str()}, {"object", s->object.get()}};
+    next[key] = {s->file.str(), s->object.get().dump()};
   }
   std::string err = writeFileAtomically(path_, json{{"services", services}}.dump() + "\n");
   if (!err.empty()) return err;

@@ -42,7 +42,7 @@ AllocationRecord recoverRecord(const ProgrammedState& pinned, const std::vector<
   std::set<IpAddr> taken;
   for (const Service& s : services) {
     ServiceAllocation& a = rec.services[s.key()];
-    a.created = s.creationTimestamp.empty() ? now : s.creationTimestamp;
+    a.created = s.creationTimestamp.empty() ? now : s.creationTimestamp.str();
     for (const IpAddr& ip : s.clusterIPs) {
       a.clusterIPs.push_back(ip);
       taken.insert(ip);

@@ -1,5 +1,8 @@
 #include "dataplane/service_planner.h"
 
+#include <algorithm>
+#include <stdexcept>
+
 #include "model/endpoint_sets.h"
 
 namespace ferry {
@@ -15,23 +18,43 @@ std::map<std::string, std::string> zonesOf(const std::map<std::string, Node>& no
 
 }  // namespace
 
+const DesiredFrontend& ServicePlanner::Piece::at(const FrontendKey& fk) const {
+  auto it = std::lower_bound(frontends.begin(), frontends.end(), fk,
+                             [](const auto& e, const FrontendKey& k) { return e.first < k; });
+  if (it == frontends.end() || it->first != fk) throw std::out_of_range("ServicePlanner: no frontend");
+  return it->second;
+}
+
+namespace {
+
+bool byName(const std::string* a, const std::string* b) { return *a < *b; }
+
+}  // namespace
+
 void ServicePlanner::add(const std::string& key, const Service& svc, std::set<FrontendKey>* fks,
                          std::set<BackendKey>* bks) {
-  Desired piece;
-  addServiceFrontends(piece, key, svc, node_, nodes_);
+  Desired d;
+  addServiceFrontends(d, key, svc, node_, nodes_);
   if (usesTopology(svc)) topology_.insert(key);
-  if (piece.frontends.empty() && piece.backendFlags.empty()) return;
-  for (const auto& [fk, fe] : piece.frontends) {
-    owners_[fk].insert(key);
+  if (d.frontends.empty() && d.backendFlags.empty()) return;
+  auto [pit, inserted] = pieces_.try_emplace(key);
+  Piece& piece = pit->second;
+  const std::string* name = &pit->first;  // stable while the piece lives
+  piece.frontends.reserve(d.frontends.size());
+  for (auto& [fk, fe] : d.frontends) {
+    std::vector<const std::string*>& o = owners_[fk];
+    o.insert(std::upper_bound(o.begin(), o.end(), name, byName), name);
     if (fks) fks->insert(fk);
+    piece.frontends.emplace_back(fk, std::move(fe));
   }
-  for (const auto& [bk, flags] : piece.backendFlags) {
+  piece.backendFlags.reserve(d.backendFlags.size());
+  for (const auto& [bk, flags] : d.backendFlags) {
     BackendRef& r = refs_[bk];
     r.refs++;
     if (flags & FERRY_BE_F_LOCAL) r.local++;
     if (bks) bks->insert(bk);
+    piece.backendFlags.emplace_back(bk, flags);
   }
-  pieces_[key] = std::move(piece);
 }
 
 void ServicePlanner::drop(const std::string& key, std::set<FrontendKey>* fks,
@@ -41,7 +64,7 @@ void ServicePlanner::drop(const std::string& key, std::set<FrontendKey>* fks,
   if (it == pieces_.end()) return;
   for (const auto& [fk, fe] : it->second.frontends) {
     auto o = owners_.find(fk);
-    o->second.erase(key);
+    std::erase(o->second, &it->first);
     if (o->second.empty()) owners_.erase(o);
     fks->insert(fk);
   }
@@ -58,7 +81,7 @@ void ServicePlanner::drop(const std::string& key, std::set<FrontendKey>* fks,
 const DesiredFrontend* ServicePlanner::winner(const FrontendKey& fk) const {
   auto o = owners_.find(fk);
   if (o == owners_.end()) return nullptr;
-  return &pieces_.at(*o->second.rbegin()).frontends.at(fk);
+  return &pieces_.at(*o->second.back()).at(fk);
 }
 
 Desired ServicePlanner::desired() const {

@@ -48,10 +48,7 @@ bool publishNotReady(const Service& s) {
 // PTR candidates: lower rank wins (ClusterIP, then headless endpoint, then
 // any endpoint), then the first service in key order: one PTR per address,
 // as CoreDNS answers.
-struct PtrCandidate {
-  int rank;
-  std::string target;
-};
+using PtrCandidate = DnsRecords::PtrOffer;
 
 class Builder {
  public:
@@ -65,17 +62,18 @@ class Builder {
       return;
     }
     bool pnr = publishNotReady(s);
+    SharedString shared(base);  // the PTR offers' name, one copy
     if (!s.headless) {
       for (const IpAddr& ip : s.clusterIPs) {
         names_[base].addrs.push_back(ip);
-        offerPtr(ip, 0, base);
+        offerPtr(ip, 0, shared, {});
       }
       for (const ServicePort& p : s.ports) {
         DnsSrv srv{0, 100, p.port, base};
         names_[base].srv.push_back(srv);
         if (plainLabel(p.name))
           names_[lower("_" + p.name + "." + protoLabel(p.protocol) + "." + base)].srv.push_back(srv);
-        for (const Endpoint& e : p.endpoints) offerPtr(e.ip, 2, endpointName(e, base));
+        for (const Endpoint& e : p.endpoints) offerPtr(e.ip, 2, shared, e.hostname);
       }
       return;
     }
@@ -91,7 +89,7 @@ class Builder {
         std::string en = endpointName(*e, base);
         names_[base].addrs.push_back(e->ip);
         names_[en].addrs.push_back(e->ip);
-        offerPtr(e->ip, 1, en);
+        offerPtr(e->ip, 1, shared, e->hostname);
         DnsSrv srv{0, weight, e->port, en};
         names_[base].srv.push_back(srv);
         if (!srvName.empty()) names_[srvName].srv.push_back(srv);
@@ -118,11 +116,7 @@ class Builder {
     return std::move(names_);
   }
 
-  std::map<IpAddr, std::pair<int, std::string>> ptrCandidates() {
-    std::map<IpAddr, std::pair<int, std::string>> out;
-    for (auto& [ip, c] : ptr_) out[ip] = {c.rank, std::move(c.target)};
-    return out;
-  }
+  std::map<IpAddr, PtrCandidate> ptrCandidates() { return std::move(ptr_); }
 
  private:
   std::string endpointName(const Endpoint& e, const std::string& base) const {
@@ -130,9 +124,13 @@ class Builder {
     return (plainLabel(h) ? h : dashedName(e.ip)) + "." + base;
   }
 
-  void offerPtr(const IpAddr& ip, int rank, const std::string& target) {
+  // `hostname`: the endpoint's (its label when plain, else the dashed
+  // address is spelled, as endpointName does); none for a ClusterIP.
+  void offerPtr(const IpAddr& ip, int rank, const SharedString& base, const std::string& hostname) {
     auto it = ptr_.find(ip);
-    if (it == ptr_.end() || rank < it->second.rank) ptr_[ip] = {rank, target};
+    if (it != ptr_.end() && rank >= it->second.rank) return;
+    std::string h = lower(hostname);
+    ptr_[ip] = {rank, nullptr, base, plainLabel(h) ? SharedString(h) : SharedString()};
   }
 
   std::string zone_;
@@ -177,8 +175,7 @@ std::shared_ptr<const DnsRecords> DnsRecords::build(const ClusterSnapshot& snap,
   for (const auto& [key, svc] : snap.services) b.addService(svc);
   b.addNameserver(snap);
   r->names_ = b.names();
-  for (auto& [ip, c] : b.ptrCandidates())
-    r->ptr_[ip].push_back({c.first, nullptr, std::move(c.second)});
+  for (auto& [ip, c] : b.ptrCandidates()) r->ptr_[ip].push_back(std::move(c));
   r->nonTerminals_.insert(r->zone_);
   r->nonTerminals_.insert("svc." + r->zone_);
   r->nonTerminals_.insert("pod." + r->zone_);
@@ -234,8 +231,13 @@ void DnsRecords::dropContribution(const std::string& key) {
   contrib_.erase(it);
 }
 
+std::string DnsRecords::ptrTarget(const IpAddr& ip, const PtrOffer& o) {
+  if (o.rank == 0) return o.base;
+  return (o.label.empty() ? dashedName(ip) : o.label.str()) + "." + o.base.str();
+}
+
 void DnsRecords::addContribution(const std::string& key, std::map<std::string, DnsName> names,
-                                 std::map<IpAddr, std::pair<int, std::string>> ptr) {
+                                 std::map<IpAddr, PtrOffer> ptr) {
   auto cit = contrib_.try_emplace(key).first;
   Contribution& c = cit->second;
   const std::string* k = &cit->first;  // stable while the contribution lives
@@ -252,12 +254,13 @@ void DnsRecords::addContribution(const std::string& key, std::map<std::string, D
   c.ptr.reserve(ptr.size());
   for (auto& [ip, cand] : ptr) {
     std::vector<PtrOffer>& offers = ptr_[ip];
-    PtrOffer o{cand.first, k, std::move(cand.second)};
+    PtrOffer o = std::move(cand);
+    o.key = k;
+    c.ptr.emplace_back(ip, o.rank);
     auto before = [](const PtrOffer& a, const PtrOffer& b) {
       return a.rank != b.rank ? a.rank < b.rank : *a.key < *b.key;
     };
     offers.insert(std::upper_bound(offers.begin(), offers.end(), o, before), std::move(o));
-    c.ptr.emplace_back(ip, cand.first);
   }
 }
 
@@ -266,7 +269,8 @@ bool DnsRecords::sameContent(const DnsRecords& o) const {
       ptr_.size() != o.ptr_.size())
     return false;
   return std::equal(ptr_.begin(), ptr_.end(), o.ptr_.begin(), [](const auto& a, const auto& b) {
-    return a.first == b.first && a.second.front().target == b.second.front().target;
+    return a.first == b.first &&
+           ptrTarget(a.first, a.second.front()) == ptrTarget(b.first, b.second.front());
   });
 }
 
@@ -301,11 +305,12 @@ bool DnsRecords::exists(const std::string& name) const {
   return names_.count(name) || nonTerminals_.count(name);
 }
 
-const std::string* DnsRecords::ptr(const std::string& reverseName) const {
+std::optional<std::string> DnsRecords::ptr(const std::string& reverseName) const {
   std::optional<IpAddr> ip = addressOfReverseName(reverseName);
-  if (!ip) return nullptr;
+  if (!ip) return std::nullopt;
   auto it = ptr_.find(*ip);
-  return it == ptr_.end() ? nullptr : &it->second.front().target;
+  if (it == ptr_.end()) return std::nullopt;
+  return ptrTarget(it->first, it->second.front());
 }
 
 std::optional<IpAddr> addressOfReverseName(const std::string& name) {

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "model/shared_string.h"
 #include "model/snapshot.h"
 
 namespace ferry {
@@ -59,8 +60,8 @@ class DnsRecords {
   // True for a name with records and for an empty non-terminal (a proper
   // suffix of one, e.g. "svc.cluster.local."): those get NODATA, not NXDOMAIN.
   bool exists(const std::string& name) const;
-  // PTR target for a reverse name ("10.0.19.198.in-addr.arpa."), or nullptr.
-  const std::string* ptr(const std::string& reverseName) const;
+  // PTR target for a reverse name ("10.0.19.198.in-addr.arpa."), or nullopt.
+  std::optional<std::string> ptr(const std::string& reverseName) const;
   // "<a-b-c-d>.<ns>.pod.<zone>" -> that address (pods insecure, CoreDNS's
   // default Corefile); nullopt otherwise.
   std::optional<IpAddr> podAddress(const std::string& name) const;
@@ -71,23 +72,32 @@ class DnsRecords {
   // Addresses with a PTR record.
   size_t ptrCount() const { return ptr_.size(); }
 
+  // (Internal; public for the builder in records.cpp.) A service's offer
+  // of a PTR target for an address: lower rank wins (ClusterIP, then
+  // headless endpoint, then any endpoint), then the first service in key
+  // order.
+  // The target is not stored but spelled when asked (ptrTarget in
+  // records.cpp): the service's name ("web.default.svc.cluster.local.",
+  // shared by its offers) for a ClusterIP, else "<label>.<that name>" with
+  // the endpoint's hostname as label, or its dashed address when `label`
+  // is empty.
+  struct PtrOffer {
+    int rank = 0;
+    const std::string* key = nullptr;  // contrib_'s key (null in build())
+    SharedString base;   // the service's name
+    SharedString label;  // rank > 0: the endpoint's hostname label, "" = dashed address
+  };
+
  private:
   std::string zone_;
   uint32_t ttl_ = 5, serial_ = 1;
   std::map<std::string, DnsName> names_;
   std::set<std::string> nonTerminals_;
-  // A service's offer of a PTR target for an address: lower rank wins
-  // (ClusterIP, then headless endpoint, then any endpoint), then the first
-  // service in key order.
-  struct PtrOffer {
-    int rank = 0;
-    const std::string* key = nullptr;  // contrib_'s key (null in build())
-    std::string target;
-  };
   // Address -> its offers, the served one first (build(): only that one).
-  // Keyed by address, not by reverse name, and one target string per offer:
+  // Keyed by address, not by reverse name, and no target string per offer:
   // about a million endpoints at 100,000 services made the three
-  // string-keyed maps of before the largest part of the agent's memory.
+  // string-keyed maps of before, then the targets, the largest part of the
+  // agent's DNS memory.
   std::map<IpAddr, std::vector<PtrOffer>> ptr_;
 
   // Incremental bookkeeping (buildIncremental / setService only).
@@ -96,7 +106,8 @@ class DnsRecords {
     std::vector<std::pair<IpAddr, int>> ptr;  // addresses offered, with the rank
   };
   void addContribution(const std::string& key, std::map<std::string, DnsName> names,
-                       std::map<IpAddr, std::pair<int, std::string>> ptr);
+                       std::map<IpAddr, PtrOffer> ptr);
+  static std::string ptrTarget(const IpAddr& ip, const PtrOffer& o);
   void dropContribution(const std::string& key);
   void setNameserver(const Service* kubeDns);
   std::map<std::string, Contribution> contrib_;  // by service key; "" = ns.dns

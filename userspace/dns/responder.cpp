@@ -304,7 +304,7 @@ DnsAction DnsResponder::handle(std::span<const uint8_t> query, DnsTransport t) c
   }
   bool reverse = under(name, "in-addr.arpa.") || under(name, "ip6.arpa.");
   if (reverse && qtype == LDNS_RR_TYPE_PTR && qclass == LDNS_RR_CLASS_IN) {
-    if (const std::string* target = rec.ptr(name)) {
+    if (std::optional<std::string> target = rec.ptr(name)) {
       Pkt r = responseTo(q.get(), LDNS_RCODE_NOERROR);
       ldns_pkt_set_aa(r.get(), true);
       push(r.get(), LDNS_SECTION_ANSWER,

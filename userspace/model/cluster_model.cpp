@@ -347,7 +347,7 @@ std::vector<std::string> diffSnapshots(const ClusterSnapshot& a, const ClusterSn
       auto epText = [](const Endpoint& e) {
         return e.ip.str() + ":" + std::to_string(e.port) + (e.ready ? " ready" : "") +
                (e.serving ? " serving" : "") + (e.terminating ? " terminating" : "") +
-               " node=" + e.nodeName + " ref=" + e.targetRef;
+               " node=" + e.nodeName.str() + " ref=" + e.targetRef.str();
       };
       for (size_t i = 0; i < std::min(s.ports.size(), f.ports.size()); ++i) {
         const auto& a = s.ports[i].endpoints;

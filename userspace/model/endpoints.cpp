@@ -34,6 +34,10 @@ const EndpointPort* matchPort(const std::vector<EndpointPort>& ports, const Serv
 
 void fromSlices(const std::vector<const EndpointSlice*>& slices, const Families& fam,
                 ServicePort& sp) {
+  size_t n = 0;
+  for (const EndpointSlice* slice : slices)
+    if (matchPort(slice->ports, sp)) n += slice->endpoints.size();
+  sp.endpoints.reserve(n);
   for (const EndpointSlice* slice : slices) {
     const EndpointPort* port = matchPort(slice->ports, sp);
     if (!port) continue;
@@ -56,6 +60,10 @@ void addAddresses(const std::vector<EndpointAddress>& addrs, bool ready, uint16_
 }
 
 void fromEndpoints(const EndpointsObject& eo, const Families& fam, ServicePort& sp) {
+  size_t n = 0;
+  for (const EndpointSubset& sub : eo.subsets)
+    if (matchPort(sub.ports, sp)) n += sub.addresses.size() + sub.notReadyAddresses.size();
+  sp.endpoints.reserve(n);
   for (const EndpointSubset& sub : eo.subsets) {
     const EndpointPort* port = matchPort(sub.ports, sp);
     if (!port) continue;
@@ -196,6 +204,7 @@ void resolveEndpoints(Service& s, const EndpointLookup& src, std::vector<Manifes
     else
       fromPods(s, pods, fam, sp, &missing);
     sortUnique(sp.endpoints);
+    sp.endpoints.shrink_to_fit();  // kept in the snapshot: no spare capacity
     reportMissing(s, i, missing, errors);
   }
 }

@@ -76,7 +76,9 @@ class FileTracker {
 
   LastGood lastGood_;
   std::map<std::string, FileState> files_;
-  std::map<ObjectKey, std::vector<std::string>> claimants_;  // arrival order
+  // Paths defining each object, in arrival order (interned: a file's
+  // objects share its path).
+  std::map<ObjectKey, std::vector<SharedString>> claimants_;
   std::map<ObjectKey, ObjectPtr> delivered_;
   std::set<ObjectKey> deliveredInvalid_;
   std::map<std::string, ObjectPtr> held_;  // kept up to date by emit()

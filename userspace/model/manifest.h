@@ -57,8 +57,8 @@ struct EndpointPort {
 
 struct EndpointAddress {
   IpAddr ip;
-  std::string nodeName, hostname;
-  std::string targetRef;  // "Pod ns/name" or ""
+  SharedString nodeName, hostname;  // model/shared_string.h
+  SharedString targetRef;  // "Pod ns/name" or ""
   bool operator==(const EndpointAddress&) const = default;
 };
 
@@ -70,7 +70,8 @@ struct EndpointSubset {
 
 // A v1 Endpoints object.
 struct EndpointsObject {
-  std::string ns, name, file;
+  std::string ns, name;
+  SharedString file;  // interned: a file's objects share its path
   std::vector<EndpointSubset> subsets;
   bool operator==(const EndpointsObject&) const = default;
 };
@@ -78,14 +79,15 @@ struct EndpointsObject {
 struct SliceEndpoint {
   std::vector<IpAddr> addresses;
   bool ready = true, serving = true, terminating = false;  // nil = true/true/false
-  std::string nodeName, hostname, targetRef;
+  SharedString nodeName, hostname, targetRef;  // model/shared_string.h
   // hints.forZones[].name / hints.forNodes[].name (topology-aware routing).
-  std::vector<std::string> zoneHints, nodeHints;
+  SharedList<std::string> zoneHints, nodeHints;
   bool operator==(const SliceEndpoint&) const = default;
 };
 
 struct EndpointSlice {
-  std::string ns, name, file;
+  std::string ns, name;
+  SharedString file;  // interned: a file's objects share its path
   std::string serviceName;  // label kubernetes.io/service-name ("" = not attached)
   std::string addressType;  // IPv4 / IPv6 / FQDN (FQDN endpoints are not used)
   std::vector<SliceEndpoint> endpoints;

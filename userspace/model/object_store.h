@@ -32,15 +32,17 @@ const char* objectKindName(ObjectKind k);
 const char* objectApiVersion(ObjectKind k);
 
 // (apiVersion/kind, namespace, name); ns is "" for cluster-scoped kinds.
+// Interned strings (model/shared_string.h): the source, the file tracker
+// and the store each key every object, and a namespace compares by pointer.
 struct ObjectKey {
   ObjectKind kind = ObjectKind::Service;
-  std::string ns, name;
+  SharedString ns, name;
   auto operator<=>(const ObjectKey&) const = default;
   bool operator==(const ObjectKey&) const = default;
   // "Service default/web", "Node n1": the label errors use.
   std::string str() const;
   // "default/web" (or "n1"): the key snapshots use.
-  std::string nsName() const { return ns.empty() ? name : ns + "/" + name; }
+  std::string nsName() const { return ns.empty() ? name.str() : ns + "/" + name; }
   // Back from str(); false when `label` is not of that form.
   static bool parse(const std::string& label, ObjectKey* out);
 };

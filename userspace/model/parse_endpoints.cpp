@@ -45,6 +45,7 @@ std::vector<EndpointAddress> parseAddresses(ObjectContext& c, const json& subset
   std::vector<EndpointAddress> out;
   const json* list = optArray(c, subset, key, path);
   if (!list) return out;
+  out.reserve(list->size());
   for (size_t i = 0; i < list->size(); ++i) {
     const json& a = (*list)[i];
     if (auto plain = plainAddress(a)) {
@@ -132,6 +133,7 @@ EndpointsObject parseEndpoints(ObjectContext& c, const json& o, const ObjectMeta
   EndpointsObject eo{m.ns, m.name, m.file, {}};
   const json* subsets = optArray(c, o, "subsets", "subsets");
   if (!subsets) return eo;
+  eo.subsets.reserve(subsets->size());
   for (size_t i = 0; i < subsets->size(); ++i) {
     const json& s = (*subsets)[i];
     std::string at = indexPath("subsets", i);
@@ -160,9 +162,10 @@ EndpointSlice parseEndpointSlice(ObjectContext& c, const json& o, const ObjectMe
   if (s.addressType != "IPv4" && s.addressType != "IPv6") return s;
   const json* eps = optArray(c, o, "endpoints", "endpoints");
   if (!eps) return s;
+  s.endpoints.reserve(eps->size());
   for (size_t i = 0; i < eps->size(); ++i)
     if (auto se = parseSliceEndpoint(c, (*eps)[i], indexPath("endpoints", i), s))
-      s.endpoints.push_back(*se);
+      s.endpoints.push_back(std::move(*se));
   return s;
 }
 

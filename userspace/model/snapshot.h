@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/ip.h"
+#include "model/shared_string.h"
 #include "model/shared_json.h"
 
 namespace ferry {
@@ -47,11 +48,13 @@ struct Endpoint {
   bool ready = true;
   bool serving = true;
   bool terminating = false;
-  std::string nodeName;       // "" if unknown
-  std::string targetRef;      // "Pod ns/name" or ""
-  std::string hostname;
+  // Shared, interned strings (model/shared_string.h): one endpoint is in
+  // every port of its service and in the parsed object it came from.
+  SharedString nodeName;      // "" if unknown
+  SharedString targetRef;     // "Pod ns/name" or ""
+  SharedString hostname;
   // EndpointSlice hints.forZones / hints.forNodes (names; empty = none).
-  std::vector<std::string> zoneHints, nodeHints;
+  SharedList<std::string> zoneHints, nodeHints;
   bool operator==(const Endpoint&) const = default;
   auto operator<=>(const Endpoint&) const = default;
 };
@@ -134,8 +137,10 @@ struct Service {
   std::vector<IpAddr> loadBalancerIngress;
   // ... or, when there is none, why ("no available IPs in pool(s) ...").
   std::string loadBalancerPending;
-  std::string creationTimestamp;         // RFC 3339, from manifest or allocation record
-  std::string file;                      // where it was defined
+  // Interned (model/shared_string.h): a file's services share its path,
+  // and the allocation record stamps many with one time.
+  SharedString creationTimestamp;        // RFC 3339, from manifest or allocation record
+  SharedString file;                     // where it was defined
   SharedJson object;                     // the manifest as read (for -o json), shared by copies
   bool operator==(const Service& o) const;  // compares everything but `object`
   std::string key() const { return ns + "/" + name; }
