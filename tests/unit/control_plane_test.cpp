@@ -1,10 +1,13 @@
 // The agent's control plane with a loaded (unpinned) dataplane: a delta
 // over the sliced-write threshold is written over several passes
 // (ControlPlane::allowSlicedWrite / continueWrite, as Agent::sync drives
-// it) and ends with the maps holding what the planner programmed.
+// it) and ends with the maps holding what the planner programmed; the
+// drift check reads the maps in rounds of slices and repairs what was
+// changed behind the agent's back.
 // Needs root (BPF), as every test of scripts/test.sh.
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -34,15 +37,27 @@ std::string manifests(int n, int perService) {
   return out;
 }
 
-TEST(ControlPlaneSlicedWrite, LargeDeltaIsWrittenOverSeveralPasses) {
-  auto dp = Datapath::load(DatapathOptions{});
-  ASSERT_TRUE(dp) << dp.status().message();
-  MapWriter writer(**dp);
+// A control plane over a loaded (unpinned) dataplane, as the agent has it.
+class LoadedControlPlane : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto loaded = Datapath::load(DatapathOptions{});
+    ASSERT_TRUE(loaded) << loaded.status().message();
+    dp = std::move(*loaded);
+    writer = std::make_unique<MapWriter>(*dp);
+    BuildOptions opts;
+    opts.serviceCidrs = {*IpPrefix::parse("198.19.0.0/16")};
+    cpp = std::make_unique<ControlPlane>(opts, store, *writer, "node1");
+  }
+  std::unique_ptr<Datapath> dp;
+  std::unique_ptr<MapWriter> writer;
   MemoryAllocationStore store;
-  BuildOptions opts;
-  opts.serviceCidrs = {*IpPrefix::parse("198.19.0.0/16")};
-  ControlPlane cp(opts, store, writer, "node1");
+  std::unique_ptr<ControlPlane> cpp;
   FileTracker tracker;
+};
+
+TEST_F(LoadedControlPlane, LargeDeltaIsWrittenOverSeveralPasses) {
+  ControlPlane& cp = *cpp;
   SourceUpdate u = tracker.apply({FileChange{"m.yaml", manifests(200, 5)}});
   cp.allowSlicedWrite(100);
   ChangeReport first = cp.apply(u, ControlPlane::Clock::now(), true);
@@ -57,7 +72,7 @@ TEST(ControlPlaneSlicedWrite, LargeDeltaIsWrittenOverSeveralPasses) {
   EXPECT_TRUE(done->failures.empty());
   EXPECT_EQ(done->changes.services.size(), 200u);
   EXPECT_GT(done->mapEntries, 2000u);
-  ProgrammedState inMaps = writer.readBack();
+  ProgrammedState inMaps = writer->readBack();
   EXPECT_EQ(inMaps.frontends.size(), 200u);
   EXPECT_TRUE(inMaps.frontends == cp.programmed().frontends);
   EXPECT_TRUE(inMaps.backends == cp.programmed().backends);
@@ -69,22 +84,15 @@ TEST(ControlPlaneSlicedWrite, LargeDeltaIsWrittenOverSeveralPasses) {
   ChangeReport r = cp.apply(gone, ControlPlane::Clock::now(), true);
   EXPECT_FALSE(cp.writing());
   EXPECT_GT(r.mapEntries, 0u);
-  EXPECT_EQ(writer.readBack().frontends.size(), 199u);
+  EXPECT_EQ(writer->readBack().frontends.size(), 199u);
 }
 
 // The drift check as the agent drives it (Agent::checkDrift): a round is
 // read over several passes, never while a sliced write goes on, finds
 // nothing on maps as programmed, and on an entry deleted behind the
 // agent's back runs the full repair, which puts it back.
-TEST(ControlPlaneDrift, RoundsAreReadInSlicesAndRepairWhatWasDeleted) {
-  auto dp = Datapath::load(DatapathOptions{});
-  ASSERT_TRUE(dp) << dp.status().message();
-  MapWriter writer(**dp);
-  MemoryAllocationStore store;
-  BuildOptions opts;
-  opts.serviceCidrs = {*IpPrefix::parse("198.19.0.0/16")};
-  ControlPlane cp(opts, store, writer, "node1");
-  FileTracker tracker;
+TEST_F(LoadedControlPlane, DriftRoundsAreReadInSlicesAndRepairWhatWasDeleted) {
+  ControlPlane& cp = *cpp;
   std::string found = "unset";
   EXPECT_FALSE(cp.driftStep(ControlPlane::Clock::now(), &found)) << "nothing planned yet";
   cp.allowSlicedWrite(100);
@@ -108,15 +116,15 @@ TEST(ControlPlaneDrift, RoundsAreReadInSlicesAndRepairWhatWasDeleted) {
   EXPECT_GT(read, 2000u);
   // A master and a backend deleted behind the agent's back.
   ferry_svc_key master{};
-  (*dp)->services().forEach([&](const ferry_svc_key& k, const ferry_svc_value&) {
+  dp->services().forEach([&](const ferry_svc_key& k, const ferry_svc_value&) {
     if (k.slot == 0) master = k;
   });
-  ASSERT_TRUE((*dp)->services().erase(master));
+  ASSERT_TRUE(dp->services().erase(master));
   ASSERT_TRUE(round(&passes));
   EXPECT_NE(found.find("services: "), std::string::npos) << found;
   EXPECT_NE(found.find("1 frontends missing or changed"), std::string::npos) << found;
   ferry_svc_value v{};
-  EXPECT_TRUE((*dp)->services().lookup(master, &v)) << "the master was not written again";
+  EXPECT_TRUE(dp->services().lookup(master, &v)) << "the master was not written again";
   nlohmann::json verify = cp.verify(nullptr, "cluster.local");
   EXPECT_TRUE(verify["ok"].get<bool>()) << verify.dump();
   ASSERT_TRUE(round(&passes));

@@ -64,6 +64,13 @@ class DriftScan {
     return false;
   }
   void goTo(Phase p);
+  // One chunk of a map's walk, `check` returning what differs ("" when the
+  // entry is as programmed). More: not through; Clean: read through and
+  // its count held (or was skipped; or `wanted` is empty: the caller
+  // counts); Drifted.
+  template <typename K, typename V, typename Check>
+  Result walk(const Map<K, V>& map, std::optional<size_t> wanted, const char* name, bool bounded,
+              uint64_t generation, Check check);
   bool finishCount(size_t matched, size_t wanted, const char* map);
 
   Phase phase_ = Services;
